@@ -1,0 +1,82 @@
+"""Token and cost accounting per model, task type, language and phase, from the store (so a resumed run counts each
+completed request exactly once). Prices are USD per 1M tokens from the recipe's `prices` table."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+def _empty():
+    return {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+
+
+class Ledger:
+    def __init__(self, prices: dict | None = None, batch_discount: float = 0.5):
+        self.prices = prices or {}
+        self.batch_discount = batch_discount
+        self.tables: dict[str, dict[str, dict]] = {
+            k: defaultdict(_empty) for k in ("model", "task_type", "language", "phase")
+        }
+        self.unpriced: set[str] = set()
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
+        price = self.prices.get(model)
+        if price is None:
+            self.unpriced.add(model)
+            return 0.0
+        usd = (prompt_tokens * price.get("prompt", 0) + completion_tokens * price.get("completion", 0)) / 1e6
+        return usd * (self.batch_discount if batch else 1.0)
+
+    def add(self, record: dict, task_type: str, language: str | None, phase: str) -> None:
+        usage = record.get("usage") or {}
+        prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+        model = record["request"]["model"]
+        usd = self.cost(model, prompt, completion, batch=record.get("mode") == "batch")
+        for table, name in (
+            ("model", model),
+            ("task_type", task_type),
+            ("language", language or "n/a"),
+            ("phase", phase),
+        ):
+            row = self.tables[table][name]
+            row["requests"] += 1
+            row["prompt_tokens"] += prompt
+            row["completion_tokens"] += completion
+            row["cost_usd"] += usd
+
+    def totals(self) -> dict:
+        total = _empty()
+        for row in self.tables["phase"].values():
+            for k in total:
+                total[k] += row[k]
+        total["cost_usd"] = round(total["cost_usd"], 6)
+        return total
+
+    def to_dict(self) -> dict:
+        out = {
+            f"by_{table}": {k: {**v, "cost_usd": round(v["cost_usd"], 6)} for k, v in sorted(rows.items())}
+            for table, rows in self.tables.items()
+        }
+        out["total"] = self.totals()
+        out["unpriced_models"] = sorted(self.unpriced)
+        return out
+
+
+def merge_usage(usages: list[dict]) -> dict:
+    """Sum the `to_dict()` outputs of several shards."""
+    merged: dict = {}
+    for usage in usages:
+        for table, rows in usage.items():
+            if table == "unpriced_models":
+                merged[table] = sorted(set(merged.get(table, [])) | set(rows))
+            elif table == "total":
+                tot = merged.setdefault("total", _empty())
+                for k in tot:
+                    tot[k] += rows.get(k, 0)
+            else:
+                dest = merged.setdefault(table, {})
+                for name, row in rows.items():
+                    acc = dest.setdefault(name, _empty())
+                    for k in acc:
+                        acc[k] += row.get(k, 0)
+    return merged

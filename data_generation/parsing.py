@@ -1,0 +1,111 @@
+"""Parsing and validation of LLM replies, with a named reason for every rejection, and exact-duplicate removal.
+
+The paper: "Any generated data that does not conform to the predefined JSON format are discarded during the parsing
+process. We also remove duplicates based on exact string matching." (spec §1.1). One surrounding markdown code fence
+is tolerated; anything else that is not exactly the template's keys with non-empty string values is rejected.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import unicodedata
+
+from data_generation.templates import OUTPUT_KEYS
+
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.S)
+
+
+class Rejected(ValueError):
+    """A reply that cannot become a row; `reason` is a short stable label used in the statistics."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def _strip_fence(text: str) -> str:
+    text = text.strip()
+    match = _FENCE.match(text)
+    return match.group(1).strip() if match else text
+
+
+def _load(content: str | None, finish_reason: str | None):
+    if content is None or not content.strip():
+        raise Rejected("empty_reply")
+    text = _strip_fence(content)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        if finish_reason == "length":
+            raise Rejected("truncated", "hit max_tokens") from e
+        if text.startswith(("{", "[")):
+            raise Rejected("invalid_json", str(e)) from e
+        raise Rejected("not_json", text[:40]) from e
+
+
+def normalize(text: str) -> str:
+    """Normalised form for exact-duplicate checks: NFKC, case-folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def parse_brainstorm(content: str | None, finish_reason: str | None = None) -> list[str]:
+    """A python/JSON list of task strings; empty and repeated entries dropped (order kept)."""
+    if content is None or not content.strip():
+        raise Rejected("empty_reply")
+    text = _strip_fence(content)
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            tasks = ast.literal_eval(text)  # the prompt asks for a *python* list
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
+            reason = "truncated" if finish_reason == "length" else "not_a_list"
+            raise Rejected(reason, text[:40]) from e
+    if not isinstance(tasks, list) or not tasks:
+        raise Rejected("not_a_list")
+    seen, out = set(), []
+    for task in tasks:
+        if isinstance(task, str) and task.strip() and normalize(task) not in seen:
+            seen.add(normalize(task))
+            out.append(task.strip())
+    if not out:
+        raise Rejected("not_a_list", "no string elements")
+    return out
+
+
+def parse_example(
+    task_type: str, content: str | None, finish_reason: str | None = None
+) -> tuple[str, str, str | None]:
+    """(query, positive, negative) from one generation reply, or `Rejected` with the reason."""
+    obj = _load(content, finish_reason)
+    if not isinstance(obj, dict):
+        raise Rejected("not_object")
+    keys = [k for k in OUTPUT_KEYS[task_type] if k is not None]
+    if set(obj) != set(keys):
+        raise Rejected("wrong_keys", f"expected {keys}, got {sorted(obj)}")
+    if not all(isinstance(obj[k], str) for k in keys):
+        raise Rejected("wrong_type", "values must be strings")
+    if not all(obj[k].strip() for k in keys):
+        raise Rejected("empty_field")
+    query, positive, negative = (obj[k].strip() if k else None for k in OUTPUT_KEYS[task_type])
+    if negative is not None and normalize(positive) == normalize(negative):
+        raise Rejected("positive_equals_negative")
+    return query, positive, negative
+
+
+class Deduper:
+    """Exact-duplicate removal across the run on normalised text (first occurrence in plan order wins)."""
+
+    def __init__(self, on: str = "row"):
+        self.on = on
+        self.seen: set[str] = set()
+
+    def is_duplicate(self, query: str, positive: str, negative: str | None) -> bool:
+        parts = [query] if self.on == "query" else [query, positive, negative or ""]
+        key = "\x1f".join(normalize(p) for p in parts)
+        if key in self.seen:
+            return True
+        self.seen.add(key)
+        return False

@@ -1,0 +1,237 @@
+"""The two-step generation run: brainstorm -> tasks -> one generation request per example -> validated rows.
+
+Every reply is written to the store the moment it arrives; rows are built afterwards from the store in plan order,
+so the dataset depends only on the seed and the replies, never on completion order or on interruptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+import openai
+from tqdm.auto import tqdm
+
+from data_generation.accounting import Ledger
+from data_generation.client import LLMClient
+from data_generation.config import GenerationConfig
+from data_generation.parsing import Deduper, Rejected, normalize, parse_brainstorm, parse_example
+from data_generation.plan import Request, brainstorm_requests, generation_requests, split_counts
+from data_generation.store import ResponseStore
+from data_generation.templates import FIXED_INSTRUCTIONS, PROMPT_VERSION, TASK_TYPES
+
+logger = logging.getLogger(__name__)
+# 4xx answers that retrying cannot fix: stored as completed (with the error) so a resume does not re-send them.
+_PERMANENT = (
+    openai.BadRequestError,
+    openai.NotFoundError,
+    openai.UnprocessableEntityError,
+    openai.PermissionDeniedError,
+)
+
+
+def run_dir(config: GenerationConfig) -> Path:
+    """Where this process writes: output_dir itself, or one sub-folder per shard."""
+    root = Path(config.output_dir)
+    if config.num_shards == 1:
+        return root
+    return root / f"shard-{config.shard_index:05d}-of-{config.num_shards:05d}"
+
+
+def _validate(request: Request, record: dict) -> None:
+    if record.get("error"):
+        raise Rejected("request_error", record["error"])
+    if request.phase == "brainstorm":
+        parse_brainstorm(record["content"], record.get("finish_reason"))
+    else:
+        parse_example(request.task_type, record["content"], record.get("finish_reason"))
+
+
+def _record(request: Request, mode: str, **result) -> dict:
+    return {
+        "key": request.key,
+        "phase": request.phase,
+        "task_type": request.task_type,
+        "index": request.index,
+        "request": {"model": request.model, "messages": request.messages, "params": request.params},
+        "mode": mode,
+        **result,
+    }
+
+
+async def execute(
+    requests: list[Request], store: ResponseStore, client: LLMClient, desc: str, progress: bool
+) -> Counter:
+    """Send every request not yet in the store; returns {failure class: count} of requests left undone."""
+    pending = [r for r in requests if r.key not in store]
+    live = Counter()
+    for r in requests:
+        if r.key in store:
+            try:
+                _validate(r, store.get(r.key))
+                live["accepted"] += 1
+            except Rejected:
+                live["rejected"] += 1
+    failed = Counter()
+    bar = tqdm(total=len(requests), initial=len(requests) - len(pending), desc=desc, disable=not progress, unit="req")
+    bar.set_postfix(live, refresh=False)
+    queue = iter(pending)
+
+    async def worker():
+        for request in queue:  # one shared iterator: each request is taken by exactly one worker
+            try:
+                result = await client.complete(request.model, request.messages, request.params)
+                record = _record(request, "online", **result)
+            except _PERMANENT as e:
+                record = _record(
+                    request, "online", content=None, finish_reason=None, usage=None, error=f"http_{e.status_code}"
+                )
+            except openai.APIError as e:
+                failed[type(e).__name__] += 1
+                logger.debug("request %s failed after retries: %s", request.key[:12], e)
+                bar.update(1)
+                continue
+            store.append(record)
+            try:
+                _validate(request, record)
+                live["accepted"] += 1
+            except Rejected:
+                live["rejected"] += 1
+            bar.set_postfix(live, refresh=False)
+            bar.update(1)
+
+    await asyncio.gather(*(worker() for _ in range(min(client.config.max_concurrency, len(pending)))))
+    bar.close()
+    if failed:
+        logger.warning(
+            "%s: %d request(s) failed after all retries (%s); rerun to retry them",
+            desc,
+            sum(failed.values()),
+            dict(failed),
+        )
+    return failed
+
+
+def collect_tasks(requests: list[Request], store: ResponseStore) -> tuple[dict[str, list[str]], Counter]:
+    """Brainstormed tasks per task type, deduplicated (normalised) in plan order, and brainstorm rejections."""
+    tasks: dict[str, list[str]] = {}
+    seen: dict[str, set] = {}
+    rejections = Counter()
+    for request in requests:
+        record = store.get(request.key)
+        if record is None:
+            rejections["request_failed"] += 1
+            continue
+        try:
+            if record.get("error"):
+                raise Rejected("request_error")
+            parsed = parse_brainstorm(record["content"], record.get("finish_reason"))
+        except Rejected as e:
+            rejections[e.reason] += 1
+            continue
+        for task in parsed:
+            if normalize(task) not in seen.setdefault(request.task_type, set()):
+                seen[request.task_type].add(normalize(task))
+                tasks.setdefault(request.task_type, []).append(task)
+    return tasks, rejections
+
+
+def build_rows(config: GenerationConfig, requests: list[Request], store: ResponseStore) -> tuple[list[dict], Counter]:
+    rows, rejections, dedup = [], Counter(), Deduper(config.dedup_on)
+    for request in requests:
+        record = store.get(request.key)
+        if record is None:
+            rejections["request_failed"] += 1
+            continue
+        try:
+            if record.get("error"):
+                raise Rejected("request_error")
+            query, positive, negative = parse_example(
+                request.task_type, record["content"], record.get("finish_reason")
+            )
+        except Rejected as e:
+            rejections[e.reason] += 1
+            continue
+        if dedup.is_duplicate(query, positive, negative):
+            rejections["duplicate"] += 1
+            continue
+        meta = request.meta
+        bitext = request.task_type == "bitext"
+        rows.append(
+            {
+                "query": query,
+                "positive": positive,
+                "negative": negative,
+                "instruction": FIXED_INSTRUCTIONS.get(request.task_type) or meta["task"],
+                "task_type": request.task_type,
+                "language": request.language,
+                "source_language": meta["src_lang"] if bitext else None,
+                "target_language": meta["tgt_lang"] if bitext else None,
+                "generator_model": request.model,
+                "placeholders": json.dumps(
+                    {k: v for k, v in meta.items() if k != "task"}, ensure_ascii=False, sort_keys=True
+                ),
+                "prompt_version": PROMPT_VERSION,
+            }
+        )
+    return rows, rejections
+
+
+async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) -> dict:
+    client = LLMClient(config)
+    try:
+        brainstorm = brainstorm_requests(config)
+        if config.use_batch_api:
+            from data_generation.batch import execute_batch
+
+            failed_b = await execute_batch(brainstorm, store, client.openai, config, directory, "brainstorm")
+        else:
+            failed_b = await execute(brainstorm, store, client, "brainstorm", config.progress)
+        tasks, brainstorm_rejections = collect_tasks(brainstorm, store)
+        generate, no_task = generation_requests(config, tasks)
+        if config.use_batch_api:
+            failed_g = await execute_batch(generate, store, client.openai, config, directory, "generate")
+        else:
+            failed_g = await execute(generate, store, client, "generate", config.progress)
+    finally:
+        await client.aclose()
+    rows, rejections = build_rows(config, generate, store)
+    if no_task:
+        rejections["no_brainstormed_task"] += sum(no_task.values())
+    ledger = Ledger(config.prices, config.batch_discount)
+    for request in brainstorm + generate:
+        record = store.get(request.key)
+        if record is not None:
+            ledger.add(
+                record, request.task_type, request.language if request.phase == "generate" else None, request.phase
+            )
+    counts = split_counts(config.num_examples, config.task_proportions)
+    planned = {t: sum(1 for i in range(counts[t]) if i % config.num_shards == config.shard_index) for t in TASK_TYPES}
+    return {
+        "rows": rows,
+        "stats": {
+            "prompt_version": PROMPT_VERSION,
+            "requested_examples": planned,
+            "num_rows": len(rows),
+            "brainstorm": {
+                "calls": len(brainstorm),
+                "unique_tasks": {t: len(v) for t, v in sorted(tasks.items())},
+                "rejections": dict(sorted(brainstorm_rejections.items())),
+            },
+            "rejections": dict(sorted(rejections.items())),
+            "unfinished_requests": sum(failed_b.values()) + sum(failed_g.values()),
+            "http_faults": dict(sorted(client.faults.items())),
+            "usage": ledger.to_dict(),
+            "shard": {"index": config.shard_index, "num_shards": config.num_shards},
+        },
+    }
+
+
+def generate(config: GenerationConfig) -> dict:
+    """Run (or resume) one shard; returns {"rows": [...], "stats": {...}}. Writes only the store under run_dir."""
+    directory = run_dir(config)
+    with ResponseStore(directory / "requests.jsonl") as store:
+        return asyncio.run(_run(config, store, directory))

@@ -1,0 +1,148 @@
+"""The work plan: which requests a run makes, each a pure function of the config, the seed and (for generation) the
+brainstormed tasks, so an interrupted run re-plans exactly the same requests and finds the completed ones in its store.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from data_generation.config import GenerationConfig
+from data_generation.placeholders import PlaceholderSampler
+from data_generation.store import request_key
+from data_generation.templates import (
+    GENERATE_TEMPLATES,
+    TASK_TYPES,
+    TWO_STEP_TASK_TYPES,
+    brainstorm_schema,
+    brainstorm_template,
+    output_schema,
+    render,
+)
+
+
+@dataclass
+class Request:
+    phase: str  # "brainstorm" | "generate"
+    task_type: str
+    index: int  # position in this task type's global plan (before sharding)
+    model: str
+    messages: list[dict]
+    params: dict
+    meta: dict = field(default_factory=dict)  # placeholders, task, languages: provenance for the row
+    key: str = ""
+
+    def __post_init__(self):
+        self.key = request_key(self.messages, self.model, self.params, f"{self.phase}/{self.task_type}/{self.index}")
+
+    @property
+    def language(self) -> str | None:
+        return self.meta.get("language") or self.meta.get("src_lang")
+
+
+def split_counts(total: int, proportions: dict[str, float]) -> dict[str, int]:
+    """Largest-remainder split of `total` over task types (deterministic; sums exactly to total)."""
+    weights = {t: float(proportions.get(t, 0)) for t in TASK_TYPES}
+    norm = sum(weights.values())
+    exact = {t: total * w / norm for t, w in weights.items()}
+    counts = {t: math.floor(x) for t, x in exact.items()}
+    for t in sorted(TASK_TYPES, key=lambda t: (counts[t] - exact[t], TASK_TYPES.index(t)))[
+        : total - sum(counts.values())
+    ]:
+        counts[t] += 1
+    return counts
+
+
+def _rng(config: GenerationConfig, *parts) -> random.Random:
+    return random.Random("/".join(str(p) for p in (config.seed, *parts)))
+
+
+def _model(config: GenerationConfig, task_type: str, rng: random.Random) -> str:
+    if config.models_per_task_type and task_type in config.models_per_task_type:
+        return config.models_per_task_type[task_type]
+    if config.model_mix:
+        models = sorted(config.model_mix)
+        return rng.choices(models, weights=[config.model_mix[m] for m in models], k=1)[0]
+    return config.model
+
+
+def _params(config: GenerationConfig, rng: random.Random, max_tokens: int | None, schema: dict | None, name: str):
+    params = {"temperature": config.temperature, "top_p": config.top_p}
+    if max_tokens:
+        params["max_tokens"] = max_tokens
+    if config.send_seed:
+        params["seed"] = rng.randrange(2**31)
+    if schema is not None and config.structured_output == "json_object":
+        params["response_format"] = {"type": "json_object", "schema": schema}
+    elif schema is not None and config.structured_output == "json_schema" and schema.get("type") == "object":
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": schema, "strict": True},
+        }
+    return params
+
+
+def _messages(config: GenerationConfig, prompt: str) -> list[dict]:
+    system = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
+    return system + [{"role": "user", "content": prompt}]
+
+
+def in_shard(config: GenerationConfig, index: int) -> bool:
+    return index % config.num_shards == config.shard_index
+
+
+def brainstorm_requests(config: GenerationConfig) -> list[Request]:
+    """Enough brainstorm calls per two-step task type for `examples_per_task` examples per task (at least one)."""
+    counts = split_counts(config.num_examples, config.task_proportions)
+    requests = []
+    for task_type in TWO_STEP_TASK_TYPES:
+        if not counts[task_type]:
+            continue
+        calls = math.ceil(counts[task_type] / (config.tasks_per_brainstorm * config.examples_per_task))
+        calls = max(calls, config.num_shards)  # every shard brainstorms its own tasks
+        prompt = brainstorm_template(task_type, config.brainstorm_variant)
+        schema = brainstorm_schema(max(2 * config.tasks_per_brainstorm, 1), config.schema_max_length)
+        for j in range(calls):
+            if not in_shard(config, j):
+                continue
+            rng = _rng(config, "brainstorm", task_type, j)
+            model = _model(config, task_type, rng)
+            params = _params(config, rng, config.brainstorm_max_tokens, schema, "task_list")
+            requests.append(Request("brainstorm", task_type, j, model, _messages(config, prompt), params))
+    return requests
+
+
+def generation_requests(config: GenerationConfig, tasks: dict[str, list[str]]) -> tuple[list[Request], dict]:
+    """One request per example of this shard; `tasks` are this shard's brainstormed tasks per task type.
+
+    Returns the requests and {task_type: number of planned examples that had no task to use}.
+    """
+    counts = split_counts(config.num_examples, config.task_proportions)
+    sampler = PlaceholderSampler(
+        config.language_weights, config.placeholder_values, config.placeholder_weights, config.bitext_pivot_language
+    )
+    requests, no_task = [], {}
+    for task_type in TASK_TYPES:
+        two_step = task_type in TWO_STEP_TASK_TYPES
+        pool = list(tasks.get(task_type, [])) if two_step else []
+        if two_step:
+            _rng(config, "tasks", task_type, config.shard_index).shuffle(pool)  # spread each task's ~3 uses
+        position = 0
+        for i in range(counts[task_type]):
+            if not in_shard(config, i):
+                continue
+            rng = _rng(config, "generate", task_type, i)
+            values = sampler.sample(task_type, rng)
+            if two_step:
+                if not pool:
+                    no_task[task_type] = no_task.get(task_type, 0) + 1
+                    continue
+                values["task"] = pool[position % len(pool)]
+                position += 1
+            prompt = render(GENERATE_TEMPLATES[task_type], values)
+            model = _model(config, task_type, rng)
+            schema = output_schema(task_type, config.schema_max_length)
+            params = _params(config, rng, config.max_tokens, schema, task_type.replace("-", "_") + "_example")
+            requests.append(Request("generate", task_type, i, model, _messages(config, prompt), params, values))
+    return requests, no_task
