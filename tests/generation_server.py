@@ -14,10 +14,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
 
 TRANSPORT_FAULTS = ("429", "500", "timeout")
 CONTENT_FAULTS = ("truncated", "non_json", "wrong_keys", "empty")
@@ -75,6 +80,7 @@ class ScriptedServer:
         self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
         self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
         self.records: list[dict] = []
+        self.auth_headers: set[str] = set()
         self.attempts: Counter = Counter()
         self.lock = threading.Lock()
         self.files: dict[str, bytes] = {}
@@ -179,6 +185,7 @@ def _handler(server: ScriptedServer):
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            server.auth_headers.add(self.headers.get("Authorization") or "")
             path = self.path.split("?")[0].rstrip("/")
             if path.endswith("/chat/completions"):
                 status, headers, payload, sleep = server.chat(json.loads(raw))
@@ -244,6 +251,35 @@ def _batch_object(batch_id: str, status: str, input_id: str, output_id: str | No
     return {"id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": input_id,
             "completion_window": "24h", "status": status, "output_file_id": output_id, "error_file_id": None,
             "created_at": 0}  # fmt: skip
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEST_KEY_ENV = "SYNTHEMBED_TEST_API_KEY"
+TEST_KEY = "sk-test-9f8e7d6c5b4a-do-not-leak"
+ALL_TYPES = {t: 1 for t in _KEYS}
+
+
+def write_config(path: Path, base_url: str, output_dir: Path, **overrides) -> Path:
+    """A small generation recipe against the scripted server (overrides win)."""
+    config = {
+        "base_url": base_url, "model": "scripted-model", "api_key_env": TEST_KEY_ENV, "num_examples": 24,
+        "task_proportions": ALL_TYPES, "tasks_per_brainstorm": 5, "examples_per_task": 2, "max_concurrency": 4,
+        "max_retries": 4, "request_timeout": 30, "seed": 1234, "output_dir": str(output_dir), "progress": False,
+        "prices": {"scripted-model": {"prompt": 1.0, "completion": 2.0}},
+    }  # fmt: skip
+    config.update(overrides)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def generate_cmd(config: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(REPO_ROOT / "scripts" / "generate.py"), "--config", str(config), *extra]
+
+
+def child_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update({TEST_KEY_ENV: TEST_KEY, "PYTHONPATH": str(REPO_ROOT)}, **extra)
+    return env
 
 
 if __name__ == "__main__":

@@ -1,0 +1,202 @@
+"""End-to-end generation runs against the scripted OpenAI-compatible server over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generation_server import (  # noqa: E402
+    CONTENT_FAULTS,
+    TEST_KEY,
+    TEST_KEY_ENV,
+    ScriptedServer,
+    child_env,
+    generate_cmd,
+    request_hash,
+    write_config,
+)
+
+from data_generation.output import COLUMNS  # noqa: E402
+from data_generation.templates import FIXED_INSTRUCTIONS, OUTPUT_KEYS, PROMPT_VERSION, TASK_TYPES  # noqa: E402
+
+
+def run_main(config: Path, *extra: str) -> int:
+    from importlib import util
+
+    spec = util.spec_from_file_location(
+        "generate_script", Path(__file__).resolve().parents[1] / "scripts" / "generate.py"
+    )
+    module = util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(["--config", str(config), *extra])
+
+
+def stats_of(output_dir: Path) -> dict:
+    return json.loads((output_dir / "generation_stats.json").read_text())
+
+
+def assert_no_key(output_dir: Path, *texts: str) -> None:
+    for path in output_dir.rglob("*"):
+        if path.is_file():
+            assert TEST_KEY.encode() not in path.read_bytes(), f"API key leaked into {path}"
+    for text in texts:
+        assert TEST_KEY not in text
+
+
+def test_full_run_over_all_task_types(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "run"
+    with ScriptedServer() as server:
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, num_examples=36)
+        assert run_main(config) == 0
+    assert server.auth_headers == {f"Bearer {TEST_KEY}"}  # the key is used on the wire ...
+    captured = capfd.readouterr()
+    assert_no_key(out, captured.out, captured.err)  # ... and written nowhere
+    ds = load_from_disk(str(out / "dataset"))
+    assert ds.column_names == COLUMNS and len(ds) == 36
+    rows = ds.to_list()
+    for task_type in TASK_TYPES:
+        typed = [r for r in rows if r["task_type"] == task_type]
+        assert len(typed) == 6, task_type
+        q_key, p_key, n_key = OUTPUT_KEYS[task_type]
+        for r in typed:  # the scripted server writes "<json key> text <digest> for the <type> example."
+            assert r["query"].startswith(f"{q_key} text ") and r["positive"].startswith(f"{p_key} text ")
+            assert r["negative"] is None if n_key is None else r["negative"].startswith(f"{n_key} text ")
+            assert r["prompt_version"] == PROMPT_VERSION and r["generator_model"] == "scripted-model"
+            placeholders = json.loads(r["placeholders"])
+            if task_type == "bitext":
+                assert (r["source_language"], r["target_language"]) == (
+                    placeholders["src_lang"],
+                    placeholders["tgt_lang"],
+                )
+                assert r["language"] == r["source_language"] != r["target_language"]
+            else:
+                assert r["source_language"] is None and r["language"] == placeholders["language"]
+            if task_type in FIXED_INSTRUCTIONS:
+                assert r["instruction"] == FIXED_INSTRUCTIONS[task_type]
+            else:
+                assert r["instruction"].startswith(f"{task_type} task ")  # a brainstormed task
+    stats = stats_of(out)
+    assert stats["rows"]["by_task_type"] == {t: 6 for t in TASK_TYPES}
+    assert stats["rejections"] == {} and stats["unfinished_requests"] == 0
+    usage = stats["usage"]
+    assert usage["total"]["requests"] == 36 + stats["brainstorm"]["calls"]
+    assert usage["total"]["cost_usd"] == pytest.approx(
+        (usage["total"]["prompt_tokens"] * 1.0 + usage["total"]["completion_tokens"] * 2.0) / 1e6
+    )
+    assert set(usage["by_task_type"]) == set(TASK_TYPES) and "English" in usage["by_language"]
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "distribution.png" in card and PROMPT_VERSION in card
+    assert "| short-long | 6 | 6 |" in card and "scripted-model" in card
+    assert (out / "distribution.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "data" / "train-00000-of-00001.parquet").stat().st_size > 0
+
+
+def test_fault_injection_every_class_counted_no_bad_row(tmp_path, monkeypatch):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "faults"
+    faults = {"429": 0.08, "500": 0.08, "timeout": 0.06, "truncated": 0.07, "non_json": 0.07, "wrong_keys": 0.07,
+              "empty": 0.07}  # fmt: skip
+    with ScriptedServer(faults=faults, timeout_sleep=1.2, retry_after=1) as server:
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, num_examples=60, request_timeout=0.6,
+                              examples_per_task=1)  # fmt: skip
+        assert run_main(config) == 0
+    stats = stats_of(out)
+    seen = {r["fault"] for r in server.records if r["fault"]}
+    assert seen == set(faults), f"the seed no longer exercises every fault class: {seen}"
+    assert stats["http_faults"]["http_429"] >= 1 and stats["http_faults"]["http_500"] >= 1
+    assert stats["http_faults"]["timeout"] >= 1 and stats["unfinished_requests"] == 0
+    # Retry-After was honoured: the retry of a 429 came at least `retry_after` seconds later.
+    for r in (r for r in server.records if r["status"] == 429):
+        retry = next(x for x in server.records if x["hash"] == r["hash"] and x["time"] > r["time"])
+        assert retry["time"] - r["time"] >= 0.95
+    reasons = {**stats["rejections"]}
+    for reason, n in stats["brainstorm"]["rejections"].items():
+        reasons[reason] = reasons.get(reason, 0) + n
+    for reason in ("truncated", "not_json", "wrong_keys", "empty_reply"):
+        assert reasons.get(reason, 0) >= 1, (reason, reasons)
+    ds = load_from_disk(str(out / "dataset"))
+    assert len(ds) == 60 - sum(stats["rejections"].values()) and len(ds) > 20
+    for row in ds:
+        assert " text " in row["query"] and "Sure!" not in row["query"] and row["positive"].strip()
+
+
+def _store_lines(path: Path) -> list[dict]:
+    lines = []
+    for line in path.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return lines
+
+
+def test_sigkill_mid_run_resumes_without_repeats_and_same_dataset(tmp_path):
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+    with ScriptedServer(latency=0.05) as server:
+        config = write_config(tmp_path / "a.yaml", server.base_url, killed, num_examples=60, max_concurrency=2)
+        proc = subprocess.Popen(
+            generate_cmd(config), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        store = killed / "requests.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (store.exists() and len(store.read_text().splitlines()) >= 20):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done_before_kill = _store_lines(store)
+        assert 20 <= len(done_before_kill) < 60, "the kill did not land mid-run"
+        assert not (killed / "dataset").exists()
+        resumed = subprocess.run(generate_cmd(config), env=child_env(), capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert "will not be re-sent" in resumed.stdout
+    completed = server.completed()
+    for record in done_before_kill:
+        req = record["request"]
+        assert completed[request_hash(req["model"], req["messages"], req["params"].get("seed"))] == 1
+    with ScriptedServer(latency=0.0) as server2:
+        config = write_config(tmp_path / "b.yaml", server2.base_url, reference, num_examples=60, max_concurrency=2)
+        subprocess.run(generate_cmd(config), env=child_env(), check=True, capture_output=True, timeout=120)
+    assert load_from_disk(str(killed / "dataset")).to_list() == load_from_disk(str(reference / "dataset")).to_list()
+    a, b = stats_of(killed), stats_of(reference)
+    assert a["usage"] == b["usage"] and a["rows"] == b["rows"]
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        (["--num_examples", "-5"], "`num_examples` must be a positive integer"),
+        (["--base_url", "localhost:8000"], "`base_url` must be an http(s) URL"),
+        (["--structured_output", "grammar"], "`structured_output` must be"),
+        (
+            ["--api_key_env", "UNSET_KEY_VARIABLE_XYZ", "--base_url", "https://api.openai.com/v1"],
+            "UNSET_KEY_VARIABLE_XYZ",
+        ),
+    ],
+)
+def test_bad_config_fails_with_one_line_and_writes_nothing(tmp_path, override, needle):
+    out = tmp_path / "never"
+    config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out)
+    proc = subprocess.run(
+        generate_cmd(config, *override), env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert not out.exists()
+
+
+def test_unknown_yaml_key_is_named(tmp_path):
+    out = tmp_path / "never"
+    config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out, num_exmaples=3)
+    proc = subprocess.run(generate_cmd(config), env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "num_exmaples" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
