@@ -14,7 +14,6 @@ from datasets import load_from_disk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generation_server import (  # noqa: E402
-    CONTENT_FAULTS,
     TEST_KEY,
     TEST_KEY_ENV,
     ScriptedServer,
