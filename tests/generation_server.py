@@ -203,6 +203,9 @@ def _handler(server: ScriptedServer):
                 return self._send(200, None, raw=server.files[path.split("/")[-2]])
             if "/batches/" in path:
                 return self._send(200, _batch_poll(server, path.split("/")[-1]))
+            if path.endswith("/batches"):
+                listed = [_batch_object(i, "in_progress", b["input"], None) for i, b in server.batches.items()]
+                return self._send(200, {"object": "list", "data": listed, "has_more": False})
             self._send(404, {"error": {"message": f"no route {path}"}})
 
     return Handler

@@ -199,3 +199,27 @@ def test_unknown_yaml_key_is_named(tmp_path):
     proc = subprocess.run(generate_cmd(config), env=child_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "num_exmaples" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_batch_api_mode_matches_online_and_resumes_after_kill(tmp_path, monkeypatch):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    online, batch = tmp_path / "online", tmp_path / "batch"
+    with ScriptedServer() as server:
+        assert run_main(write_config(tmp_path / "o.yaml", server.base_url, online)) == 0
+    with ScriptedServer() as server:
+        config = write_config(tmp_path / "b.yaml", server.base_url, batch, use_batch_api=True, batch_poll_interval=1.0)
+        proc = subprocess.Popen(
+            generate_cmd(config), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        state = batch / "batches-generate.json"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (state.exists() and '"batch_id": "batch' in state.read_text()):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)  # killed while polling the generation batch
+        proc.wait()
+        assert run_main(config, "--batch_poll_interval", "0.05") == 0
+        assert len(server.batches) == 2  # one brainstorm + one generation batch: nothing re-submitted
+        assert max(server.completed().values()) == 1
+    assert load_from_disk(str(batch / "dataset")).to_list() == load_from_disk(str(online / "dataset")).to_list()
+    a, b = stats_of(online)["usage"]["total"], stats_of(batch)["usage"]["total"]
+    assert a["prompt_tokens"] == b["prompt_tokens"] and b["cost_usd"] == pytest.approx(a["cost_usd"] * 0.5)
