@@ -1,0 +1,146 @@
+"""Per-task instructions of the E5-mistral evaluation, verbatim from `microsoft/unilm/e5/utils.py`
+(`get_task_def_by_task_name_and_type`; identical to [P] Table 15). Spec §6.3.
+
+The model sees `'Instruct: ' + instruction + '\\nQuery: ' + text` (spec §8.7). Punctuation matters: only the STS,
+BitextMining and Ocnli/Cmnli instructions end with a period.
+"""
+
+from __future__ import annotations
+
+STS_INSTRUCTION = "Retrieve semantically similar text."
+SUMMARIZATION_INSTRUCTION = "Given a news summary, retrieve other semantically similar summaries"
+BITEXT_INSTRUCTION = "Retrieve parallel sentences."
+CQADUPSTACK_INSTRUCTION = "Given a question, retrieve detailed question descriptions from Stackexchange that are duplicates to the given question"
+
+CLASSIFICATION = {
+    # MTEB(eng, v1)
+    "AmazonCounterfactualClassification": "Classify a given Amazon customer review text as either counterfactual or not-counterfactual",
+    "AmazonPolarityClassification": "Classify Amazon reviews into positive or negative sentiment",
+    "AmazonReviewsClassification": "Classify the given Amazon review into its appropriate rating category",
+    "Banking77Classification": "Given a online banking query, find the corresponding intents",
+    "EmotionClassification": "Classify the emotion expressed in the given Twitter message into one of the six emotions: anger, fear, joy, love, sadness, and surprise",
+    "ImdbClassification": "Classify the sentiment expressed in the given movie review text from the IMDB dataset",
+    "MassiveIntentClassification": "Given a user utterance as query, find the user intents",
+    "MassiveScenarioClassification": "Given a user utterance as query, find the user scenarios",
+    "MTOPDomainClassification": "Classify the intent domain of the given utterance in task-oriented conversation",
+    "MTOPIntentClassification": "Classify the intent of the given utterance in task-oriented conversation",
+    "ToxicConversationsClassification": "Classify the given comments as either toxic or not toxic",
+    "TweetSentimentExtractionClassification": "Classify the sentiment of a given tweet as either positive, negative, or neutral",
+    # C-MTEB
+    "TNews": "Classify the fine-grained category of the given news title",
+    "IFlyTek": "Given an App description text, find the appropriate fine-grained category",
+    "MultilingualSentiment": "Classify sentiment of the customer review into positive, neutral, or negative",
+    "JDReview": "Classify the customer review for iPhone on e-commerce platform into positive or negative",
+    "OnlineShopping": "Classify the customer review for online shopping into positive or negative",
+    "Waimai": "Classify the customer review from a food takeaway platform into positive or negative",
+}  # fmt: skip
+
+CLUSTERING = {
+    "ArxivClusteringP2P": "Identify the main and secondary category of Arxiv papers based on the titles and abstracts",
+    "ArxivClusteringS2S": "Identify the main and secondary category of Arxiv papers based on the titles",
+    "BiorxivClusteringP2P": "Identify the main category of Biorxiv papers based on the titles and abstracts",
+    "BiorxivClusteringS2S": "Identify the main category of Biorxiv papers based on the titles",
+    "MedrxivClusteringP2P": "Identify the main category of Medrxiv papers based on the titles and abstracts",
+    "MedrxivClusteringS2S": "Identify the main category of Medrxiv papers based on the titles",
+    "RedditClustering": "Identify the topic or theme of Reddit posts based on the titles",
+    "RedditClusteringP2P": "Identify the topic or theme of Reddit posts based on the titles and posts",
+    "StackExchangeClustering": "Identify the topic or theme of StackExchange posts based on the titles",
+    "StackExchangeClusteringP2P": "Identify the topic or theme of StackExchange posts based on the given paragraphs",
+    "TwentyNewsgroupsClustering": "Identify the topic or theme of the given news articles",
+    # C-MTEB
+    "CLSClusteringS2S": "Identify the main category of scholar papers based on the titles",
+    "CLSClusteringP2P": "Identify the main category of scholar papers based on the titles and abstracts",
+    "ThuNewsClusteringS2S": "Identify the topic or theme of the given news articles based on the titles",
+    "ThuNewsClusteringP2P": "Identify the topic or theme of the given news articles based on the titles and contents",
+}  # fmt: skip
+
+# Reranking and PairClassification share one dictionary in the unilm code.
+RERANKING_PAIR = {
+    "AskUbuntuDupQuestions": "Retrieve duplicate questions from AskUbuntu forum",
+    "MindSmallReranking": "Retrieve relevant news articles based on user browsing history",
+    "SciDocsRR": "Given a title of a scientific paper, retrieve the titles of other relevant papers",
+    "StackOverflowDupQuestions": "Retrieve duplicate questions from StackOverflow forum",
+    "SprintDuplicateQuestions": "Retrieve duplicate questions from Sprint forum",
+    "TwitterSemEval2015": "Retrieve tweets that are semantically similar to the given tweet",
+    "TwitterURLCorpus": "Retrieve tweets that are semantically similar to the given tweet",
+    # C-MTEB
+    "T2Reranking": "Given a Chinese search query, retrieve web passages that answer the question",
+    "MMarcoReranking": "Given a Chinese search query, retrieve web passages that answer the question",
+    "CMedQAv1": "Given a Chinese community medical question, retrieve replies that best answer the question",
+    "CMedQAv2": "Given a Chinese community medical question, retrieve replies that best answer the question",
+    "Ocnli": "Retrieve semantically similar text.",
+    "Cmnli": "Retrieve semantically similar text.",
+}  # fmt: skip
+
+RETRIEVAL = {
+    "ArguAna": "Given a claim, find documents that refute the claim",
+    "ClimateFEVER": "Given a claim about climate change, retrieve documents that support or refute the claim",
+    "CQADupstackRetrieval": CQADUPSTACK_INSTRUCTION,
+    "DBPedia": "Given a query, retrieve relevant entity descriptions from DBPedia",
+    "FEVER": "Given a claim, retrieve documents that support or refute the claim",
+    "FiQA2018": "Given a financial question, retrieve user replies that best answer the question",
+    "HotpotQA": "Given a multi-hop question, retrieve documents that can help answer the question",
+    "MSMARCO": "Given a web search query, retrieve relevant passages that answer the query",
+    "NFCorpus": "Given a question, retrieve relevant documents that best answer the question",
+    "NQ": "Given a question, retrieve Wikipedia passages that answer the question",
+    "QuoraRetrieval": "Given a question, retrieve questions that are semantically equivalent to the given question",
+    "SCIDOCS": "Given a scientific paper title, retrieve paper abstracts that are cited by the given paper",
+    "SciFact": "Given a scientific claim, retrieve documents that support or refute the claim",
+    "Touche2020": "Given a question, retrieve detailed and persuasive arguments that answer the question",
+    "TRECCOVID": "Given a query on COVID-19, retrieve documents that answer the query",
+    # C-MTEB
+    "T2Retrieval": "Given a Chinese search query, retrieve web passages that answer the question",
+    "MMarcoRetrieval": "Given a web search query, retrieve relevant passages that answer the query",
+    "DuRetrieval": "Given a Chinese search query, retrieve web passages that answer the question",
+    "CovidRetrieval": "Given a question on COVID-19, retrieve news articles that answer the question",
+    "CmedqaRetrieval": "Given a Chinese community medical question, retrieve replies that best answer the question",
+    "EcomRetrieval": "Given a user query from an e-commerce website, retrieve description sentences of relevant products",
+    "MedicalRetrieval": "Given a medical question, retrieve user replies that best answer the question",
+    "VideoRetrieval": "Given a video search query, retrieve the titles of relevant videos",
+}  # fmt: skip
+# Lower-case keys for every entry, plus the BEIR aliases and MIRACL (as in the unilm code).
+RETRIEVAL.update({k.lower(): v for k, v in list(RETRIEVAL.items())})
+RETRIEVAL.update(
+    {
+        "trec-covid": RETRIEVAL["TRECCOVID"],
+        "climate-fever": RETRIEVAL["ClimateFEVER"],
+        "dbpedia-entity": RETRIEVAL["DBPedia"],
+        "webis-touche2020": RETRIEVAL["Touche2020"],
+        "fiqa": RETRIEVAL["FiQA2018"],
+        "quora": RETRIEVAL["QuoraRetrieval"],
+        "miracl": "Given a question, retrieve Wikipedia passages that answer the question",
+    }
+)
+
+BY_TYPE = {
+    "Classification": CLASSIFICATION,
+    "Clustering": CLUSTERING,
+    "Reranking": RERANKING_PAIR,
+    "PairClassification": RERANKING_PAIR,
+    "Retrieval": RETRIEVAL,
+}
+# Task types whose inputs are all queries (instruction on every input); Retrieval puts it on queries only.
+SYMMETRIC_TYPES = {"STS", "Summarization", "BitextMining", "Classification", "Clustering", "PairClassification",
+                   "Reranking"}  # fmt: skip
+
+
+def get_instruction(task_name: str, task_type: str) -> str:
+    """The instruction for an mteb task (name as mteb spells it, type as in its metadata). ValueError if unknown."""
+    if task_type == "STS":
+        return STS_INSTRUCTION
+    if task_type == "Summarization":
+        return SUMMARIZATION_INSTRUCTION
+    if task_type == "BitextMining":
+        return BITEXT_INSTRUCTION
+    if task_type == "Retrieval" and task_name.lower().startswith("cqadupstack"):
+        return CQADUPSTACK_INSTRUCTION
+    table = BY_TYPE.get(task_type, {})
+    for key in (task_name, task_name.removesuffix(".v2"), task_name.lower()):
+        if key in table:
+            return table[key]
+    raise ValueError(f"no E5 instruction for task {task_name!r} of type {task_type!r} (spec §6.3)")
+
+
+def format_query(template: str, instruction: str, text: str) -> str:
+    """`template` uses `{instruction}` and `{query}`, e.g. "Instruct: {instruction}\\nQuery: {query}"."""
+    return template.replace("{instruction}", instruction).replace("{query}", text)

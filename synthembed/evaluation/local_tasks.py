@@ -1,0 +1,213 @@
+"""Local evaluation tasks: a folder `<Name>/` with `task.json` + data files becomes an mteb task.
+
+Layout (as `../shared/evaldata/tasks/`): `task.json` = {"name", "type", "mteb_task", "main_score", "split", ...};
+STS `test.jsonl` {sentence1, sentence2, score}; PairClassification `test.jsonl` {sentence1, sentence2, label};
+Classification `train.jsonl` + `test.jsonl` {text, label}; Retrieval (BEIR) `corpus.jsonl`, `queries.jsonl`,
+`qrels/<split>.tsv`.
+
+When `mteb_task` names a known mteb task, that task object is used as is (its metadata, main score, evaluator
+parameters such as `samples_per_label` / `n_experiments` / seed, its English subset) and only its data is replaced,
+so the score is the one the Hub copy would give. Otherwise a task is built from `task.json` on mteb's abstract task
+class for the type. Either way mteb's own evaluator computes the metrics; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict
+
+TYPES = ("STS", "PairClassification", "Classification", "Retrieval")
+REQUIRED_KEYS = ("name", "type", "main_score")
+FILES = {
+    "STS": ("{split}.jsonl",),
+    "PairClassification": ("{split}.jsonl",),
+    "Classification": ("train.jsonl", "{split}.jsonl"),
+    "Retrieval": ("corpus.jsonl", "queries.jsonl", "qrels/{split}.tsv"),
+}
+COLUMNS = {
+    "STS": ("sentence1", "sentence2", "score"),
+    "PairClassification": ("sentence1", "sentence2", "label"),
+    "Classification": ("text", "label"),
+}
+
+
+class LocalTaskError(ValueError):
+    """A local task folder is malformed; the message names the folder and what is wrong."""
+
+
+def read_task_json(folder: Path) -> dict:
+    path = folder / "task.json"
+    if not folder.is_dir():
+        raise LocalTaskError(f"local task {folder}: not a directory")
+    if not path.is_file():
+        raise LocalTaskError(f"local task {folder}: task.json is missing")
+    try:
+        spec = json.loads(path.read_text())
+    except ValueError as e:
+        raise LocalTaskError(f"local task {folder}: task.json is not valid JSON ({e})") from None
+    if not isinstance(spec, dict):
+        raise LocalTaskError(f"local task {folder}: task.json must be an object")
+    missing = [k for k in REQUIRED_KEYS if not spec.get(k)]
+    if missing:
+        raise LocalTaskError(f"local task {folder}: task.json lacks {', '.join(missing)}")
+    if spec["type"] not in TYPES:
+        raise LocalTaskError(f"local task {folder}: type {spec['type']!r} is not one of {', '.join(TYPES)}")
+    spec.setdefault("split", "test")
+    for name in FILES[spec["type"]]:
+        if not (folder / name.format(split=spec["split"])).is_file():
+            raise LocalTaskError(f"local task {folder}: {name.format(split=spec['split'])} is missing")
+    return spec
+
+
+def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+    rows = []
+    with path.open() as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise LocalTaskError(f"{path}:{i}: not valid JSON") from None
+            missing = [k for k in required if k not in row]
+            if missing:
+                raise LocalTaskError(f"{path}:{i}: missing field(s) {', '.join(missing)}")
+            rows.append(row)
+    if not rows:
+        raise LocalTaskError(f"{path}: no rows")
+    return rows
+
+
+def _qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open() as f:
+        reader = csv.reader(f, delimiter="\t")
+        header = next(reader, None)
+        if not header or [h.strip() for h in header[:3]] != ["query-id", "corpus-id", "score"]:
+            raise LocalTaskError(f"{path}: header must be query-id<TAB>corpus-id<TAB>score")
+        for i, row in enumerate(reader, 2):
+            if len(row) < 3:
+                raise LocalTaskError(f"{path}:{i}: expected 3 tab-separated columns")
+            qrels.setdefault(str(row[0]), {})[str(row[1])] = int(float(row[2]))
+    return qrels
+
+
+def _metadata(spec: dict, folder: Path):
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    category = "t2c" if spec["type"] == "Classification" else "t2t"
+    return TaskMetadata(
+        name=spec["name"],
+        dataset={"path": f"local/{folder.name}", "revision": "local"},
+        description=spec.get("source") or f"Local task from {folder}",
+        type=spec["type"],
+        category=category,
+        modalities=["text"],
+        eval_splits=[spec["split"]],
+        eval_langs=["eng-Latn"],
+        main_score=spec["main_score"],
+    )
+
+
+def _new_task(spec: dict, folder: Path):
+    from mteb.abstasks.classification import AbsTaskClassification
+    from mteb.abstasks.pair_classification import AbsTaskPairClassification
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+    from mteb.abstasks.sts import AbsTaskSTS
+
+    base = {"STS": AbsTaskSTS, "PairClassification": AbsTaskPairClassification,
+            "Classification": AbsTaskClassification, "Retrieval": AbsTaskRetrieval}[spec["type"]]  # fmt: skip
+    cls = type(f"Local{base.__name__[3:]}_{spec['name']}", (base,), {"metadata": _metadata(spec, folder)})
+    return cls()
+
+
+def _known_task(spec: dict, folder: Path):
+    import mteb
+
+    try:
+        task = mteb.get_task(spec["mteb_task"])
+    except (KeyError, ValueError) as e:
+        raise LocalTaskError(
+            f"local task {folder}: mteb_task {spec['mteb_task']!r} is not an mteb task ({e})"
+        ) from None
+    if task.metadata.type != spec["type"]:
+        raise LocalTaskError(
+            f"local task {folder}: type {spec['type']} does not match {spec['mteb_task']}'s {task.metadata.type}"
+        )
+    if task.metadata.main_score != spec["main_score"]:
+        raise LocalTaskError(
+            f"local task {folder}: main_score {spec['main_score']} differs from {spec['mteb_task']}'s "
+            f"{task.metadata.main_score}"
+        )
+    subsets = task.hf_subsets or ["default"]
+    # The local files hold the English part (MTEB(eng, v1) uses `en` / `en-en` subsets; spec §6.1).
+    subset = next((s for s in ("default", "en", "en-en", "eng", "eng-Latn") if s in subsets), subsets[0])
+    task.hf_subsets = [subset]
+    task.filter_eval_splits([spec["split"]])
+    return task, subset
+
+
+def load_local_task(folder: str | Path):
+    """Build the mteb task for a local folder, data loaded; raises LocalTaskError with one clear line."""
+    folder = Path(folder)
+    spec = read_task_json(folder)
+    split, kind = spec["split"], spec["type"]
+    if spec.get("mteb_task"):
+        task, subset = _known_task(spec, folder)
+    else:
+        task, subset = _new_task(spec, folder), "default"
+
+    if kind == "Retrieval":
+        corpus = _jsonl(folder / "corpus.jsonl", ("_id", "text"))
+        queries = _jsonl(folder / "queries.jsonl", ("_id", "text"))
+        qrels = _qrels(folder / "qrels" / f"{split}.tsv")
+        corpus_ds = Dataset.from_dict(
+            {"id": [str(r["_id"]) for r in corpus], "title": [r.get("title") or "" for r in corpus],
+             "text": [r["text"] for r in corpus]}
+        )  # fmt: skip
+        kept = [q for q in queries if str(q["_id"]) in qrels]  # as mteb's loader: queries without qrels are dropped
+        queries_ds = Dataset.from_dict({"id": [str(q["_id"]) for q in kept], "text": [q["text"] for q in kept]})
+        task.dataset = {
+            subset: {split: {"corpus": corpus_ds, "queries": queries_ds, "relevant_docs": qrels, "top_ranked": None}}
+        }
+    else:
+        cols = COLUMNS[kind]
+        splits = {split: _jsonl(folder / f"{split}.jsonl", cols)}
+        if kind == "Classification":
+            splits[getattr(task, "train_split", "train")] = _jsonl(folder / "train.jsonl", cols)
+        rename = {}
+        if kind == "Classification":
+            rename = {"text": task.input_column_name, "label": task.label_column_name}
+        elif kind == "PairClassification":
+            rename = {"sentence1": task.input1_column_name, "sentence2": task.input2_column_name,
+                      "label": task.label_column_name}  # fmt: skip
+        elif kind == "STS":
+            rename = {"sentence1": task.column_names[0], "sentence2": task.column_names[1]}
+        task.dataset = {
+            subset: DatasetDict(
+                {
+                    s: Dataset.from_dict({rename.get(c, c): [r[c] for r in rows] for c in cols})
+                    for s, rows in splits.items()
+                }
+            )
+        }
+    task.data_loaded = True
+    task.local_spec = {**spec, "folder": str(folder), "subset": subset}
+    return task
+
+
+def find_local_tasks(paths: list[str | Path]) -> list[Path]:
+    """Each path is a task folder (has task.json) or a folder of task folders."""
+    found = []
+    for p in map(Path, paths):
+        if (p / "task.json").is_file() or not p.is_dir():
+            found.append(p)
+        else:
+            children = sorted(c for c in p.iterdir() if c.is_dir())
+            if not children:
+                raise LocalTaskError(f"local tasks {p}: neither a task folder (task.json) nor a folder of them")
+            found.extend(children)
+    return found

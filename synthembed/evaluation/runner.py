@@ -1,0 +1,125 @@
+"""Run mteb on a model with the E5 protocol: resolve tasks (names, a benchmark, local folders), evaluate with mteb's
+own evaluators, write mteb's result files and the summary, and return the summary dict."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from synthembed.evaluation.encoder import E5ProtocolEncoder
+from synthembed.evaluation.local_tasks import find_local_tasks, load_local_task
+from synthembed.evaluation.summary import build_summary, write_summary
+
+logger = logging.getLogger(__name__)
+
+
+class TaskSelectionError(ValueError):
+    """An unknown task or benchmark name; the message says which."""
+
+
+def resolve_tasks(tasks: list[str] | None = None, benchmark: str | None = None, local_tasks: list[str] | None = None):
+    """mteb task objects for the named tasks, the benchmark's tasks and the local task folders (in that order)."""
+    import mteb
+
+    resolved = []
+    if benchmark:
+        try:
+            resolved += list(mteb.get_benchmark(benchmark).tasks)
+        except (KeyError, ValueError) as e:
+            raise TaskSelectionError(
+                f"unknown mteb benchmark {benchmark!r} ({str(e).splitlines()[0][:200]})"
+            ) from None
+    for name in tasks or []:
+        try:
+            resolved.append(mteb.get_task(name))
+        except (KeyError, ValueError):
+            raise TaskSelectionError(f"unknown mteb task {name!r} (see `mteb.get_tasks()` for names)") from None
+    for folder in find_local_tasks(local_tasks or []):
+        resolved.append(load_local_task(folder))
+    if not resolved:
+        raise TaskSelectionError("no tasks selected: give `tasks`, `benchmark` or `local_tasks`")
+    names = [t.metadata.name for t in resolved]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise TaskSelectionError(f"task(s) selected twice: {', '.join(duplicates)}")
+    return resolved
+
+
+def _main_split(task) -> str:
+    splits = list(task.eval_splits)
+    return "test" if "test" in splits else splits[0]
+
+
+def _detail(task) -> dict:
+    meta = task.metadata
+    local = getattr(task, "local_spec", None)
+    subsets = list(task.hf_subsets or ["default"])
+    return {
+        "type": meta.type,
+        "mteb_task": meta.name if not local else local.get("mteb_task"),
+        "main_score": meta.main_score,
+        "split": _main_split(task),
+        "subset": subsets[0] if len(subsets) == 1 else None,
+        "dataset": meta.dataset.get("path") if (not local or local.get("mteb_task")) else f"local/{meta.name}",
+        "revision": meta.dataset.get("revision"),
+        "local": bool(local),
+        "comparable": not local or bool(local.get("mteb_task")),
+    }
+
+
+def evaluate_model(
+    model_name_or_path: str | Path,
+    *,
+    tasks: list[str] | None = None,
+    benchmark: str | None = None,
+    local_tasks: list[str] | None = None,
+    output_dir: str | Path = "eval_results",
+    batch_size: int = 32,
+    device: str | None = None,
+    fp16: bool | None = None,
+    doc_as_query: bool = False,
+    encoder: E5ProtocolEncoder | None = None,
+    model_name: str | None = None,
+) -> dict:
+    """Evaluate and write `output_dir/{results/, summary.json, summary.md}`; return the summary (with timings)."""
+    import mteb
+
+    output_dir = Path(output_dir)
+    selected = resolve_tasks(tasks, benchmark, local_tasks)
+    if encoder is None:
+        encoder = E5ProtocolEncoder(
+            model_name_or_path, device=device, batch_size=batch_size, fp16=fp16, doc_as_query=doc_as_query,
+            model_name=model_name,
+        )  # fmt: skip
+    logger.info(
+        "Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected),
+        f"the E5 protocol (template {encoder.template!r})" if encoder.template else "no instructions (plain model)",
+    )  # fmt: skip
+    start = time.perf_counter()
+    result = mteb.evaluate(
+        encoder,
+        selected,
+        cache=mteb.ResultCache(output_dir / "results"),
+        overwrite_strategy="always",
+        encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
+        show_progress_bar=False,
+    )
+    elapsed = time.perf_counter() - start
+    by_name = {t.metadata.name: t for t in selected}
+    scores, details = {}, {}
+    for task_result in result.task_results:
+        task = by_name[task_result.task_name]
+        details[task.metadata.name] = _detail(task)
+        scores[task.metadata.name] = task_result.get_score(splits=[_main_split(task)])
+        details[task.metadata.name]["evaluation_time_s"] = round(task_result.evaluation_time or 0.0, 1)
+    summary = build_summary(scores, details)
+    summary["model"] = str(model_name_or_path)
+    summary["protocol"] = "e5-instruction" if encoder.template else "plain"
+    summary["evaluation_time_s"] = round(elapsed, 1)
+    summary["mteb_version"] = mteb.__version__
+    write_summary(summary, output_dir, title=f"{Path(str(model_name_or_path)).name}")
+    logger.info(
+        "Average %.2f over %d task(s) in %.0fs; summary in %s", summary["average"], len(scores), elapsed, output_dir
+    )
+    return summary
