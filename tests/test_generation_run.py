@@ -27,15 +27,19 @@ from data_generation.output import COLUMNS  # noqa: E402
 from data_generation.templates import FIXED_INSTRUCTIONS, OUTPUT_KEYS, PROMPT_VERSION, TASK_TYPES  # noqa: E402
 
 
-def run_main(config: Path, *extra: str) -> int:
+def load_script(name: str):
     from importlib import util
 
-    spec = util.spec_from_file_location(
-        "generate_script", Path(__file__).resolve().parents[1] / "scripts" / "generate.py"
-    )
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = util.spec_from_file_location(f"script_{name}", path)
     module = util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
-    return module.main(["--config", str(config), *extra])
+    return module
+
+
+def run_main(config: Path, *extra: str) -> int:
+    return load_script("generate").main(["--config", str(config), *extra])
 
 
 def stats_of(output_dir: Path) -> dict:
@@ -223,3 +227,20 @@ def test_batch_api_mode_matches_online_and_resumes_after_kill(tmp_path, monkeypa
     assert load_from_disk(str(batch / "dataset")).to_list() == load_from_disk(str(online / "dataset")).to_list()
     a, b = stats_of(online)["usage"]["total"], stats_of(batch)["usage"]["total"]
     assert a["prompt_tokens"] == b["prompt_tokens"] and b["cost_usd"] == pytest.approx(a["cost_usd"] * 0.5)
+
+
+def test_shards_are_disjoint_and_merge(tmp_path, monkeypatch):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "sharded"
+    with ScriptedServer() as server:
+        config = write_config(tmp_path / "s.yaml", server.base_url, out, num_examples=30)
+        for i in range(2):
+            assert run_main(config, "--num_shards", "2", "--shard_index", str(i)) == 0
+        assert max(server.completed().values()) == 1  # no request made by both shards
+    assert load_script("merge_shards").main(["--output_dir", str(out)]) == 0
+    merged = load_from_disk(str(out / "dataset"))
+    parts = [load_from_disk(str(out / f"shard-{i:05d}-of-00002" / "dataset")) for i in range(2)]
+    assert len(merged) == 30 == sum(map(len, parts))
+    stats = stats_of(out)
+    assert sum(stats["requested_examples"].values()) == 30 and stats["usage"]["total"]["requests"] > 30
+    assert "| short-long | 5 | 5 |" in (out / "README.md").read_text()

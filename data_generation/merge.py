@@ -1,0 +1,69 @@
+"""Join the shards of a sharded run ({output_dir}/shard-XXXXX-of-YYYYY/) into one dataset with summed statistics."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import yaml
+from datasets import load_from_disk
+
+from data_generation.accounting import merge_usage
+from data_generation.finalize import CONFIG_FILE
+from data_generation.output import STATS_FILE
+from data_generation.parsing import Deduper
+
+_SHARD = re.compile(r"shard-(\d{5})-of-(\d{5})$")
+
+
+def _sum(dicts: list[dict]) -> dict:
+    total = Counter()
+    for d in dicts:
+        total.update(d)
+    return dict(sorted(total.items()))
+
+
+def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
+    """(rows, stats, config) of all shards; rows in shard order, exact duplicates across shards removed."""
+    output_dir = Path(output_dir)
+    shards = sorted(p for p in output_dir.iterdir() if p.is_dir() and _SHARD.search(p.name))
+    if not shards:
+        raise FileNotFoundError(f"no shard-XXXXX-of-YYYYY folders under {output_dir}")
+    expected = int(_SHARD.search(shards[0].name).group(2))
+    found = [int(_SHARD.search(p.name).group(1)) for p in shards]
+    unfinished = [p.name for p in shards if not (p / "dataset").is_dir()]
+    if found != list(range(expected)) or unfinished:
+        raise FileNotFoundError(
+            f"{output_dir}: expected shards 0..{expected - 1} each with a dataset; found {found}, unfinished {unfinished}"
+        )
+    config = yaml.safe_load((shards[0] / CONFIG_FILE).read_text())
+    config["shard_index"] = None
+    stats = [json.loads((p / STATS_FILE).read_text()) for p in shards]
+    dedup, rows, cross_duplicates = Deduper(config.get("dedup_on", "row")), [], 0
+    for shard in shards:
+        for row in load_from_disk(str(shard / "dataset")).to_list():
+            if dedup.is_duplicate(row["query"], row["positive"], row["negative"]):
+                cross_duplicates += 1
+                continue
+            rows.append(row)
+    rejections = _sum([s["rejections"] for s in stats])
+    if cross_duplicates:
+        rejections["duplicate"] = rejections.get("duplicate", 0) + cross_duplicates
+    merged = {
+        "prompt_version": stats[0]["prompt_version"],
+        "requested_examples": _sum([s["requested_examples"] for s in stats]),
+        "num_rows": len(rows),
+        "brainstorm": {
+            "calls": sum(s["brainstorm"]["calls"] for s in stats),
+            "unique_tasks": _sum([s["brainstorm"]["unique_tasks"] for s in stats]),
+            "rejections": _sum([s["brainstorm"]["rejections"] for s in stats]),
+        },
+        "rejections": rejections,
+        "unfinished_requests": sum(s["unfinished_requests"] for s in stats),
+        "http_faults": _sum([s["http_faults"] for s in stats]),
+        "usage": merge_usage([s["usage"] for s in stats]),
+        "shard": {"merged": len(shards)},
+    }
+    return rows, merged, config
