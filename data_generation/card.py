@@ -60,7 +60,7 @@ def render_card(stats: dict, config: dict, template: Path = TEMPLATE) -> Dataset
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
     )
     safe_config = {k: config[k] for k in ("base_url", "model", "model_mix", "models_per_task_type", "temperature", "top_p",
-                                          "max_tokens", "structured_output", "num_examples", "seed", "num_shards")
+                                          "max_tokens", "structured_output", "num_examples", "seed", "num_shards", "hub_dataset_id")
                    if k in config}  # fmt: skip
     return DatasetCard.from_template(
         card_data, template_path=str(template), stats=stats, config=safe_config, chart=CHART_FILE, parquet=PARQUET_PATH
