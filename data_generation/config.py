@@ -120,6 +120,12 @@ class GenerationConfig:
             bad("task_proportions", "non-negative weights, not all zero")
         if self.language_weights is not None and not all(_positive(w) for w in self.language_weights.values()):
             bad("language_weights", "a {language: positive weight} mapping")
+        if (
+            self.language_weights is not None
+            and self.task_proportions.get("bitext")
+            and len(self.language_weights) < 2
+        ):
+            bad("language_weights", "at least two languages when bitext is generated")
         for name in ("max_concurrency", "max_retries", "tasks_per_brainstorm", "num_shards", "batch_max_requests"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "max_retries" else 1):

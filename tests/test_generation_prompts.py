@@ -145,3 +145,16 @@ def test_validation_accepts_and_maps():
         parse_brainstorm("Here are some tasks: 1. foo")
     dedup = Deduper("row")
     assert not dedup.is_duplicate("Q", "P", None) and dedup.is_duplicate(" q ", "p", None)
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/generate.yaml")))
+def test_every_generation_recipe_parses(recipe, monkeypatch):
+    from synthembed.cli import parse_config
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-placeholder")
+    (config,) = parse_config([GenerationConfig], ["--config", str(recipe)])
+    assert config.num_examples >= 1 and config.output_dir
+    if recipe.parent.name == "e5-mistral-7b-instruct":
+        assert config.num_examples == 500_000 and config.model_mix == {"gpt-3.5-turbo": 0.25, "gpt-4": 0.75}
+        assert config.temperature == 1.0 and config.top_p == 1.0
+        assert split_counts(config.num_examples, config.task_proportions)["short-short"] == round(500_000 * 13 / 507)
