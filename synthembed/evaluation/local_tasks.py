@@ -3,7 +3,7 @@
 Layout (as `../shared/evaldata/tasks/`): `task.json` = {"name", "type", "mteb_task", "main_score", "split", ...};
 STS `test.jsonl` {sentence1, sentence2, score}; PairClassification `test.jsonl` {sentence1, sentence2, label};
 Classification `train.jsonl` + `test.jsonl` {text, label}; Retrieval (BEIR) `corpus.jsonl`, `queries.jsonl`,
-`qrels/<split>.tsv`.
+`qrels/<split>.tsv`. Optional `instruction` in task.json: the E5 instruction for a task the table (spec §6.3) lacks.
 
 When `mteb_task` names a known mteb task, that task object is used as is (its metadata, main score, evaluator
 parameters such as `samples_per_label` / `n_experiments` / seed, its English subset) and only its data is replaced,

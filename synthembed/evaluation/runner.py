@@ -92,6 +92,15 @@ def evaluate_model(
             model_name_or_path, device=device, batch_size=batch_size, fp16=fp16, doc_as_query=doc_as_query,
             model_name=model_name,
         )  # fmt: skip
+    if encoder.template:  # every task needs its instruction before anything runs (spec §6.3; task.json may add one)
+        for task in selected:
+            local = getattr(task, "local_spec", None) or {}
+            if local.get("instruction"):
+                encoder.instruction_overrides[task.metadata.name] = local["instruction"]
+            try:
+                encoder.instruction_for(task.metadata.name, task.metadata.type)
+            except ValueError as e:
+                raise TaskSelectionError(f"{e}; add an `instruction` to its task.json") from None
     logger.info(
         "Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected),
         f"the E5 protocol (template {encoder.template!r})" if encoder.template else "no instructions (plain model)",

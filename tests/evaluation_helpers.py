@@ -1,0 +1,83 @@
+"""Shared by the evaluation tests: a model folder shaped like what recipes/train.py saves, and tiny local tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"
+DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+
+
+def save_trained_like_model(base_dir: Path, output_dir: Path, pooling: str = "lasttoken") -> Path:
+    """Seam 2 stand-in: Transformer -> Pooling(lasttoken) -> Normalize, plus synthembed_config.json and a query prompt.
+
+    Swap for the trainer's own saver (synthembed modeling/saving) once it lands; the tests only need the folder.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    transformer = Transformer(str(base_dir), max_seq_length=512)
+    pool = Pooling(transformer.get_word_embedding_dimension(), pooling_mode=pooling)
+    model = SentenceTransformer(
+        modules=[transformer, pool, Normalize()],
+        prompts={"query": QUERY_TEMPLATE.format(instruction=DEFAULT_INSTRUCTION, query="")},
+        device="cpu",
+    )
+    model.save(str(output_dir))
+    config = {
+        "pooling": "last_token" if pooling == "lasttoken" else pooling,
+        "normalize": True,
+        "query_template": QUERY_TEMPLATE,
+        "default_instruction": DEFAULT_INSTRUCTION,
+        "max_seq_length": 512,
+        "base_model": "mistralai/Mistral-7B-v0.1",
+    }
+    (output_dir / "synthembed_config.json").write_text(json.dumps(config, indent=2))
+    return output_dir
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def make_sts_task(folder: Path, name: str = "TinySTS", mteb_task: str | None = None, n: int = 12) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"name": name, "type": "STS", "mteb_task": mteb_task, "main_score": "cosine_spearman", "split": "test"}
+    (folder / "task.json").write_text(json.dumps(spec))
+    words = ["cat", "dog", "car", "tree", "house", "river", "bird", "train", "apple", "cloud", "stone", "lamp"]
+    rows = [
+        {
+            "sentence1": f"a {words[i % 12]} sits here",
+            "sentence2": f"the {words[(i * 5) % 12]} is there",
+            "score": i % 6,
+        }
+        for i in range(n)
+    ]
+    write_jsonl(folder / "test.jsonl", rows)
+    return folder
+
+
+def make_retrieval_task(folder: Path, name: str = "TinyRetrieval") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"name": name, "type": "Retrieval", "mteb_task": None, "main_score": "ndcg_at_10", "split": "test"}
+    (folder / "task.json").write_text(json.dumps(spec))
+    write_jsonl(
+        folder / "corpus.jsonl",
+        [
+            {"_id": "d1", "title": "Protein", "text": "Women need about 46 grams of protein a day."},
+            {"_id": "d2", "title": "", "text": "The fox jumps over the dog."},
+            {"_id": "d3", "title": "Embeddings", "text": "Vectors map meaning."},
+        ],
+    )
+    write_jsonl(
+        folder / "queries.jsonl",
+        [
+            {"_id": "q1", "text": "how much protein should a female eat"},
+            {"_id": "q2", "text": "what do embeddings do"},
+        ],
+    )
+    (folder / "qrels").mkdir(exist_ok=True)
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    return folder

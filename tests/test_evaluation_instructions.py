@@ -1,0 +1,60 @@
+"""The per-task instruction table (spec §6.3) against mteb's own MTEB(eng, v1) task list."""
+
+from __future__ import annotations
+
+import pytest
+
+from synthembed.evaluation.instructions import CQADUPSTACK_INSTRUCTION, format_query, get_instruction
+
+
+def test_covers_every_task_of_mteb_eng_v1():
+    import mteb
+
+    tasks = mteb.get_benchmark("MTEB(eng, v1)").tasks
+    assert len(tasks) == 56
+    missing = []
+    for task in tasks:
+        try:
+            get_instruction(task.metadata.name, task.metadata.type)
+        except ValueError:
+            missing.append(task.metadata.name)
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    "name, kind, expected",
+    [
+        ("STS17", "STS", "Retrieve semantically similar text."),
+        ("SummEval", "Summarization", "Given a news summary, retrieve other semantically similar summaries"),
+        ("Banking77Classification", "Classification", "Given a online banking query, find the corresponding intents"),
+        (
+            "SciDocsRR",
+            "Reranking",
+            "Given a title of a scientific paper, retrieve the titles of other relevant papers",
+        ),
+        ("TwitterURLCorpus", "PairClassification", "Retrieve tweets that are semantically similar to the given tweet"),
+        ("MSMARCO", "Retrieval", "Given a web search query, retrieve relevant passages that answer the query"),
+        ("CQADupstackGisRetrieval", "Retrieval", CQADUPSTACK_INSTRUCTION),
+        ("trec-covid", "Retrieval", "Given a query on COVID-19, retrieve documents that answer the query"),
+        ("miracl", "Retrieval", "Given a question, retrieve Wikipedia passages that answer the question"),
+        ("Tatoeba", "BitextMining", "Retrieve parallel sentences."),
+        ("Ocnli", "PairClassification", "Retrieve semantically similar text."),
+        (
+            "Waimai",
+            "Classification",
+            "Classify the customer review from a food takeaway platform into positive or negative",
+        ),
+    ],
+)
+def test_verbatim_strings(name, kind, expected):
+    assert get_instruction(name, kind) == expected
+
+
+def test_unknown_task_raises():
+    with pytest.raises(ValueError, match="no E5 instruction"):
+        get_instruction("NoSuchTask", "Retrieval")
+
+
+def test_query_format_is_exact():
+    # spec §8.7: a real newline, no space before "Query:", one space after it
+    assert format_query("Instruct: {instruction}\nQuery: {query}", "Do X", "text") == "Instruct: Do X\nQuery: text"
