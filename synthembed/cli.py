@@ -56,10 +56,23 @@ def _allowed_types(annotation) -> tuple[type, ...] | None:
     return None
 
 
+def _converted_fields(cls: type) -> set[str]:
+    """Fields of transformers.TrainingArguments: it validates and converts them itself in __post_init__."""
+    try:
+        from transformers import TrainingArguments
+    except ImportError:
+        return set()
+    if not issubclass(cls, TrainingArguments):
+        return set()
+    return {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
 def check_field_types(instance) -> None:
     """Raise ConfigError for a value whose type does not match its field (e.g. a YAML list where an int goes)."""
     hints = typing.get_type_hints(type(instance))
     for f in dataclasses.fields(instance):
+        if f.name in _converted_fields(type(instance)):
+            continue
         allowed = _allowed_types(hints.get(f.name))
         value = getattr(instance, f.name)
         if allowed is None or isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):

@@ -28,13 +28,22 @@ class LossOutput:
 
 
 class InfoNCELoss(nn.Module):
-    def __init__(self, temperature: float = 0.02, gather_across_devices: bool = True, mask_false_negatives: bool = False):
+    def __init__(
+        self, temperature: float = 0.02, gather_across_devices: bool = True, mask_false_negatives: bool = False
+    ):
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
         self.gather_across_devices = gather_across_devices
         self.mask_false_negatives = mask_false_negatives
+
+    def from_model(self, model: nn.Module, batch: dict) -> LossOutput:
+        """Embed a collated batch (see synthembed.data.ContrastiveCollator) and compute the loss."""
+        query = model(**batch["query"])  # [B, d]
+        documents = model(**batch["documents"])  # [B positives + M negatives, d]
+        b = query.shape[0]
+        return self(query, documents[:b], documents[b:], batch.get("positive_ids"), batch.get("negative_ids"))
 
     def forward(
         self,

@@ -1,0 +1,100 @@
+"""Train a decoder (or encoder) LLM into an embedding model with InfoNCE, the E5-mistral way.
+
+    accelerate launch --config_file configs/accelerate/zero3.yaml recipes/train.py \
+        --config recipes/e5-mistral-7b-instruct/train.yaml [--key value ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from synthembed.cli import parse_config, setup_logging
+from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+
+logger = logging.getLogger("synthembed.train")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ################
+    # Config: parsed and validated before anything heavy is imported or loaded
+    ################
+    model_args, data_args, training_args = parse_config(
+        [ModelArguments, DataArguments, ContrastiveTrainingArguments], argv
+    )
+    setup_logging(training_args.get_process_log_level(), main_process=training_args.process_index == 0)
+
+    from transformers import AutoTokenizer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from synthembed.data import ContrastiveCollator, EOSTokenizer, load_mixture
+    from synthembed.modeling import EmbeddingModel, resolve_model_dir
+    from synthembed.trainer import ContrastiveTrainer
+
+    set_seed(training_args.seed)
+    last_checkpoint = None
+    if os.path.isdir(training_args.output_dir) and not training_args.overwrite_output_dir:
+        last_checkpoint = get_last_checkpoint(training_args.output_dir)
+        if last_checkpoint:
+            logger.info("Resuming from %s", last_checkpoint)
+
+    ################
+    # Data
+    ################
+    with training_args.main_process_first(desc="loading the dataset mixture"):
+        train_dataset = load_mixture(data_args, seed=training_args.seed)
+    eval_dataset = None
+    if data_args.eval_fraction > 0:
+        split = train_dataset.train_test_split(test_size=data_args.eval_fraction, seed=training_args.seed)
+        train_dataset, eval_dataset = split["train"], split["test"]
+
+    ################
+    # Model and tokenizer
+    ################
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(model_args))
+    model = EmbeddingModel.from_args(model_args, gradient_checkpointing=training_args.gradient_checkpointing)
+    collator = ContrastiveCollator(
+        EOSTokenizer(tokenizer, data_args.max_seq_length, append_eos=model_args.pooling == "last_token"),
+        data_args.query_template,
+        training_args.num_hard_negatives,
+    )
+    global_batch = training_args.per_device_train_batch_size * training_args.world_size
+    logger.info(
+        "Global contrastive batch: %d queries (per device %d × %d processes); gradient accumulation (%d) adds no "
+        "in-batch negatives",
+        global_batch,
+        training_args.per_device_train_batch_size,
+        training_args.world_size,
+        training_args.gradient_accumulation_steps,
+    )
+
+    ################
+    # Training
+    ################
+    trainer = ContrastiveTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        model_args=model_args,
+        data_args=data_args,
+    )
+    resume = training_args.resume_from_checkpoint or last_checkpoint
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+
+    ################
+    # Save (merged SentenceTransformer folder + model card) and push
+    ################
+    trainer.save_model(training_args.output_dir)
+    logger.info("Model saved to %s", training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(commit_message="synthembed: trained embedding model")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Training configuration: model, data and training arguments, parsed from a recipe YAML plus CLI overrides.
+
+Every field is documented; `__post_init__` rejects bad values with one line naming the field and what it expects,
+before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from transformers import TrainingArguments
+
+from synthembed.cli import ConfigError
+
+QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"  # unilm get_detailed_instruct (spec §5.1, D5)
+TEXT_COLUMNS = ("query", "positive", "negative", "instruction")
+MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name"}
+LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "Local folder or Hub id of the backbone (decoder or encoder)."})
+    gguf_file: str | None = field(
+        default=None,
+        metadata={"help": "A GGUF file (path, or name inside model_name_or_path); converted once to a cached folder."},
+    )
+    pooling: Literal["last_token", "mean", "cls"] = field(
+        default="last_token", metadata={"help": "last_token (EOS appended by the collator, E5-mistral), mean or cls."}
+    )
+    normalize: bool = field(default=True, metadata={"help": "L2-normalize embeddings in the saved model."})
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
+        default="auto", metadata={"help": "Weights dtype; auto = bfloat16 where the hardware has it, else float32."}
+    )
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "sdpa, flash_attention_2, eager; default: transformers' choice."}
+    )
+    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (paper: 16)."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (released adapter: 32)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout (released adapter: 0.1)."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata={"help": "Modules that get adapters; 'all-linear' = every linear layer (paper)."},
+    )
+
+    def __post_init__(self):
+        if self.lora_r <= 0:
+            raise ConfigError(f"`lora_r` must be a positive int, got {self.lora_r}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"`lora_dropout` must be in [0, 1), got {self.lora_dropout}")
+        if isinstance(self.lora_target_modules, str):
+            self.lora_target_modules = [self.lora_target_modules]
+        looks_local = self.model_name_or_path.startswith((".", "/", "~")) or not HUB_ID.match(self.model_name_or_path)
+        if looks_local and not os.path.exists(os.path.expanduser(self.model_name_or_path)):
+            raise ConfigError(f"`model_name_or_path`: no such folder {self.model_name_or_path!r} (nor a Hub id)")
+
+
+@dataclass
+class DataArguments:
+    dataset_mixture: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "List of {path, split, fraction, columns, instruction, name}: path = local jsonl/json/parquet/csv "
+            "file, a save_to_disk folder or a Hub id; fraction = the paper's sampling ratio (share of rows kept, >1 "
+            "repeats rows); columns maps query/positive/negative/instruction onto the dataset's column names; "
+            "instruction = task definition for rows without an instruction column."
+        },
+    )
+    max_seq_length: int = field(default=512, metadata={"help": "Max tokens per text, EOS included (paper: 512)."})
+    query_template: str = field(
+        default=QUERY_TEMPLATE,
+        metadata={
+            "help": "Query-side template with {instruction} and {query}; an empty instruction gives the bare query."
+        },
+    )
+    default_instruction: str = field(
+        default="Given a web search query, retrieve relevant passages that answer the query",
+        metadata={"help": "Saved as the model's default 'query' prompt."},
+    )
+    eval_fraction: float = field(default=0.0, metadata={"help": "Share of rows held out for evaluation loss."})
+    dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset mapping."})
+
+    def __post_init__(self):
+        if self.max_seq_length < 2:
+            raise ConfigError(f"`max_seq_length` must be >= 2, got {self.max_seq_length}")
+        if "{query}" not in self.query_template or "{instruction}" not in self.query_template:
+            raise ConfigError("`query_template` must contain {instruction} and {query}")
+        if not self.dataset_mixture:
+            raise ConfigError("`dataset_mixture` must list at least one dataset ({path: ..., split: ...})")
+        for i, entry in enumerate(self.dataset_mixture):
+            validate_mixture_entry(i, entry)
+
+
+def validate_mixture_entry(i: int, entry: Any) -> None:
+    where = f"`dataset_mixture[{i}]`"
+    if not isinstance(entry, dict) or "path" not in entry:
+        raise ConfigError(f"{where} must be a mapping with a `path`, got {entry!r}")
+    unknown = set(entry) - MIXTURE_KEYS
+    if unknown:
+        raise ConfigError(f"{where} has unknown key(s) {sorted(unknown)}; expected some of {sorted(MIXTURE_KEYS)}")
+    path = str(entry["path"])
+    local = path.startswith((".", "/", "~")) or path.endswith(LOCAL_SUFFIXES) or not HUB_ID.match(path)
+    if local and not os.path.exists(os.path.expanduser(path)):
+        raise ConfigError(f"{where}.path: no such file or folder {path!r}")
+    fraction = entry.get("fraction", 1.0)
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or fraction <= 0:
+        raise ConfigError(f"{where}.fraction must be a number > 0, got {fraction!r}")
+    columns = entry.get("columns", {})
+    if not isinstance(columns, dict) or set(columns) - set(TEXT_COLUMNS):
+        raise ConfigError(f"{where}.columns must map some of {list(TEXT_COLUMNS)} to column names, got {columns!r}")
+
+
+@dataclass
+class ContrastiveTrainingArguments(TrainingArguments):
+    temperature: float = field(default=0.02, metadata={"help": "InfoNCE temperature τ (paper: 0.02, fixed)."})
+    num_hard_negatives: int = field(
+        default=1, metadata={"help": "Hard negatives per query taken from the data (paper: 1); 0 = in-batch only."}
+    )
+    gather_across_devices: bool = field(
+        default=True, metadata={"help": "Use every process's documents as candidates (global batch negatives)."}
+    )
+    mask_false_negatives: bool = field(
+        default=False, metadata={"help": "Mask candidates whose text equals the query's positive (spec §8.9)."}
+    )
+    batch_sampling: Literal["random", "by_source", "by_task_type"] = field(
+        default="random",
+        metadata={"help": "random, or homogeneous global batches drawn from one dataset (by_source) or task type."},
+    )
+    loss: Literal["infonce", "cached_infonce"] = field(
+        default="infonce", metadata={"help": "infonce, or cached_infonce (GradCache: large batches in chunks)."}
+    )
+    save_adapter: bool = field(default=False, metadata={"help": "Also save the LoRA adapter to output_dir/adapter."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep text columns: the collator tokenizes."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.temperature <= 0:
+            raise ConfigError(f"`temperature` must be > 0, got {self.temperature}")
+        if self.num_hard_negatives < 0:
+            raise ConfigError(f"`num_hard_negatives` must be >= 0, got {self.num_hard_negatives}")

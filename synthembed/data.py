@@ -1,0 +1,176 @@
+"""Training data: a mixture of datasets mapped onto one schema, and a collator that tokenizes for the contrastive loss.
+
+Schema after loading (seam 1 plus bookkeeping): `query`, `positive`, `negatives` (list, may be empty),
+`instruction`, `source` (which mixture entry), `task_type`.
+
+Gradient accumulation does NOT add in-batch negatives: each micro-batch is its own contrastive problem. The batch the
+loss sees is per_device_train_batch_size × number of processes (spec §8.3); for the paper's 2048 on fewer GPUs use
+the cached loss, not accumulation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Any
+
+import torch
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
+
+from synthembed.configs import DataArguments
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+
+
+def load_one(entry: dict[str, Any]) -> Dataset:
+    path, split = os.path.expanduser(str(entry["path"])), entry.get("split", "train")
+    if os.path.isdir(path) and any(
+        os.path.exists(os.path.join(path, f)) for f in ("dataset_info.json", "dataset_dict.json", "state.json")
+    ):
+        loaded = load_from_disk(path)
+        return loaded[split] if isinstance(loaded, DatasetDict) else loaded
+    if os.path.isfile(path):
+        suffix = os.path.splitext(path)[1]
+        return load_dataset(FORMATS.get(suffix, "json"), data_files={split: path}, split=split)
+    return load_dataset(path, entry.get("config_name"), data_dir=entry.get("data_dir"), split=split)
+
+
+def to_schema(ds: Dataset, entry: dict[str, Any], source: str) -> Dataset:
+    """Rename the entry's columns onto query/positive/negative/instruction and keep only the schema."""
+    columns = {"query": "query", "positive": "positive", "negative": "negative", "instruction": "instruction"}
+    columns.update(entry.get("columns", {}))
+    for role in ("query", "positive"):
+        if columns[role] not in ds.column_names:
+            raise ValueError(f"dataset {source!r} has no column {columns[role]!r} for `{role}`: {ds.column_names}")
+    default_instruction = entry.get("instruction", "")
+
+    def convert(row):
+        negative = row.get(columns["negative"])
+        negatives = [n for n in (negative if isinstance(negative, list) else [negative]) if n]
+        instruction = row.get(columns["instruction"]) or default_instruction
+        return {
+            "query": row[columns["query"]],
+            "positive": row[columns["positive"]],
+            "negatives": negatives,
+            "instruction": instruction,
+            "source": source,
+            "task_type": row.get("task_type") or source,
+        }
+
+    return ds.map(convert, remove_columns=ds.column_names, desc=f"schema {source}")
+
+
+def sample_fraction(ds: Dataset, fraction: float, seed: int) -> Dataset:
+    """The paper's sampling ratio: keep round(fraction × rows), drawn without repetition while fraction ≤ 1."""
+    n = round(len(ds) * fraction)
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed)).tolist()
+    picks = (order * (n // len(ds) + 1))[:n] if len(ds) else []
+    return ds.select(picks)
+
+
+def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
+    parts = []
+    for i, entry in enumerate(data_args.dataset_mixture):
+        source = entry.get("name") or os.path.basename(str(entry["path"]).rstrip("/")) or f"dataset{i}"
+        ds = to_schema(load_one(entry), entry, source)
+        if entry.get("fraction", 1.0) != 1.0:
+            ds = sample_fraction(ds, float(entry["fraction"]), seed + i)
+        logger.info("dataset %s: %d rows", source, len(ds))
+        parts.append(ds)
+    return concatenate_datasets(parts).shuffle(seed=seed)
+
+
+def text_id(text: str) -> int:
+    """A stable 63-bit id of a normalized text, for masking duplicate positives among the candidates."""
+    digest = hashlib.blake2b(" ".join(text.lower().split()).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def format_query(template: str, instruction: str, query: str) -> str:
+    """Instruction on the query side only; no instruction gives the bare query (unilm)."""
+    return template.format(instruction=instruction, query=query) if instruction else query
+
+
+class EOSTokenizer:
+    """Tokenizes with exactly one EOS at the end of every text, whatever the tokenizer's own flags (spec §8.1).
+
+    Text is truncated to max_length - 1 tokens (special tokens such as BOS included), any EOS the tokenizer added is
+    dropped, and `eos_token_id` is appended with attention 1. With `append_eos=False` (mean/cls pooling) it is a plain
+    truncating tokenizer. Padding is dynamic, on the tokenizer's side.
+    """
+
+    def __init__(self, tokenizer, max_length: int, append_eos: bool, pad_to_multiple_of: int | None = 8):
+        if append_eos and tokenizer.eos_token_id is None:
+            raise ValueError("last_token pooling needs a tokenizer with an eos_token")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer, self.max_length, self.append_eos = tokenizer, max_length, append_eos
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        tok = self.tokenizer
+        if not self.append_eos:
+            return tok(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+        eos = tok.eos_token_id
+        ids = tok(texts, truncation=True, max_length=self.max_length, return_attention_mask=False)["input_ids"]
+        rows = []
+        for row in ids:
+            if row and row[-1] == eos:
+                row = row[:-1]
+            rows.append({"input_ids": row[: self.max_length - 1] + [eos]})
+        return tok.pad(rows, padding=True, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+
+
+class ContrastiveCollator:
+    """rows → {"query": features [B], "documents": features [B positives, then M negatives], ids for masking}."""
+
+    def __init__(self, text_tokenizer: EOSTokenizer, query_template: str, num_hard_negatives: int = 1):
+        self.tokenize, self.template, self.num_hard_negatives = text_tokenizer, query_template, num_hard_negatives
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        queries = [format_query(self.template, r["instruction"], r["query"]) for r in rows]
+        positives = [r["positive"] for r in rows]
+        negatives = [n for r in rows for n in r["negatives"][: self.num_hard_negatives]]
+        return {
+            "query": self.tokenize(queries),
+            "documents": self.tokenize(positives + negatives),
+            "positive_ids": torch.tensor([text_id(t) for t in positives], dtype=torch.long),
+            "negative_ids": torch.tensor([text_id(t) for t in negatives], dtype=torch.long),
+        }
+
+
+class HomogeneousBatchSampler(torch.utils.data.Sampler):
+    """Indices in blocks of one global batch (per-device batch × processes), each block from one group.
+
+    accelerate hands consecutive per-device batches to consecutive processes, so every process's share of a global
+    step comes from the same dataset or task type (as LLM2Vec and FlagEmbedding do against easy negatives).
+    """
+
+    def __init__(self, groups: list[str], global_batch_size: int, seed: int = 42):
+        self.groups, self.global_batch_size, self.seed, self.epoch = groups, global_batch_size, seed, 0
+
+    def _blocks(self) -> list[list[int]]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        by_group: dict[str, list[int]] = {}
+        for i, name in enumerate(self.groups):
+            by_group.setdefault(name, []).append(i)
+        blocks = []
+        for name in sorted(by_group):
+            idx = by_group[name]
+            idx = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+            usable = len(idx) - len(idx) % self.global_batch_size  # a partial block would mix groups
+            blocks += [idx[s : s + self.global_batch_size] for s in range(0, usable, self.global_batch_size)]
+        return [blocks[j] for j in torch.randperm(len(blocks), generator=g).tolist()]
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __iter__(self):
+        for block in self._blocks():
+            yield from block
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._blocks())

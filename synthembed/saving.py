@@ -1,0 +1,125 @@
+"""Seam 2: write a folder that `SentenceTransformer(path)` loads offline and that encodes as the trained model did.
+
+- LoRA is merged into the backbone (the adapter can be saved beside it);
+- for last-token pooling the saved tokenizer's post-processor appends EOS (plus BOS where the base tokenizer adds
+  one), so plain `SentenceTransformer.encode` pools the EOS exactly like the training collator; the tokenizer counts
+  special tokens inside `max_seq_length`, so truncation keeps the EOS too;
+- pooling (`lasttoken`, `mean`, `cls`) and Normalize modules, the query prompt as the named prompt "query";
+- `synthembed_config.json` records the query template and pooling for the evaluator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from synthembed.configs import DataArguments, ModelArguments
+
+logger = logging.getLogger(__name__)
+
+ST_POOLING = {"last_token": "lasttoken", "mean": "mean", "cls": "cls"}
+SYNTHEMBED_CONFIG = "synthembed_config.json"
+
+
+def eos_appending_tokenizer(tokenizer):
+    """A copy of a fast tokenizer whose post-processor ends every text with EOS (keeping BOS if it added one)."""
+    from tokenizers import processors
+
+    tok = copy.deepcopy(tokenizer)
+    bos, eos = tok.bos_token, tok.eos_token
+    adds_bos = bos is not None and tok("a")["input_ids"][:1] == [tok.bos_token_id]
+    prefix = f"{bos} " if adds_bos else ""
+    special = [(eos, tok.eos_token_id)] + ([(bos, tok.bos_token_id)] if adds_bos else [])
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{prefix}$A {eos}", pair=f"{prefix}$A {eos} $B {eos}", special_tokens=special
+    )
+    return tok
+
+
+@contextlib.contextmanager
+def without_zero3_init():
+    """Build plain CPU models on one rank while a ZeRO-3 run is active (zero.Init would wait for all ranks)."""
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
+    hf_deepspeed._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
+def merged_backbone(state_dict: dict[str, torch.Tensor], model_args: ModelArguments, config):
+    """Rebuild the backbone on the CPU from its config, load the trained weights, merge LoRA. Works for ZeRO-3 too,
+    where the live model holds only parameter shards and the trainer hands over the gathered state dict."""
+    from transformers import AutoModel
+
+    from synthembed.modeling import add_lora
+
+    dtype = next(iter(state_dict.values())).dtype if state_dict else torch.float32
+    backbone = AutoModel.from_config(config, dtype=dtype)
+    if model_args.use_lora:
+        backbone = add_lora(backbone, model_args)
+    weights = {k.removeprefix("backbone."): v for k, v in state_dict.items()}
+    missing, unexpected = backbone.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(
+            f"saved state dict does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    return backbone.merge_and_unload() if model_args.use_lora else backbone, backbone
+
+
+@without_zero3_init()
+def export_sentence_transformer(
+    state_dict: dict[str, torch.Tensor],
+    config,
+    tokenizer,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    output_dir: str | os.PathLike,
+    save_adapter: bool = False,
+) -> Path:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    backbone, with_adapter = merged_backbone(state_dict, model_args, config)
+    if save_adapter and model_args.use_lora:
+        with_adapter.save_pretrained(output_dir / "adapter")
+    backbone.save_pretrained(output_dir)
+    if model_args.pooling == "last_token":
+        tokenizer = eos_appending_tokenizer(tokenizer)
+    tokenizer.save_pretrained(output_dir)
+
+    transformer = Transformer(str(output_dir), max_seq_length=data_args.max_seq_length)
+    modules = [
+        transformer,
+        Pooling(transformer.get_embedding_dimension(), pooling_mode=ST_POOLING[model_args.pooling]),
+    ]
+    if model_args.normalize:
+        modules.append(Normalize())
+    prompt = data_args.query_template.split("{query}")[0].format(instruction=data_args.default_instruction)
+    SentenceTransformer(modules=modules, prompts={"query": prompt, "document": ""}).save(str(output_dir))
+    (output_dir / SYNTHEMBED_CONFIG).write_text(
+        json.dumps(
+            {
+                "pooling": model_args.pooling,
+                "normalize": model_args.normalize,
+                "query_template": data_args.query_template,
+                "default_instruction": data_args.default_instruction,
+                "max_seq_length": data_args.max_seq_length,
+                "base_model": model_args.model_name_or_path,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    logger.info("Saved a SentenceTransformer folder to %s", output_dir)
+    return output_dir
