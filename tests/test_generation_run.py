@@ -142,7 +142,8 @@ def _store_lines(path: Path) -> list[dict]:
     return lines
 
 
-def test_sigkill_mid_run_resumes_without_repeats_and_same_dataset(tmp_path):
+def test_sigkill_mid_run_resumes_without_repeats_and_same_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
     killed, reference = tmp_path / "killed", tmp_path / "reference"
     with ScriptedServer(latency=0.05) as server:
         config = write_config(tmp_path / "a.yaml", server.base_url, killed, num_examples=60, max_concurrency=2)
@@ -167,7 +168,7 @@ def test_sigkill_mid_run_resumes_without_repeats_and_same_dataset(tmp_path):
         assert completed[request_hash(req["model"], req["messages"], req["params"].get("seed"))] == 1
     with ScriptedServer(latency=0.0) as server2:
         config = write_config(tmp_path / "b.yaml", server2.base_url, reference, num_examples=60, max_concurrency=2)
-        subprocess.run(generate_cmd(config), env=child_env(), check=True, capture_output=True, timeout=120)
+        assert run_main(config) == 0  # the uninterrupted reference run, in-process
     assert load_from_disk(str(killed / "dataset")).to_list() == load_from_disk(str(reference / "dataset")).to_list()
     a, b = stats_of(killed), stats_of(reference)
     assert a["usage"] == b["usage"] and a["rows"] == b["rows"]
