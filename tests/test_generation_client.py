@@ -1,0 +1,61 @@
+"""Client-side pieces that need no server: rate limiting, model routing, structured-output parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from data_generation.client import RateLimiter
+from data_generation.config import GenerationConfig
+from data_generation.plan import brainstorm_requests, generation_requests
+from data_generation.templates import TASK_TYPES
+
+
+def test_rate_limiter_bursts_one_minute_then_paces():
+    async def run():
+        limiter = RateLimiter(per_minute=600)  # 10 per second after a burst of 600
+        start = time.monotonic()
+        await limiter.acquire(600)
+        burst = time.monotonic() - start
+        for _ in range(5):
+            await limiter.acquire(1)
+        return burst, time.monotonic() - start
+
+    burst, total = asyncio.run(run())
+    assert burst < 0.05 and 0.4 < total < 1.5
+
+
+def _config(monkeypatch, **kwargs) -> GenerationConfig:
+    monkeypatch.setenv("K", "x")
+    base = dict(base_url="http://127.0.0.1:1/v1", api_key_env="K", num_examples=60, output_dir="/nonexistent",
+                task_proportions={t: 1 for t in TASK_TYPES})  # fmt: skip
+    return GenerationConfig(**{**base, **kwargs})
+
+
+def test_models_per_task_type_override_the_mix(monkeypatch):
+    config = _config(monkeypatch, model_mix={"small": 1, "big": 1}, models_per_task_type={"sts": "sts-model"})
+    requests, _ = generation_requests(config, {t: ["a task"] for t in TASK_TYPES})
+    assert {r.model for r in requests if r.task_type == "sts"} == {"sts-model"}
+    assert {r.model for r in requests if r.task_type != "sts"} == {"small", "big"}
+
+
+def test_structured_output_parameters(monkeypatch):
+    config = _config(monkeypatch, model="m", structured_output="json_schema", max_tokens=100, temperature=0.7)
+    requests, _ = generation_requests(config, {t: ["a task"] for t in TASK_TYPES})
+    params = next(r for r in requests if r.task_type == "short-long").params
+    assert params["temperature"] == 0.7 and params["top_p"] == 1.0 and params["max_tokens"] == 100
+    schema = params["response_format"]["json_schema"]["schema"]
+    assert params["response_format"]["type"] == "json_schema" and schema["required"] == [
+        "user_query",
+        "positive_document",
+        "hard_negative_document",
+    ]
+    assert "response_format" not in brainstorm_requests(config)[0].params  # OpenAI schemas need an object root
+    llama = _config(monkeypatch, model="m", structured_output="json_object", schema_max_length=50)
+    bs = brainstorm_requests(llama)[0].params["response_format"]
+    assert bs["type"] == "json_object" and bs["schema"]["type"] == "array" and bs["schema"]["items"]["maxLength"] == 50
+    plain = _config(monkeypatch, model="m", send_seed=False)
+    assert generation_requests(plain, {t: ["a"] for t in TASK_TYPES})[0][0].params == {
+        "temperature": 1.0,
+        "top_p": 1.0,
+    }
