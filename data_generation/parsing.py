@@ -2,7 +2,7 @@
 
 The paper: "Any generated data that does not conform to the predefined JSON format are discarded during the parsing
 process. We also remove duplicates based on exact string matching." (spec §1.1). One surrounding markdown code fence
-is tolerated; anything else that is not exactly the template's keys with non-empty string values is rejected.
+is tolerated, and so are raw newlines inside strings; anything else that is not exactly the template's keys with non-empty string values is rejected.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _load(content: str | None, finish_reason: str | None):
         raise Rejected("empty_reply")
     text = _strip_fence(content)
     try:
-        return json.loads(text)
+        return json.loads(text, strict=False)  # strict=False: raw newlines inside strings are fine
     except json.JSONDecodeError as e:
         if finish_reason == "length":
             raise Rejected("truncated", "hit max_tokens") from e
@@ -56,7 +56,7 @@ def parse_brainstorm(content: str | None, finish_reason: str | None = None) -> l
         raise Rejected("empty_reply")
     text = _strip_fence(content)
     try:
-        tasks = json.loads(text)
+        tasks = json.loads(text, strict=False)
     except json.JSONDecodeError:
         try:
             tasks = ast.literal_eval(text)  # the prompt asks for a *python* list

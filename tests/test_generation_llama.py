@@ -43,7 +43,8 @@ def test_cpu_quickstart_recipe_against_llama_cpp_server(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     stats = json.loads((out / "generation_stats.json").read_text())
     assert stats["unfinished_requests"] == 0
-    assert stats["usage"]["total"]["requests"] == 2 + stats["brainstorm"]["calls"]
+    no_task = stats["rejections"].get("no_brainstormed_task", 0)  # a 270M base model may brainstorm nothing usable
+    assert stats["usage"]["total"]["requests"] == 2 - no_task + stats["brainstorm"]["calls"]
     assert stats["usage"]["total"]["completion_tokens"] > 0
     ds = load_from_disk(str(out / "dataset"))
     assert ds.column_names == COLUMNS

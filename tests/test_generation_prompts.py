@@ -141,6 +141,7 @@ def test_validation_accepts_and_maps():
     assert parse_example("long-short", reply) == ("I hate this TV", "High Severity", "Low")
     assert parse_example("long-long", '{"input": "a", "positive_document": "b"}') == ("a", "b", None)
     assert parse_brainstorm("['Task one.', 'task  ONE.', \"Task two.\", 3]") == ["Task one.", "Task two."]
+    assert parse_brainstorm('[ "multi\nline task" ]') == ["multi\nline task"]
     with pytest.raises(Rejected):
         parse_brainstorm("Here are some tasks: 1. foo")
     dedup = Deduper("row")
