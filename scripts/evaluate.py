@@ -119,7 +119,13 @@ def main(argv=None) -> dict:
     if args.push_to_hub:
         from synthembed.hub import push_card_and_results
 
-        url = push_card_and_results(args.hub_model_id or model_name, card_dir, output_dir)
+        try:
+            url = push_card_and_results(args.hub_model_id or model_name, card_dir, output_dir)
+        except Exception as e:  # network, auth, endpoint: one line, the results stay on disk
+            fail(
+                f"push to the Hub failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                f"results are in {output_dir}"
+            )
         logger.info("Pushed card and results: %s", url)
     return summary
 

@@ -30,7 +30,7 @@ def push_card_and_results(
     if results_dir is not None:
         results_dir = Path(results_dir)
         for path in sorted(p for p in results_dir.rglob("*") if p.is_file()):
-            if path.suffix in {".json", ".md"}:
+            if path.suffix in {".json", ".md"} and path.name != "README.md":
                 operations.append(CommitOperationAdd(f"eval_results/{path.relative_to(results_dir)}", str(path)))
     info = api.create_commit(repo_id, operations=operations, commit_message=commit_message, repo_type="model")
     logger.info("Pushed %d file(s) to %s", len(operations), repo_id)

@@ -82,7 +82,7 @@ def evaluate_model(
     encoder: E5ProtocolEncoder | None = None,
     model_name: str | None = None,
 ) -> dict:
-    """Evaluate and write `output_dir/{results/, summary.json, summary.md}`; return the summary (with timings)."""
+    """Evaluate and write `output_dir/{results/<model>/<revision>/*.json, summary.json, summary.md}`; return the summary."""
     import mteb
 
     output_dir = Path(output_dir)
@@ -109,7 +109,7 @@ def evaluate_model(
     result = mteb.evaluate(
         encoder,
         selected,
-        cache=mteb.ResultCache(output_dir / "results"),
+        cache=mteb.ResultCache(output_dir),  # mteb writes output_dir/results/<model>/<revision>/<task>.json
         overwrite_strategy="always",
         encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
         show_progress_bar=False,
@@ -120,8 +120,8 @@ def evaluate_model(
     for task_result in result.task_results:
         task = by_name[task_result.task_name]
         details[task.metadata.name] = _detail(task)
-        scores[task.metadata.name] = task_result.get_score(splits=[_main_split(task)])
-        details[task.metadata.name]["evaluation_time_s"] = round(task_result.evaluation_time or 0.0, 1)
+        scores[task.metadata.name] = float(task_result.get_score(splits=[_main_split(task)]))
+        details[task.metadata.name]["evaluation_time_s"] = round(float(task_result.evaluation_time or 0.0), 1)
     summary = build_summary(scores, details)
     summary["model"] = str(model_name_or_path)
     summary["protocol"] = "e5-instruction" if encoder.template else "plain"

@@ -44,16 +44,16 @@ PAPER_TASKS = {
 
 def build_summary(scores: dict[str, float], details: dict[str, dict]) -> dict:
     """scores: task name -> main score (0-1, as mteb reports it); details: task name -> {"type", "mteb_task", ...}."""
-    tasks = {name: round(100 * value, 2) for name, value in scores.items()}
+    tasks = {name: round(100 * float(value), 2) for name, value in scores.items()}
     by_type: dict[str, list[float]] = {}
     for name, value in tasks.items():
         by_type.setdefault(details.get(name, {}).get("type", "Other"), []).append(value)
     order = list(CATEGORIES) + sorted(set(by_type) - set(CATEGORIES))
-    categories = {t: round(mean(by_type[t]), 2) for t in order if t in by_type}
+    categories = {t: round(float(mean(by_type[t])), 2) for t in order if t in by_type}
     return {
         "tasks": tasks,
         "categories": categories,
-        "average": round(mean(tasks.values()), 2) if tasks else None,
+        "average": round(float(mean(tasks.values())), 2) if tasks else None,
         "details": details,
     }
 
