@@ -39,6 +39,8 @@ class ResponseStore:
         torn = 0
         with open(self.path, encoding="utf-8") as f:
             for line in f:
+                if not line.strip():
+                    continue
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
@@ -53,9 +55,10 @@ class ResponseStore:
             )
         # Make sure the next append starts on a fresh line even if the file ends mid-record.
         with open(self.path, "rb+") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() and (f.seek(-1, os.SEEK_END) or f.read(1) != b"\n"):
-                f.write(b"\n")
+            if f.seek(0, os.SEEK_END) > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
 
     def __contains__(self, key: str) -> bool:
         return key in self.records

@@ -59,3 +59,19 @@ def test_structured_output_parameters(monkeypatch):
         "temperature": 1.0,
         "top_p": 1.0,
     }
+
+
+def test_store_survives_a_torn_last_line(tmp_path):
+    from data_generation.store import ResponseStore
+
+    path = tmp_path / "requests.jsonl"
+    with ResponseStore(path) as store:
+        store.append({"key": "a", "content": "1"})
+    with open(path, "a") as f:
+        f.write('{"key": "b", "cont')  # the process died mid-write
+    with ResponseStore(path) as store:
+        assert "a" in store and "b" not in store
+        store.append({"key": "b", "content": "2"})
+    with ResponseStore(path) as store:
+        assert store.get("b")["content"] == "2" and len(store.records) == 2
+    assert path.read_text().count("\n") == 3  # the torn line stays, isolated on its own line
