@@ -1,0 +1,192 @@
+"""The cached (GradCache) loss against the plain one: same loss and parameter gradients, one and two processes, and
+the same loss curve from `accelerate launch` under ZeRO-3 (and DDP); plus the token-budget chunker."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from synthembed.chunking import make_chunks, plan_chunks, pool_features, right_align
+from synthembed.configs import DataArguments, ModelArguments
+from synthembed.data import ContrastiveCollator, EOSTokenizer
+from synthembed.losses import CachedInfoNCELoss, InfoNCELoss
+from synthembed.losses import cached_infonce
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau".split()
+
+
+def make_rows(n: int, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+
+    def text(lo, hi):
+        k = int(torch.randint(lo, hi, (1,), generator=g))
+        return " ".join(WORDS[int(i)] for i in torch.randint(0, len(WORDS), (k,), generator=g))
+
+    return [
+        {"query": text(1, 6), "positive": text(3, 20), "negatives": [text(2, 15)] if i % 3 else [],
+         "instruction": "Retrieve passages" if i % 2 else ""}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def load_model(model_dir, dropout: float = 0.0):
+    """Tiny Mistral + LoRA (r 4) + gradient checkpointing, float64, LoRA weights randomized (B is zero at init)."""
+    from synthembed.modeling import EmbeddingModel
+
+    args = ModelArguments(model_name_or_path=str(model_dir), dtype="float32", lora_r=4, lora_dropout=dropout)
+    torch.manual_seed(0)
+    model = EmbeddingModel.from_args(args, gradient_checkpointing=True).double().train()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.05)
+    return model
+
+
+def collate(model_dir, rows, max_length=24):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return ContrastiveCollator(EOSTokenizer(tokenizer, max_length, append_eos=True), DataArguments.query_template)(rows)
+
+
+def lora_grads(model) -> dict[str, torch.Tensor]:
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def assert_same_grads(got, ref, atol=1e-5):
+    assert set(got) == set(ref) and ref
+    assert any(g.abs().sum() > 0 for g in ref.values())
+    for name in ref:
+        torch.testing.assert_close(got[name], ref[name], atol=atol, rtol=1e-5, msg=name)
+
+
+# ---- chunker ----------------------------------------------------------------------------------------------------
+def test_plan_chunks_sorted_within_budget_and_covering():
+    lengths = torch.tensor([5, 30, 7, 12, 30, 1, 9, 64, 3, 3])
+    chunks = plan_chunks(lengths, token_budget=64, pad_to_multiple_of=4)
+    rows = torch.cat(chunks)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))
+    assert lengths[rows].tolist() == sorted(lengths.tolist(), reverse=True)
+    for chunk in chunks:
+        width = -(-int(lengths[chunk].max()) // 4) * 4
+        assert len(chunk) * width <= 64 or len(chunk) == 1
+    assert [len(c) for c in plan_chunks(lengths, chunk_size=4)] == [4, 4, 2]
+
+
+def test_chunks_right_align_left_padded_rows_and_equalize_counts():
+    ids = torch.tensor([[0, 0, 5, 6], [7, 8, 9, 10], [0, 0, 0, 11]])
+    mask = (ids != 0).long()
+    aligned = right_align({"input_ids": ids, "attention_mask": mask})
+    assert aligned["input_ids"].tolist() == [[5, 6, 0, 0], [7, 8, 9, 10], [11, 0, 0, 0]]
+    pooled = pool_features([aligned, {"input_ids": torch.tensor([[3, 4]]), "attention_mask": torch.ones(1, 2).long()}])
+    chunks = make_chunks(pooled, chunk_size=8, min_chunks=3)
+    assert len(chunks) == 3 and not any(c.filler for c in chunks)
+    assert [c.features["input_ids"].shape[1] for c in chunks] == [4, 2, 2]  # each padded to its own longest row
+    chunks = make_chunks(pooled, chunk_size=8, min_chunks=6)
+    assert len(chunks) == 6 and sum(c.filler for c in chunks) == 2
+
+
+# ---- one process --------------------------------------------------------------------------------------------------
+def test_cached_equals_plain_loss_and_lora_gradients(tiny_mistral_dir):
+    model = load_model(tiny_mistral_dir)
+    batch = collate(tiny_mistral_dir, make_rows(10))
+    assert batch["documents"]["input_ids"].shape[0] > 10  # hard negatives present
+
+    plain = InfoNCELoss(temperature=0.02).from_model(model, batch)
+    plain.loss.backward()
+    ref = lora_grads(model)
+
+    loss = CachedInfoNCELoss(temperature=0.02, token_budget=48)
+    assert len(loss.chunks(batch)) >= 4
+    backwards = []
+    out = loss.step(model, batch, backward=lambda s, last: (backwards.append(last), s.backward()))
+    assert backwards[-1] is True and not any(backwards[:-1])
+    assert out.loss.item() == pytest.approx(plain.loss.item(), abs=1e-10)
+    assert_same_grads(lora_grads(model), ref)
+    with torch.no_grad():
+        assert loss.from_model(model, batch).loss.item() == pytest.approx(plain.loss.item(), abs=1e-10)
+
+
+def _chunked_full_graph(model, loss, batch):
+    """Reference under dropout: embed the same chunks in the same order with autograd, one graph, one backward."""
+    chunks = loss.chunks(batch)
+    embeddings = loss._assemble(chunks, [model(**c.features) for c in chunks])
+    out = loss._loss_on_embeddings(embeddings, batch)
+    out.loss.backward()
+    return out.loss.item(), lora_grads(model)
+
+
+def test_dropout_masks_are_replayed(tiny_mistral_dir, monkeypatch):
+    model = load_model(tiny_mistral_dir, dropout=0.3)
+    batch = collate(tiny_mistral_dir, make_rows(10, seed=2))
+    loss = CachedInfoNCELoss(temperature=0.02, token_budget=48)
+
+    torch.manual_seed(123)
+    ref_loss, ref = _chunked_full_graph(model, loss, batch)
+    torch.manual_seed(123)
+    out = loss.step(model, batch)
+    assert out.loss.item() == pytest.approx(ref_loss, abs=1e-10)
+    assert_same_grads(lora_grads(model), ref)
+
+    # control: dropout does act, and without the replay the gradients are wrong
+    torch.manual_seed(124)
+    assert loss.step(model, batch).loss.item() != pytest.approx(ref_loss, abs=1e-6)
+    lora_grads(model)
+    monkeypatch.setattr(cached_infonce.RandContext, "__enter__", lambda self: None)
+    monkeypatch.setattr(cached_infonce.RandContext, "__exit__", lambda self, *exc: None)
+    torch.manual_seed(123)
+    loss.step(model, batch)
+    got = lora_grads(model)
+    assert max((got[n] - ref[n]).abs().max().item() for n in ref) > 1e-3
+
+
+# ---- two processes ------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, world, port, model_dir, splits, result_path):
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    model = load_model(model_dir)
+    rows = make_rows(12, seed=5)
+    start, end = splits[rank]
+    batch = collate(model_dir, rows[start:end])
+    loss = CachedInfoNCELoss(temperature=0.02, token_budget=40, mask_false_negatives=True)
+    out = loss.step(model, batch)
+    grads = lora_grads(model)
+    for g in grads.values():  # what DDP / DeepSpeed do: average gradients over ranks
+        dist.all_reduce(g)
+        g /= world
+    value = out.loss.clone()
+    dist.all_reduce(value)
+    if rank == 0:
+        torch.save({"loss": value / world, "grads": grads}, result_path)
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("splits", [[(0, 6), (6, 12)], [(0, 2), (2, 12)]])
+def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_dir, splits):
+    result = tmp_path / "rank0.pt"
+    mp.spawn(_worker, args=(2, _free_port(), str(tiny_mistral_dir), splits, str(result)), nprocs=2, join=True)
+    got = torch.load(result)
+
+    model = load_model(tiny_mistral_dir)
+    batch = collate(tiny_mistral_dir, make_rows(12, seed=5))  # rows in rank order: the gathered layout
+    ref = InfoNCELoss(temperature=0.02, mask_false_negatives=True).from_model(model, batch)
+    ref.loss.backward()
+    assert got["loss"].item() == pytest.approx(ref.loss.item(), abs=1e-10)
+    assert_same_grads(got["grads"], lora_grads(model))
