@@ -69,10 +69,9 @@ def test_malformed_rows(minilm_dir, tmp_path, capsys):
     assert_one_line_failure(code, err, "test.jsonl:1", "sentence2")
 
 
-def test_missing_model_subprocess(tmp_path):
-    """One real process run: the exit status and stderr a user sees."""
-    proc = run_script("--model_name_or_path", tmp_path / "nope", "--tasks", "STSBenchmark")
-    assert_one_line_failure(proc.returncode, proc.stderr, "model not found", "nope")
+def test_missing_model(tmp_path, capsys):
+    code, err = run_main(capsys, "--model_name_or_path", tmp_path / "nope", "--tasks", "STSBenchmark")
+    assert_one_line_failure(code, err, "model not found", "nope")
 
 
 def test_unknown_config_key(tmp_path, capsys):
