@@ -134,6 +134,17 @@ class ContrastiveTrainingArguments(TrainingArguments):
     loss: Literal["infonce", "cached_infonce"] = field(
         default="infonce", metadata={"help": "infonce, or cached_infonce (GradCache: large batches in chunks)."}
     )
+    cache_chunk_size: int | None = field(
+        default=None,
+        metadata={"help": "cached_infonce: most texts per chunk (default 32 when no cache_token_budget is set)."},
+    )
+    cache_token_budget: int | None = field(
+        default=None,
+        metadata={
+            "help": "cached_infonce: most padded tokens (rows × padded length) per chunk; texts are length-sorted "
+            "inside the step and each chunk padded to its own longest text."
+        },
+    )
     save_adapter: bool = field(default=False, metadata={"help": "Also save the LoRA adapter to output_dir/adapter."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep text columns: the collator tokenizes."})
 
@@ -143,3 +154,7 @@ class ContrastiveTrainingArguments(TrainingArguments):
             raise ConfigError(f"`temperature` must be > 0, got {self.temperature}")
         if self.num_hard_negatives < 0:
             raise ConfigError(f"`num_hard_negatives` must be >= 0, got {self.num_hard_negatives}")
+        for name in ("cache_chunk_size", "cache_token_budget"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise ConfigError(f"`{name}` must be a positive int or null, got {value!r}")

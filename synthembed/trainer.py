@@ -7,11 +7,13 @@ write a model card when saving. Checkpoints stay the Trainer's own (resumable, a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 from collections import defaultdict
 
+from accelerate.utils import DistributedType
 from transformers import Trainer
 
 from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
@@ -31,7 +33,7 @@ def build_loss(args: ContrastiveTrainingArguments) -> InfoNCELoss:
     if args.loss == "cached_infonce":
         from synthembed.losses.cached_infonce import CachedInfoNCELoss
 
-        return CachedInfoNCELoss(**kwargs)
+        return CachedInfoNCELoss(**kwargs, chunk_size=args.cache_chunk_size, token_budget=args.cache_token_budget)
     return InfoNCELoss(**kwargs)
 
 
@@ -47,9 +49,50 @@ class ContrastiveTrainer(Trainer):
     # ---- loss -------------------------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         out = self.loss_fn.from_model(model, inputs)
+        self._record_metrics(out)
+        return (out.loss, out) if return_outputs else out.loss
+
+    def _record_metrics(self, out) -> None:
         for name, value in out.metrics.items():
             self._metrics[name].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
-        return (out.loss, out) if return_outputs else out.loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if not getattr(self.loss_fn, "runs_own_backward", False):
+            return super().training_step(model, inputs, num_items_in_batch)
+        return self._cached_training_step(model, inputs)
+
+    def _cached_training_step(self, model, inputs):
+        """GradCache step: one backward per chunk, each through accelerate / DeepSpeed (spec §8.5).
+
+        Mirrors Trainer.training_step's scaling (loss / gradient-accumulation steps; DeepSpeed told not to rescale).
+        All chunk backwards but the last: under DDP inside `no_sync` (no all-reduce), under DeepSpeed a bare
+        `engine.backward` off the accumulation boundary (ZeRO-3 reduce-scatters and accumulates the partitioned
+        gradients; no optimizer step). The last goes through `accelerator.backward`, which keeps the Trainer's
+        accumulation boundary: DDP syncs and DeepSpeed steps only when `sync_gradients` is set.
+        """
+        model.train()
+        if hasattr(self.optimizer, "train") and callable(self.optimizer.train):
+            self.optimizer.train()
+        inputs = self._prepare_inputs(inputs)
+        scale = 1.0 if self.loss_is_scaled_for_ga else 1.0 / self.current_gradient_accumulation_steps
+        deepspeed = self.accelerator.distributed_type == DistributedType.DEEPSPEED
+        kwargs = {"scale_wrt_gas": False} if deepspeed else {}
+
+        def backward(surrogate, last: bool) -> None:
+            surrogate = surrogate * scale
+            if last or not deepspeed:
+                self.accelerator.backward(surrogate, **kwargs)
+            else:
+                engine = self.accelerator.deepspeed_engine_wrapped.engine
+                engine.set_gradient_accumulation_boundary(is_boundary=False)
+                engine.backward(surrogate, **kwargs)
+
+        with self.compute_loss_context_manager():
+            out = self.loss_fn.step(
+                model, inputs, backward=backward, no_sync=functools.partial(self.accelerator.no_sync, model=model)
+            )
+        self._record_metrics(out)
+        return out.loss.detach() * scale
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         prefix = "eval_" if any(k.startswith("eval_") for k in logs) else ""

@@ -13,8 +13,7 @@ import torch.multiprocessing as mp
 from synthembed.chunking import make_chunks, plan_chunks, pool_features, right_align
 from synthembed.configs import DataArguments, ModelArguments
 from synthembed.data import ContrastiveCollator, EOSTokenizer
-from synthembed.losses import CachedInfoNCELoss, InfoNCELoss
-from synthembed.losses import cached_infonce
+from synthembed.losses import CachedInfoNCELoss, InfoNCELoss, cached_infonce
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau".split()
 
@@ -52,7 +51,9 @@ def collate(model_dir, rows, max_length=24):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    return ContrastiveCollator(EOSTokenizer(tokenizer, max_length, append_eos=True), DataArguments.query_template)(rows)
+    return ContrastiveCollator(EOSTokenizer(tokenizer, max_length, append_eos=True), DataArguments.query_template)(
+        rows
+    )
 
 
 def lora_grads(model) -> dict[str, torch.Tensor]:
@@ -190,3 +191,23 @@ def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_di
     ref.loss.backward()
     assert got["loss"].item() == pytest.approx(ref.loss.item(), abs=1e-10)
     assert_same_grads(got["grads"], lora_grads(model))
+
+
+# ---- accelerate launch ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("accelerate_config", ["cpu_zero3.yaml", "cpu_ddp.yaml"])
+def test_launch_cached_loss_curve_matches_plain(tmp_path, tiny_mistral_dir, accelerate_config):
+    """Same seed, same batches, dropout 0: per-step logged losses of the two losses agree; LoRA B leaves zero."""
+    from test_train_e2e import launch, losses, write_recipe
+
+    curves = {}
+    for loss in ("infonce", "cached_infonce"):
+        run = tmp_path / loss
+        run.mkdir()
+        overrides = dict(loss=loss, lora_dropout=0.0, max_steps=3, save_strategy="no", per_device_train_batch_size=6)
+        if loss == "cached_infonce":
+            overrides.update(cache_token_budget=48, cache_chunk_size=4)
+        launch(accelerate_config, write_recipe(run, tiny_mistral_dir, **overrides))
+        curves[loss] = losses(run / "out")
+    assert len(curves["infonce"]) == 3
+    assert len(set(curves["infonce"])) > 1  # the parameters moved between steps
+    assert curves["cached_infonce"] == pytest.approx(curves["infonce"], rel=1e-4, abs=1e-4)

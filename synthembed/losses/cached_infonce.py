@@ -58,6 +58,8 @@ class RandContext:
 class CachedInfoNCELoss(InfoNCELoss):
     """InfoNCELoss computed with GradCache; `chunk_size` rows and/or `token_budget` padded tokens per chunk."""
 
+    runs_own_backward = True  # ContrastiveTrainer calls step() instead of backward() on from_model()'s loss
+
     def __init__(
         self,
         temperature: float = 0.02,
