@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     model_args, data_args, training_args = parse_config(
         [ModelArguments, DataArguments, ContrastiveTrainingArguments], argv
     )
-    setup_logging(training_args.get_process_log_level(), main_process=training_args.process_index == 0)
+    setup_logging("INFO", main_process=training_args.process_index == 0)
 
     from transformers import AutoTokenizer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -32,11 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     from synthembed.trainer import ContrastiveTrainer
 
     set_seed(training_args.seed)
+    # Auto-resume from the newest checkpoint in output_dir (alignment-handbook habit); an explicit
+    # `resume_from_checkpoint: PATH` wins.
     last_checkpoint = None
-    if os.path.isdir(training_args.output_dir) and not training_args.overwrite_output_dir:
+    if os.path.isdir(training_args.output_dir):
         last_checkpoint = get_last_checkpoint(training_args.output_dir)
-        if last_checkpoint:
-            logger.info("Resuming from %s", last_checkpoint)
+    resume = training_args.resume_from_checkpoint or last_checkpoint
+    if resume:
+        logger.info("Resuming from %s", resume)
 
     ################
     # Data
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     # Model and tokenizer
     ################
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(model_args))
-    model = EmbeddingModel.from_args(model_args, gradient_checkpointing=training_args.gradient_checkpointing)
+    model = EmbeddingModel.from_args(model_args, gradient_checkpointing=training_args.activation_checkpointing)
     collator = ContrastiveCollator(
         EOSTokenizer(tokenizer, data_args.max_seq_length, append_eos=model_args.pooling == "last_token"),
         data_args.query_template,
@@ -81,7 +84,6 @@ def main(argv: list[str] | None = None) -> None:
         model_args=model_args,
         data_args=data_args,
     )
-    resume = training_args.resume_from_checkpoint or last_checkpoint
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)

@@ -7,6 +7,7 @@ every configuration error into one line on stderr and exit status 2, before anyt
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import os
@@ -67,26 +68,45 @@ def _converted_fields(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(TrainingArguments)}
 
 
-def check_field_types(instance) -> None:
-    """Raise ConfigError for a value whose type does not match its field (e.g. a YAML list where an int goes)."""
-    hints = typing.get_type_hints(type(instance))
-    for f in dataclasses.fields(instance):
-        if f.name in _converted_fields(type(instance)):
-            continue
-        allowed = _allowed_types(hints.get(f.name))
-        value = getattr(instance, f.name)
-        if allowed is None or isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
-            continue
-        if isinstance(value, str) and str not in allowed:
-            continue  # argparse already converted or rejected strings; enums etc. arrive as strings
-        names = " or ".join(sorted({t.__name__ for t in allowed}))
-        raise ConfigError(f"`{f.name}` must be {names}, got {type(value).__name__} {value!r}")
+def _literal_choices(annotation) -> tuple | None:
+    """The allowed values of a Literal[...] annotation (also inside Optional), else None."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if typing.get_origin(arg) is typing.Literal:
+                return typing.get_args(arg) + ((None,) if type(None) in typing.get_args(annotation) else ())
+    return None
+
+
+def check_yaml_types(config: dict, dataclass_types: Iterable[type]) -> None:
+    """Raise ConfigError for a YAML value whose type does not fit its field (argparse only converts strings).
+
+    Runs before the dataclasses are built, so `__post_init__` never sees, say, a list where an int goes.
+    """
+    for cls in dataclass_types:
+        hints = typing.get_type_hints(cls)
+        skip = _converted_fields(cls)
+        for f in dataclasses.fields(cls):
+            if f.name not in config or f.name in skip:
+                continue
+            value, allowed = config[f.name], _allowed_types(hints.get(f.name))
+            choices = _literal_choices(hints.get(f.name))
+            if choices and value not in choices:
+                raise ConfigError(f"`{f.name}` must be one of {', '.join(map(str, choices))}; got {value!r}")
+            if allowed is None or isinstance(value, str):
+                continue  # argparse converts (and rejects) strings itself
+            if isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
+                continue
+            names = " or ".join(sorted({t.__name__ for t in allowed}))
+            raise ConfigError(f"`{f.name}` must be {names}, got {type(value).__name__} {value!r}")
 
 
 def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = None) -> tuple:
     """Parse `--config FILE.yaml` plus CLI overrides into the given dataclasses; exit with one line on bad input."""
     from trl import TrlParser
 
+    dataclass_types = list(dataclass_types)
     args = list(sys.argv[1:] if args is None else args)
     if "--config" in args:
         i = args.index("--config")
@@ -95,17 +115,21 @@ def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = N
             fail(f"`--config` must name an existing YAML file, got {path!r}")
         try:
             with open(path) as f:
-                yaml.safe_load(f)
+                config = yaml.safe_load(f)
         except yaml.YAMLError as e:
             fail(f"`--config` {path}: not valid YAML ({str(e).splitlines()[0]})")
-    parser = TrlParser(list(dataclass_types))
+        if not isinstance(config, dict):
+            fail(f"`--config` {path}: expected a YAML mapping of settings, got {type(config).__name__}")
+        try:
+            check_yaml_types(config, dataclass_types)
+        except ConfigError as e:
+            fail(str(e))
+    parser = TrlParser(dataclass_types)
     parser.exit_on_error = False
     parser.error = lambda message: fail(message)  # argparse's usage dump would bury the one line that matters
     try:
         parsed = parser.parse_args_and_config(args)
-        for instance in parsed:
-            check_field_types(instance)
-    except (ConfigError, ValueError, TypeError) as e:
+    except (ConfigError, ValueError, TypeError, argparse.ArgumentError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if message.startswith("Unknown arguments from config file"):
             unknown = [s[2:] for s in _unknown_keys(message)]

@@ -97,22 +97,22 @@ class DataArguments:
 
 
 def validate_mixture_entry(i: int, entry: Any) -> None:
-    where = f"`dataset_mixture[{i}]`"
+    where = f"dataset_mixture[{i}]"
     if not isinstance(entry, dict) or "path" not in entry:
-        raise ConfigError(f"{where} must be a mapping with a `path`, got {entry!r}")
+        raise ConfigError(f"`{where}` must be a mapping with a `path`, got {entry!r}")
     unknown = set(entry) - MIXTURE_KEYS
     if unknown:
-        raise ConfigError(f"{where} has unknown key(s) {sorted(unknown)}; expected some of {sorted(MIXTURE_KEYS)}")
+        raise ConfigError(f"`{where}` has unknown key(s) {sorted(unknown)}; expected some of {sorted(MIXTURE_KEYS)}")
     path = str(entry["path"])
     local = path.startswith((".", "/", "~")) or path.endswith(LOCAL_SUFFIXES) or not HUB_ID.match(path)
     if local and not os.path.exists(os.path.expanduser(path)):
-        raise ConfigError(f"{where}.path: no such file or folder {path!r}")
+        raise ConfigError(f"`{where}.path`: no such file or folder {path!r}")
     fraction = entry.get("fraction", 1.0)
     if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or fraction <= 0:
-        raise ConfigError(f"{where}.fraction must be a number > 0, got {fraction!r}")
+        raise ConfigError(f"`{where}.fraction` must be a number > 0, got {fraction!r}")
     columns = entry.get("columns", {})
     if not isinstance(columns, dict) or set(columns) - set(TEXT_COLUMNS):
-        raise ConfigError(f"{where}.columns must map some of {list(TEXT_COLUMNS)} to column names, got {columns!r}")
+        raise ConfigError(f"`{where}.columns` must map some of {list(TEXT_COLUMNS)} to column names, got {columns!r}")
 
 
 @dataclass

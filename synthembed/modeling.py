@@ -71,7 +71,7 @@ class EmbeddingModel(nn.Module):
         if hasattr(backbone.config, "use_cache"):
             backbone.config.use_cache = False
         if gradient_checkpointing:
-            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         if model_args.use_lora:
             backbone = add_lora(backbone, model_args)
         return cls(backbone, pooling=model_args.pooling)
@@ -83,13 +83,13 @@ class EmbeddingModel(nn.Module):
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         return pool(hidden, attention_mask, self.pooling)
 
-    # The Trainer enables gradient checkpointing through these when `gradient_checkpointing: true`.
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, **kwargs):
-        ckpt_kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
-        self.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs, **kwargs)
+    # The Trainer enables activation (gradient) checkpointing through this when `activation_checkpointing: true`.
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
+        ckpt_kwargs = activation_checkpointing_kwargs or {"use_reentrant": False}
+        self.backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs, **kwargs)
 
-    def gradient_checkpointing_disable(self):
-        self.backbone.gradient_checkpointing_disable()
+    def activation_checkpointing_disable(self):
+        self.backbone.activation_checkpointing_disable()
 
     @property
     def is_lora(self) -> bool:

@@ -27,7 +27,7 @@ def write_recipe(tmp_path, model_dir, **overrides):
     recipe.update(
         model_name_or_path=str(model_dir), dataset_mixture=[{"path": str(data), "name": "toy"}],
         output_dir=str(tmp_path / "out"), max_steps=4, save_steps=2, per_device_train_batch_size=4,
-        max_seq_length=32, gradient_checkpointing=True,
+        max_seq_length=32, activation_checkpointing=True,
     )  # fmt: skip
     recipe.update(overrides)
     path = tmp_path / "recipe.yaml"

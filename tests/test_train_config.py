@@ -1,0 +1,108 @@
+"""Training configuration: bad input fails with one line and a non-zero exit before any model is loaded;
+a run resumed from a checkpoint ends where an uninterrupted run ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from conftest import REPO_ROOT
+from test_train_e2e import losses, write_recipe
+
+
+def train_in_process(recipe, capsys):
+    """recipes/train.py's main() in this process (fast: imports are warm); returns (exit code, stderr lines)."""
+    sys.path.insert(0, str(REPO_ROOT / "recipes"))
+    from train import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(recipe)])
+    return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def run_train(recipe, *extra, cwd=REPO_ROOT):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "2"}
+    cmd = [sys.executable, str(REPO_ROOT / "recipes/train.py"), "--config", str(recipe), *extra]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        ({"lora_rank": 8}, "unknown config key(s): lora_rank"),
+        ({"lora_r": [1, 2]}, "`lora_r` must be int"),
+        ({"temperature": "warm"}, "temperature"),
+        ({"dataset_mixture": [{"path": "/nonexistent/train.jsonl"}]}, "`dataset_mixture[0].path`: no such file"),
+        ({"dataset_mixture": [{"path": "x.jsonl", "weights": 1}]}, "unknown key(s) ['weights']"),
+        ({"pooling": "max"}, "`pooling` must be one of last_token, mean, cls"),
+        ({"model_name_or_path": "/nonexistent/model"}, "model_name_or_path"),
+    ],
+)
+def test_bad_config_fails_with_one_line_before_loading(tmp_path, tiny_mistral_dir, change, expected, capsys):
+    recipe = write_recipe(tmp_path, tiny_mistral_dir, **change)
+    start = time.time()
+    code, lines = train_in_process(recipe, capsys)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert expected in lines[0]
+    assert not (tmp_path / "out").exists()
+    assert time.time() - start < 10  # nothing was loaded
+
+
+def test_bad_config_exit_status_from_the_command_line(tmp_path, tiny_mistral_dir):
+    proc = run_train(write_recipe(tmp_path, tiny_mistral_dir, lora_rank=8))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: unknown config key(s): lora_rank"
+
+
+def test_missing_config_file_and_bad_yaml(tmp_path):
+    proc = run_train(tmp_path / "missing.yaml")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--config" in proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_name_or_path: [unclosed\n")
+    proc = run_train(bad)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not valid YAML" in proc.stderr
+
+
+def test_resumed_run_ends_at_the_same_loss(tmp_path, tiny_mistral_dir):
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    recipe = write_recipe(straight, tiny_mistral_dir, max_steps=4, save_steps=2, save_total_limit=None)
+    assert run_train(recipe).returncode == 0
+    full = losses(straight / "out")
+
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    recipe = write_recipe(resumed, tiny_mistral_dir, max_steps=4, save_steps=2, save_total_limit=None)
+    shutil.copytree(straight / "out" / "checkpoint-2", resumed / "out" / "checkpoint-2")  # as if killed after step 2
+    proc = run_train(recipe)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Resuming from" in proc.stdout
+    state = json.loads((resumed / "out" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert losses(resumed / "out")[-1] == pytest.approx(full[-1], rel=1e-5)
+
+
+def test_every_training_recipe_parses(tmp_path, monkeypatch):
+    from synthembed.cli import parse_config
+    from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+
+    recipes = sorted((REPO_ROOT / "recipes").rglob("train*.yaml"))
+    assert recipes
+    for recipe in recipes:
+        config = yaml.safe_load(recipe.read_text())
+        for entry in config.get("dataset_mixture", []):  # datasets made by earlier steps: stand-ins in a scratch cwd
+            if not entry["path"].count("/") == 1 or entry["path"].startswith(("outputs", "data")):
+                (tmp_path / entry["path"]).mkdir(parents=True, exist_ok=True)
+        monkeypatch.chdir(tmp_path)
+        model, data, training = parse_config(
+            [ModelArguments, DataArguments, ContrastiveTrainingArguments],
+            ["--config", str(recipe), "--model_name_or_path", str(tmp_path)],
+        )
+        assert training.temperature > 0 and data.dataset_mixture
