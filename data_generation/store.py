@@ -27,31 +27,36 @@ def request_key(messages: list[dict], model: str, params: dict, sample_id: str) 
 
 
 class ResponseStore:
+    """Only {key: byte offset} is held in memory (~100 bytes per request, so a 500k-request run fits easily);
+    records are read back from the file on demand."""
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.records: dict[str, dict] = {}
+        self.offsets: dict[str, int] = {}
         if self.path.exists():
             self._load()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "ab")
+        self._reader = open(self.path, "rb")
 
     def _load(self) -> None:
-        torn = 0
-        with open(self.path, encoding="utf-8") as f:
+        torn, offset = 0, 0
+        with open(self.path, "rb") as f:
             for line in f:
+                start, offset = offset, offset + len(line)
                 if not line.strip():
                     continue
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, UnicodeDecodeError):
                     torn += 1  # the line being written when the process died
                     continue
-                self.records[record["key"]] = record
+                self.offsets[record["key"]] = start
         if torn:
             logger.warning("store %s: ignored %d torn line(s) from an interrupted run", self.path, torn)
-        if self.records:
+        if self.offsets:
             logger.info(
-                "store %s: %d completed request(s) found, they will not be re-sent", self.path, len(self.records)
+                "store %s: %d completed request(s) found, they will not be re-sent", self.path, len(self.offsets)
             )
         # Make sure the next append starts on a fresh line even if the file ends mid-record.
         with open(self.path, "rb+") as f:
@@ -61,18 +66,27 @@ class ResponseStore:
                     f.write(b"\n")
 
     def __contains__(self, key: str) -> bool:
-        return key in self.records
+        return key in self.offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets)
 
     def get(self, key: str) -> dict | None:
-        return self.records.get(key)
+        offset = self.offsets.get(key)
+        if offset is None:
+            return None
+        self._reader.seek(offset)
+        return json.loads(self._reader.readline())
 
     def append(self, record: dict) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._file.flush()
-        self.records[record["key"]] = record
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+        self._file.flush()  # in the OS page cache: survives SIGKILL of this process
+        self.offsets[record["key"]] = offset
 
     def close(self) -> None:
         self._file.close()
+        self._reader.close()
 
     def __enter__(self):
         return self

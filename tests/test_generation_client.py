@@ -73,5 +73,5 @@ def test_store_survives_a_torn_last_line(tmp_path):
         assert "a" in store and "b" not in store
         store.append({"key": "b", "content": "2"})
     with ResponseStore(path) as store:
-        assert store.get("b")["content"] == "2" and len(store.records) == 2
+        assert store.get("b")["content"] == "2" and len(store) == 2
     assert path.read_text().count("\n") == 3  # the torn line stays, isolated on its own line
