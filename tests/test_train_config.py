@@ -103,6 +103,6 @@ def test_every_training_recipe_parses(tmp_path, monkeypatch):
         monkeypatch.chdir(tmp_path)
         model, data, training = parse_config(
             [ModelArguments, DataArguments, ContrastiveTrainingArguments],
-            ["--config", str(recipe), "--model_name_or_path", str(tmp_path)],
+            ["--config", str(recipe), "--model_name_or_path", str(tmp_path), "--use_cpu", "true"],  # bf16 needs a GPU
         )
         assert training.temperature > 0 and data.dataset_mixture
