@@ -102,50 +102,69 @@ def check_yaml_types(config: dict, dataclass_types: Iterable[type]) -> None:
             raise ConfigError(f"`{f.name}` must be {names}, got {type(value).__name__} {value!r}")
 
 
+def _structured_fields(dataclass_types: list[type]) -> set[str]:
+    """Fields holding lists of mappings (e.g. dataset_mixture): argparse cannot parse them, so a CLI value is YAML/JSON."""
+    names = set()
+    for cls in dataclass_types:
+        for name, hint in typing.get_type_hints(cls).items():
+            args = typing.get_args(hint)
+            if typing.get_origin(hint) is list and args and typing.get_origin(args[0]) is dict:
+                names.add(name)
+    return names
+
+
+def _load_config_file(path: str | None) -> dict:
+    if path is None or not os.path.isfile(path):
+        fail(f"`--config` must name an existing YAML file, got {path!r}")
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        fail(f"`--config` {path}: not valid YAML ({str(e).splitlines()[0]})")
+    if not isinstance(config, dict):
+        fail(f"`--config` {path}: expected a YAML mapping of settings, got {type(config).__name__}")
+    for key, value in (config.pop("env", None) or {}).items():  # TRL's `env:` block
+        os.environ[key] = str(value)
+    return config
+
+
 def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = None) -> tuple:
-    """Parse `--config FILE.yaml` plus CLI overrides into the given dataclasses; exit with one line on bad input."""
+    """Parse `--config FILE.yaml` plus CLI overrides into the given dataclasses; exit with one line on bad input.
+
+    The same contract as TRL's `TrlParser.parse_args_and_config` (YAML sets defaults, flags override, unknown YAML keys
+    are an error), plus: YAML values are type-checked before any `__post_init__` runs, and list-of-mapping fields
+    accept a YAML/JSON value on the command line (`--dataset_mixture '[{"path": "data.jsonl"}]'`).
+    """
     from trl import TrlParser
 
     dataclass_types = list(dataclass_types)
     args = list(sys.argv[1:] if args is None else args)
+    config: dict = {}
     if "--config" in args:
         i = args.index("--config")
-        path = args[i + 1] if i + 1 < len(args) else None
-        if path is None or not os.path.isfile(path):
-            fail(f"`--config` must name an existing YAML file, got {path!r}")
-        try:
-            with open(path) as f:
-                config = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            fail(f"`--config` {path}: not valid YAML ({str(e).splitlines()[0]})")
-        if not isinstance(config, dict):
-            fail(f"`--config` {path}: expected a YAML mapping of settings, got {type(config).__name__}")
-        try:
-            check_yaml_types(config, dataclass_types)
-        except ConfigError as e:
-            fail(str(e))
-    parser = TrlParser(dataclass_types)
-    parser.exit_on_error = False
-    parser.error = lambda message: fail(message)  # argparse's usage dump would bury the one line that matters
+        config = _load_config_file(args[i + 1] if i + 1 < len(args) else None)
+        del args[i : i + 2]
+    for name in _structured_fields(dataclass_types):
+        for flag in (f"--{name}", f"--{name.replace('_', '-')}"):
+            if flag in args:
+                i = args.index(flag)
+                try:
+                    config[name] = yaml.safe_load(args[i + 1])
+                except (IndexError, yaml.YAMLError):
+                    fail(f"`{flag}` expects a YAML/JSON list of mappings")
+                del args[i : i + 2]
     try:
-        parsed = parser.parse_args_and_config(args)
+        check_yaml_types(config, dataclass_types)
+        parser = TrlParser(dataclass_types)
+        parser.exit_on_error = False
+        parser.error = lambda message: fail(message)  # argparse's usage dump would bury the one line that matters
+        unknown = parser.set_defaults_with_config(**config)
+        if unknown:
+            fail(f"unknown config key(s): {', '.join(s[2:] for s in unknown[::2])}")
+        parsed = parser.parse_args_into_dataclasses(args=args)
     except (ConfigError, ValueError, TypeError, argparse.ArgumentError) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if message.startswith("Unknown arguments from config file"):
-            unknown = [s[2:] for s in _unknown_keys(message)]
-            message = f"unknown config key(s): {', '.join(unknown)}"
-        fail(message)
+        fail(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
     return tuple(parsed)
-
-
-def _unknown_keys(message: str) -> list[str]:
-    import ast
-
-    try:
-        items = ast.literal_eval(message[message.index("[") : message.index("]") + 1])
-    except (ValueError, SyntaxError):
-        return []
-    return [s for s in items if isinstance(s, str) and s.startswith("--")]
 
 
 def setup_logging(level: str | int = "INFO", main_process: bool = True) -> None:
