@@ -80,3 +80,24 @@ def merge_usage(usages: list[dict]) -> dict:
                     for k in acc:
                         acc[k] += row.get(k, 0)
     return merged
+
+
+def estimate(config, assumed_task_chars: int = 120, default_max_tokens: int = 1024) -> dict:
+    """The request plan and a cost ceiling before anything is sent: prompt tokens ~ chars / 4, every completion at
+    max_tokens (or `default_max_tokens`), brainstormed tasks assumed `assumed_task_chars` long."""
+    from data_generation.plan import brainstorm_requests, generation_requests
+    from data_generation.templates import TWO_STEP_TASK_TYPES
+
+    brainstorm = brainstorm_requests(config)
+    tasks = {t: ["x" * assumed_task_chars] for t in TWO_STEP_TASK_TYPES}
+    generate, _ = generation_requests(config, tasks)
+    ledger = Ledger(config.prices, config.batch_discount)
+    requests: dict[str, int] = defaultdict(int)
+    for request in brainstorm + generate:
+        requests[f"{request.phase}/{request.task_type}"] += 1
+        completion = request.params.get("max_tokens") or default_max_tokens
+        prompt = sum(len(m["content"]) for m in request.messages) // 4
+        record = {"request": {"model": request.model}, "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+                  "mode": "batch" if config.use_batch_api else "online"}  # fmt: skip
+        ledger.add(record, request.task_type, request.language, request.phase)
+    return {"requests": dict(sorted(requests.items())), "ceiling": ledger.to_dict()}

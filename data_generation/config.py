@@ -89,6 +89,9 @@ class GenerationConfig:
     hub_dataset_id: str | None = _help("Hub dataset repo id, e.g. `org/e5-synthetic`.")
     hub_private: bool = _help("Create the Hub repo private.", True)
     hub_token_env: str = _help("Environment variable holding the Hub token.", "HF_TOKEN")
+    dry_run: bool = _help(
+        "Print the request plan and a cost ceiling (at max_tokens), send nothing, write nothing.", False
+    )
     log_level: str = _help("Logging level.", "INFO")
     progress: bool = _help("Show progress bars.", True)
 

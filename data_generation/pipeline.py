@@ -191,6 +191,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
         else:
             failed_b = await execute(brainstorm, store, client, "brainstorm", config.progress)
         tasks, brainstorm_rejections = collect_tasks(brainstorm, store)
+        (directory / "tasks.json").write_text(json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
         generate, no_task = generation_requests(config, tasks)
         if config.use_batch_api:
             failed_g = await execute_batch(generate, store, client.openai, config, directory, "generate")

@@ -29,6 +29,16 @@ def main(args=None) -> int:
     setup_logging(config.log_level)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # the openai client's HTTP library logs every request
 
+    if config.dry_run:
+        import json
+
+        from data_generation.accounting import estimate
+
+        plan = estimate(config)
+        print(json.dumps({"requests": plan["requests"], "by_model": plan["ceiling"]["by_model"],
+                          "total": plan["ceiling"]["total"]}, indent=1))  # fmt: skip
+        return 0
+
     from data_generation.finalize import write_outputs
     from data_generation.hub import push_to_hub
     from data_generation.pipeline import generate, run_dir

@@ -101,6 +101,8 @@ def test_full_run_over_all_task_types(tmp_path, monkeypatch, capfd):
     assert "| short-long | 6 | 6 |" in card and "scripted-model" in card
     assert (out / "distribution.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "data" / "train-00000-of-00001.parquet").stat().st_size > 0
+    tasks = json.loads((out / "tasks.json").read_text())  # the deduplicated brainstormed tasks, for inspection
+    assert set(tasks) == {"short-long", "long-short", "short-short", "long-long"}
 
 
 def test_fault_injection_every_class_counted_no_bad_row(tmp_path, monkeypatch):
@@ -245,3 +247,16 @@ def test_shards_are_disjoint_and_merge(tmp_path, monkeypatch):
     stats = stats_of(out)
     assert sum(stats["requested_examples"].values()) == 30 and stats["usage"]["total"]["requests"] > 30
     assert "| short-long | 5 | 5 |" in (out / "README.md").read_text()
+
+
+def test_dry_run_prints_plan_and_cost_ceiling_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "dry"
+    config = write_config(tmp_path / "d.yaml", "http://127.0.0.1:9/v1", out, max_tokens=100, brainstorm_max_tokens=50)
+    assert run_main(config, "--dry_run", "true") == 0
+    printed = capsys.readouterr().out
+    plan = json.loads(printed[printed.index("{\n") :])
+    assert sum(v for k, v in plan["requests"].items() if k.startswith("generate/")) == 24
+    brainstorm_calls = sum(v for k, v in plan["requests"].items() if k.startswith("brainstorm/"))
+    assert plan["total"]["completion_tokens"] == 24 * 100 + brainstorm_calls * 50
+    assert plan["total"]["cost_usd"] > 0 and not out.exists()
