@@ -1,0 +1,55 @@
+"""Hard-negative mining with the real all-MiniLM-L6-v2 on CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+from datasets import Dataset, load_from_disk
+
+TOPICS = ["cats", "rockets", "bread", "volcanoes", "chess", "jazz", "tides", "bees"]
+
+
+def seam1_rows():
+    rows = []
+    for i, topic in enumerate(TOPICS):
+        for k in range(3):
+            rows.append({
+                "query": f"question {k} about {topic}", "positive": f"A passage number {k} explaining {topic}.",
+                "negative": f"An unrelated note {i}-{k} on {topic}" if k == 0 else None,
+                "instruction": "Retrieve passages", "task_type": "short-short" if k else "short-long",
+            })  # fmt: skip
+    return rows
+
+
+def test_mining_fills_only_missing_negatives_from_the_rank_window(tmp_path, minilm_dir):
+    data = tmp_path / "seam1"
+    Dataset.from_list(seam1_rows()).save_to_disk(str(data))
+    out = tmp_path / "mined"
+    cmd = [sys.executable, str(REPO_ROOT / "scripts/mine_hard_negatives.py"), "--dataset_path", str(data),
+           "--model_name_or_path", str(minilm_dir), "--output_dir", str(out), "--range_min", "1", "--range_max", "5"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = json.loads((out / "mining_stats.json").read_text())
+    assert stats["mined"] == 16 and stats["rows"] == 24
+    before, after = seam1_rows(), load_from_disk(str(out / "dataset")).to_list()
+    assert [r["query"] for r in after] == [r["query"] for r in before]
+    assert set(after[0]) == set(before[0])  # every column kept
+    for b, a in zip(before, after):
+        if b["negative"]:
+            assert a["negative"] == b["negative"]  # existing negatives untouched
+        else:
+            assert a["negative"] and a["negative"] != a["positive"]
+    # rank window [1, 5): the mined negative is close to the query (same topic) but not its own positive
+    same_topic = sum(a["query"].split()[-1] in a["negative"] for b, a in zip(before, after) if not b["negative"])
+    assert same_topic >= 12
+
+
+def test_mining_bad_input_is_one_line(tmp_path, minilm_dir):
+    cmd = [sys.executable, str(REPO_ROOT / "scripts/mine_hard_negatives.py"), "--dataset_path", str(tmp_path / "x"),
+           "--model_name_or_path", str(minilm_dir), "--output_dir", str(tmp_path / "o")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "dataset_path" in proc.stderr
+    assert not (tmp_path / "o").exists()
