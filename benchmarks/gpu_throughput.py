@@ -1,0 +1,140 @@
+"""GPU training throughput of the cached loss: a Mistral-7B-shaped model (random weights), bf16, SDPA, LoRA r16.
+
+    python benchmarks/gpu_throughput.py                 # one GPU, ~3–5 minutes on an H100 (most of it model init)
+    python benchmarks/gpu_throughput.py --tiny          # CPU dry run: 2-layer model, a few short texts
+
+Each step: `--batch` triplets = 3 × batch texts of exactly `--seq-len` tokens (random ids), CachedInfoNCELoss with
+`--chunk-size` texts per chunk, gradient checkpointing, AdamW on the LoRA parameters. Prints tokens/s, MFU and peak
+memory (torch.cuda.max_memory_allocated / reserved).
+
+FLOP accounting (per token, N = frozen parameters in the decoder's matrices, i.e. everything but embeddings and norms;
+s = sequence length, d = hidden, l = layers; attention: 2·2·s·d per layer forward (QKᵀ and AV), causal not halved):
+
+    model FLOPs    = forward 2N + 4·l·s·d  +  backward w.r.t. activations 2N + 8·l·s·d          (LoRA weight grads
+                     and LoRA matmuls ~1 % are left out; frozen weights need no weight gradient)
+    hardware FLOPs = model FLOPs + the no-grad cache forward (2N + 4·l·s·d) + the checkpoint recompute (2N + 4·l·s·d)
+
+MFU = model FLOPs/s ÷ peak dense bf16 (`--peak-tflops`, default 989 = H100 SXM); HFU likewise with hardware FLOPs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+
+def build(args):
+    from transformers import MistralConfig, MistralModel
+
+    from synthembed.configs import ModelArguments
+    from synthembed.modeling import EmbeddingModel, add_lora
+
+    if args.tiny:
+        config = MistralConfig(
+            vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=4096,
+        )  # fmt: skip
+    else:  # mistralai/Mistral-7B-v0.1 config.json
+        config = MistralConfig(
+            vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+            num_key_value_heads=8, max_position_embeddings=32768, rms_norm_eps=1e-5, rope_theta=10000.0,
+        )  # fmt: skip
+    config._attn_implementation = "sdpa"
+    config.use_cache = False
+    dtype = torch.float32 if args.tiny else torch.bfloat16
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(args.device):
+            backbone = MistralModel(config)
+    finally:
+        torch.set_default_dtype(default)
+    backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora = ModelArguments(model_name_or_path="random/mistral-7b-shaped", lora_r=16, lora_alpha=32, lora_dropout=0.1)
+    model = EmbeddingModel(add_lora(backbone, lora), pooling="last_token").train()
+    return model, config
+
+
+def flops_per_token(config, seq_len: int) -> tuple[float, float]:
+    d, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    kv = d // config.num_attention_heads * config.num_key_value_heads
+    n = layers * (2 * d * d + 2 * d * kv + 3 * d * f)
+    forward = 2 * n + 4 * layers * seq_len * d
+    model = forward + 2 * forward  # backward w.r.t. activations: 2N for the matmuls, 8·l·s·d for attention
+    hardware = model + 2 * forward  # + cache forward + checkpoint recompute
+    return model, hardware
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tiny", action="store_true", help="CPU dry run with a 2-layer model")
+    p.add_argument("--batch", type=int, default=64, help="triplets per step (3 texts each)")
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--chunk-size", type=int, default=64, help="texts per chunk")
+    p.add_argument("--steps", type=int, default=3, help="timed steps (after one warm-up step)")
+    p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the card (H100 SXM: 989)")
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.batch, args.seq_len, args.chunk_size, args.steps = min(args.batch, 4), min(args.seq_len, 32), 4, 1
+    args.device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
+
+    from synthembed.losses import CachedInfoNCELoss
+
+    start = time.perf_counter()
+    model, config = build(args)
+    init_s = time.perf_counter() - start
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.1)
+    loss_fn = CachedInfoNCELoss(temperature=0.02, gather_across_devices=False, chunk_size=args.chunk_size)
+
+    g = torch.Generator().manual_seed(0)
+
+    def features(rows):
+        ids = torch.randint(3, config.vocab_size, (rows, args.seq_len), generator=g)
+        ids[:, -1] = 2  # EOS last, as the collator appends it
+        return {"input_ids": ids.to(args.device), "attention_mask": torch.ones_like(ids).to(args.device)}
+
+    def step():
+        batch = {"query": features(args.batch), "documents": features(2 * args.batch)}
+        out = loss_fn.step(model, batch)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return out.loss.item()
+
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    step()  # warm-up
+    sync()
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    losses = [step() for _ in range(args.steps)]
+    sync()
+    seconds = time.perf_counter() - start
+
+    tokens = 3 * args.batch * args.seq_len * args.steps
+    model_flops, hardware_flops = flops_per_token(config, args.seq_len)
+    result = {
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "model": "tiny" if args.tiny else "Mistral-7B-shaped (random weights), bf16, SDPA, LoRA r16, grad ckpt",
+        "batch_triplets": args.batch,
+        "seq_len": args.seq_len,
+        "chunk_size": args.chunk_size,
+        "init_s": round(init_s, 1),
+        "step_s": seconds / args.steps,
+        "tokens_per_s": tokens / seconds,
+        "model_tflops_per_s": model_flops * tokens / seconds / 1e12,
+        "mfu": model_flops * tokens / seconds / (args.peak_tflops * 1e12),
+        "hfu": hardware_flops * tokens / seconds / (args.peak_tflops * 1e12),
+        "losses": losses,
+    }
+    if args.device == "cuda":
+        result["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        result["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
