@@ -188,19 +188,19 @@ def test_sigkill_mid_run_resumes_without_repeats_and_same_dataset(tmp_path, monk
         ),
     ],
 )
-def test_bad_config_fails_with_one_line_and_writes_nothing(tmp_path, override, needle):
+def test_bad_config_fails_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, override, needle):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
     out = tmp_path / "never"
     config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out)
-    proc = subprocess.run(
-        generate_cmd(config, *override), env=child_env(), capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode != 0
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    with pytest.raises(SystemExit) as exit_info:  # in-process; a real process's exit status is checked below
+        run_main(config, *override)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], lines
     assert not out.exists()
 
 
-def test_unknown_yaml_key_is_named(tmp_path):
+def test_unknown_yaml_key_is_named_by_a_real_process(tmp_path):
     out = tmp_path / "never"
     config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out, num_exmaples=3)
     proc = subprocess.run(generate_cmd(config), env=child_env(), capture_output=True, text=True, timeout=120)
