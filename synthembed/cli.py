@@ -132,17 +132,18 @@ def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = N
     """Parse `--config FILE.yaml` plus CLI overrides into the given dataclasses; exit with one line on bad input.
 
     The same contract as TRL's `TrlParser.parse_args_and_config` (YAML sets defaults, flags override, unknown YAML keys
-    are an error), plus: YAML values are type-checked before any `__post_init__` runs, and list-of-mapping fields
-    accept a YAML/JSON value on the command line (`--dataset_mixture '[{"path": "data.jsonl"}]'`).
+    are an error), plus: `--config` may repeat (later files override earlier ones, for ablation files), YAML values
+    are type-checked before any `__post_init__` runs, and list-of-mapping fields accept a YAML/JSON value on the
+    command line (`--dataset_mixture '[{"path": "data.jsonl"}]'`).
     """
     from trl import TrlParser
 
     dataclass_types = list(dataclass_types)
     args = list(sys.argv[1:] if args is None else args)
     config: dict = {}
-    if "--config" in args:
+    while "--config" in args:  # several files merge in order: a base recipe, then small override files
         i = args.index("--config")
-        config = _load_config_file(args[i + 1] if i + 1 < len(args) else None)
+        config.update(_load_config_file(args[i + 1] if i + 1 < len(args) else None))
         del args[i : i + 2]
     for name in _structured_fields(dataclass_types):
         for flag in (f"--{name}", f"--{name.replace('_', '-')}"):

@@ -78,6 +78,10 @@ class DataArguments:
             "help": "Query-side template with {instruction} and {query}; an empty instruction gives the bare query."
         },
     )
+    use_instructions: bool = field(
+        default=True,
+        metadata={"help": "false = the paper's 'w/o instruction' ablation (Table 5): queries are encoded bare."},
+    )
     default_instruction: str = field(
         default="Given a web search query, retrieve relevant passages that answer the query",
         metadata={"help": "Saved as the model's default 'query' prompt."},
@@ -88,7 +92,9 @@ class DataArguments:
     def __post_init__(self):
         if self.max_seq_length < 2:
             raise ConfigError(f"`max_seq_length` must be >= 2, got {self.max_seq_length}")
-        if "{query}" not in self.query_template or "{instruction}" not in self.query_template:
+        if not self.use_instructions:
+            self.query_template = "{query}"  # collator, saved prompt and evaluator all see bare queries
+        elif "{query}" not in self.query_template or "{instruction}" not in self.query_template:
             raise ConfigError("`query_template` must contain {instruction} and {query}")
         if not self.dataset_mixture:
             raise ConfigError("`dataset_mixture` must list at least one dataset ({path: ..., split: ...})")

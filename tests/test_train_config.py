@@ -89,11 +89,31 @@ def test_resumed_run_ends_at_the_same_loss(tmp_path, tiny_mistral_dir):
     assert losses(resumed / "out")[-1] == pytest.approx(full[-1], rel=1e-5)
 
 
+def test_ablation_files_layer_on_the_paper_recipe(tmp_path, monkeypatch):
+    from synthembed.cli import parse_config
+    from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+
+    recipe = REPO_ROOT / "recipes/e5-mistral-7b-instruct"
+    base = ["--config", str(recipe / "train.yaml"), "--config", str(recipe / "train_synthetic_msmarco.yaml")]
+    expected = {"lora_r8": ("lora_r", 8), "lora_r32": ("lora_r", 32), "mean_pooling": ("pooling", "mean")}
+    for ablation in sorted((recipe / "ablations").glob("*.yaml")):
+        model, data, training = parse_config(
+            [ModelArguments, DataArguments, ContrastiveTrainingArguments],
+            [*base, "--config", str(ablation), "--model_name_or_path", str(tmp_path), "--use_cpu", "true"],
+        )
+        assert len(data.dataset_mixture) == 2 and training.output_dir.startswith("outputs/ablation-")
+        if ablation.stem in expected:
+            name, value = expected[ablation.stem]
+            assert getattr(model, name) == value
+        else:
+            assert ablation.stem == "no_instruction" and data.query_template == "{query}"
+
+
 def test_every_training_recipe_parses(tmp_path, monkeypatch):
     from synthembed.cli import parse_config
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
 
-    recipes = sorted((REPO_ROOT / "recipes").rglob("train*.yaml"))
+    recipes = sorted((REPO_ROOT / "recipes").rglob("train*.yaml"))  # overrides of train.yaml parse on their own too
     assert recipes
     for recipe in recipes:
         config = yaml.safe_load(recipe.read_text())
