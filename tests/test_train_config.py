@@ -89,12 +89,22 @@ def test_resumed_run_ends_at_the_same_loss(tmp_path, tiny_mistral_dir):
     assert losses(resumed / "out")[-1] == pytest.approx(full[-1], rel=1e-5)
 
 
+def stand_in_local_datasets(recipes, root):
+    """Datasets that earlier pipeline steps write (outputs/...): empty stand-ins under `root`, the test's cwd."""
+    for recipe in recipes:
+        for entry in yaml.safe_load(recipe.read_text()).get("dataset_mixture", []):
+            if entry["path"].startswith("outputs/"):
+                (root / entry["path"]).mkdir(parents=True, exist_ok=True)
+
+
 def test_ablation_files_layer_on_the_paper_recipe(tmp_path, monkeypatch):
     from synthembed.cli import parse_config
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
 
     recipe = REPO_ROOT / "recipes/e5-mistral-7b-instruct"
     base = ["--config", str(recipe / "train.yaml"), "--config", str(recipe / "train_synthetic_msmarco.yaml")]
+    stand_in_local_datasets([recipe / "train.yaml"], tmp_path)
+    monkeypatch.chdir(tmp_path)
     expected = {"lora_r8": ("lora_r", 8), "lora_r32": ("lora_r", 32), "mean_pooling": ("pooling", "mean")}
     for ablation in sorted((recipe / "ablations").glob("*.yaml")):
         model, data, training = parse_config(
@@ -115,12 +125,9 @@ def test_every_training_recipe_parses(tmp_path, monkeypatch):
 
     recipes = sorted((REPO_ROOT / "recipes").rglob("train*.yaml"))  # overrides of train.yaml parse on their own too
     assert recipes
+    stand_in_local_datasets(recipes, tmp_path)
+    monkeypatch.chdir(tmp_path)
     for recipe in recipes:
-        config = yaml.safe_load(recipe.read_text())
-        for entry in config.get("dataset_mixture", []):  # datasets made by earlier steps: stand-ins in a scratch cwd
-            if not entry["path"].count("/") == 1 or entry["path"].startswith(("outputs", "data")):
-                (tmp_path / entry["path"]).mkdir(parents=True, exist_ok=True)
-        monkeypatch.chdir(tmp_path)
         model, data, training = parse_config(
             [ModelArguments, DataArguments, ContrastiveTrainingArguments],
             ["--config", str(recipe), "--model_name_or_path", str(tmp_path), "--use_cpu", "true"],  # bf16 needs a GPU
