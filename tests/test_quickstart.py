@@ -1,0 +1,49 @@
+"""The README's main command end to end at reduced counts: generate (llama.cpp + Gemma) → train (ZeRO-3, 2 CPU
+processes) → evaluate (mteb on a local task), then every artifact is checked as a user would use it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EVALDATA_TASKS, REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_quickstart_end_to_end(tmp_path):
+    pytest.importorskip("llama_cpp", reason="needs llama-cpp-python[server] (make install)")
+    from datasets import load_from_disk
+    from huggingface_hub import ModelCard
+    from sentence_transformers import SentenceTransformer
+
+    root = tmp_path / "qs"
+    cmd = [sys.executable, str(REPO_ROOT / "scripts/quickstart.py"), "--output_root", str(root),
+           "--num_examples", "6", "--max_steps", "2", "--eval_tasks", "STSBenchmark"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "Where everything is" in proc.stdout
+
+    # seam 1: the dataset loads in the trainer's schema and covers the task types the small model managed
+    dataset = load_from_disk(str(root / "data" / "dataset"))
+    assert {"query", "positive", "negative", "instruction", "task_type", "language"} <= set(dataset.column_names)
+    assert len(dataset) >= 1 and all(r["query"] and r["positive"] for r in dataset)
+    assert (root / "data" / "README.md").read_text().startswith("---")
+
+    # seam 2: the model loads in SentenceTransformer and embeds with its query prompt
+    model = SentenceTransformer(str(root / "model"), device="cpu")
+    emb = model.encode(["a query"], prompt_name="query")
+    assert emb.shape[0] == 1 and abs(float((emb**2).sum()) - 1) < 1e-4
+    config = json.loads((root / "model" / "synthembed_config.json").read_text())
+    assert config["pooling"] == "last_token"
+
+    # seam 3: scores in the summary and in the model card's metadata
+    summary = json.loads((root / "eval" / "summary.json").read_text())
+    assert summary["tasks"] and all(isinstance(v, float) for v in summary["tasks"].values())
+    card = ModelCard.load(str(root / "model" / "README.md"))
+    assert card.data.to_dict().get("model-index")
+    if EVALDATA_TASKS.is_dir():
+        assert "STSBenchmark" in summary["tasks"]
