@@ -84,3 +84,15 @@ def test_plain_model_gets_no_instruction(minilm_dir):
     encoder = E5ProtocolEncoder(minilm_dir)
     assert encoder.template is None
     assert encoder.prepare(["x"], "STSBenchmark", "STS", None) == ["x"]
+
+
+def test_reranking_candidates_and_quora_option(trained_dir):
+    from mteb.types import PromptType
+
+    encoder = E5ProtocolEncoder(trained_dir, batch_size=4)
+    prefix = "Instruct: Retrieve duplicate questions from AskUbuntu forum\nQuery: "
+    assert encoder.prepare(["cand"], "AskUbuntuDupQuestions", "Reranking", PromptType.document) == [prefix + "cand"]
+    assert encoder.prepare(["doc"], "QuoraRetrieval", "Retrieval", PromptType.document) == ["doc"]  # script default
+    encoder.doc_as_query = True
+    assert encoder.prepare(["doc"], "QuoraRetrieval", "Retrieval", PromptType.document)[0].endswith("\nQuery: doc")
+    assert encoder.prepare(["doc"], "NQ", "Retrieval", PromptType.document) == ["doc"]

@@ -127,7 +127,7 @@ def evaluate_model(
     summary["protocol"] = "e5-instruction" if encoder.template else "plain"
     summary["evaluation_time_s"] = round(elapsed, 1)
     summary["mteb_version"] = mteb.__version__
-    write_summary(summary, output_dir, title=f"{Path(str(model_name_or_path)).name}")
+    write_summary(summary, output_dir, title=encoder.name)
     logger.info(
         "Average %.2f over %d task(s) in %.0fs; summary in %s", summary["average"], len(scores), elapsed, output_dir
     )
