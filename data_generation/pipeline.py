@@ -115,11 +115,8 @@ async def execute(
     return failed
 
 
-def collect_tasks(requests: list[Request], store: ResponseStore) -> tuple[dict[str, list[str]], Counter]:
-    """Brainstormed tasks per task type, deduplicated (normalised) in plan order, and brainstorm rejections."""
-    tasks: dict[str, list[str]] = {}
-    seen: dict[str, set] = {}
-    rejections = Counter()
+def parsed_replies(requests: list[Request], store: ResponseStore, rejections: Counter, parse):
+    """(request, parse(request, record)) for every stored reply that parses; the rest counted by reason."""
     for request in requests:
         record = store.get(request.key)
         if record is None:
@@ -128,10 +125,18 @@ def collect_tasks(requests: list[Request], store: ResponseStore) -> tuple[dict[s
         try:
             if record.get("error"):
                 raise Rejected("request_error")
-            parsed = parse_brainstorm(record["content"], record.get("finish_reason"))
+            yield request, parse(request, record)
         except Rejected as e:
             rejections[e.reason] += 1
-            continue
+
+
+def collect_tasks(requests: list[Request], store: ResponseStore) -> tuple[dict[str, list[str]], Counter]:
+    """Brainstormed tasks per task type, deduplicated (normalised) in plan order, and brainstorm rejections."""
+    tasks: dict[str, list[str]] = {}
+    seen: dict[str, set] = {}
+    rejections = Counter()
+    for request, parsed in parsed_replies(requests, store, rejections, lambda r, record: parse_brainstorm(
+        record["content"], record.get("finish_reason"))):  # fmt: skip
         for task in parsed:
             if normalize(task) not in seen.setdefault(request.task_type, set()):
                 seen[request.task_type].add(normalize(task))
@@ -141,20 +146,8 @@ def collect_tasks(requests: list[Request], store: ResponseStore) -> tuple[dict[s
 
 def build_rows(config: GenerationConfig, requests: list[Request], store: ResponseStore) -> tuple[list[dict], Counter]:
     rows, rejections, dedup = [], Counter(), Deduper(config.dedup_on)
-    for request in requests:
-        record = store.get(request.key)
-        if record is None:
-            rejections["request_failed"] += 1
-            continue
-        try:
-            if record.get("error"):
-                raise Rejected("request_error")
-            query, positive, negative = parse_example(
-                request.task_type, record["content"], record.get("finish_reason")
-            )
-        except Rejected as e:
-            rejections[e.reason] += 1
-            continue
+    for request, (query, positive, negative) in parsed_replies(requests, store, rejections, lambda r, record: (
+        parse_example(r.task_type, record["content"], record.get("finish_reason")))):  # fmt: skip
         if dedup.is_duplicate(query, positive, negative):
             rejections["duplicate"] += 1
             continue
