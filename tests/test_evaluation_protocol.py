@@ -96,3 +96,14 @@ def test_reranking_candidates_and_quora_option(trained_dir):
     encoder.doc_as_query = True
     assert encoder.prepare(["doc"], "QuoraRetrieval", "Retrieval", PromptType.document)[0].endswith("\nQuery: doc")
     assert encoder.prepare(["doc"], "NQ", "Retrieval", PromptType.document) == ["doc"]
+
+
+def test_local_task_without_instruction_uses_model_default(trained_dir, tmp_path):
+    from evaluation_helpers import DEFAULT_INSTRUCTION
+
+    task = make_retrieval_task(tmp_path / "MyRetrieval", name="MyRetrieval")
+    encoder = E5ProtocolEncoder(trained_dir, batch_size=4)
+    encoder.record_inputs = []
+    evaluate_model(trained_dir, local_tasks=[str(task)], output_dir=tmp_path / "out", encoder=encoder, batch_size=4)
+    queries = [t for _, kind, texts in encoder.record_inputs if kind == "query" for t in texts]
+    assert queries and all(q.startswith(f"Instruct: {DEFAULT_INSTRUCTION}\nQuery: ") for q in queries)

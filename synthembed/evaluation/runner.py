@@ -100,7 +100,13 @@ def evaluate_model(
             try:
                 encoder.instruction_for(task.metadata.name, task.metadata.type)
             except ValueError as e:
-                raise TaskSelectionError(f"{e}; add an `instruction` to its task.json") from None
+                default = encoder.config.get("default_instruction")
+                if not (local and default):
+                    raise TaskSelectionError(f"{e}; add an `instruction` to its task.json") from None
+                # A local task of one's own (e.g. built from generated data): the model's own default instruction.
+                logger.warning("%s: no instruction in the table or task.json; using the model's default %r",
+                               task.metadata.name, default)  # fmt: skip
+                encoder.instruction_overrides[task.metadata.name] = default
     logger.info(
         "Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected),
         f"the E5 protocol (template {encoder.template!r})" if encoder.template else "no instructions (plain model)",
