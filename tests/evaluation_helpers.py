@@ -10,30 +10,26 @@ DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that
 
 
 def save_trained_like_model(base_dir: Path, output_dir: Path, pooling: str = "lasttoken") -> Path:
-    """Seam 2 stand-in: Transformer -> Pooling(lasttoken) -> Normalize, plus synthembed_config.json and a query prompt.
+    """Seam 2 as the trainer writes it: the real saver (LoRA merged, EOS-appending tokenizer, pooling, Normalize,
+    synthembed_config.json, query prompt), applied to an untrained LoRA model on `base_dir`."""
+    from transformers import AutoTokenizer
 
-    Swap for the trainer's own saver (synthembed modeling/saving) once it lands; the tests only need the folder.
-    """
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from synthembed.configs import DataArguments, ModelArguments
+    from synthembed.modeling import EmbeddingModel
+    from synthembed.saving import export_sentence_transformer
 
-    transformer = Transformer(str(base_dir), max_seq_length=512)
-    pool = Pooling(transformer.get_word_embedding_dimension(), pooling_mode=pooling)
-    model = SentenceTransformer(
-        modules=[transformer, pool, Normalize()],
-        prompts={"query": QUERY_TEMPLATE.format(instruction=DEFAULT_INSTRUCTION, query="")},
-        device="cpu",
+    model_args = ModelArguments(
+        model_name_or_path=str(base_dir), pooling={"lasttoken": "last_token"}.get(pooling, pooling), lora_r=4,
+        dtype="float32",
+    )  # fmt: skip
+    data_args = DataArguments(
+        dataset_mixture=[{"path": str(base_dir)}],
+        query_template=QUERY_TEMPLATE,
+        default_instruction=DEFAULT_INSTRUCTION,
     )
-    model.save(str(output_dir))
-    config = {
-        "pooling": "last_token" if pooling == "lasttoken" else pooling,
-        "normalize": True,
-        "query_template": QUERY_TEMPLATE,
-        "default_instruction": DEFAULT_INSTRUCTION,
-        "max_seq_length": 512,
-        "base_model": "mistralai/Mistral-7B-v0.1",
-    }
-    (output_dir / "synthembed_config.json").write_text(json.dumps(config, indent=2))
+    model = EmbeddingModel.from_args(model_args)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    export_sentence_transformer(model.state_dict(), model.config, tokenizer, model_args, data_args, output_dir)
     return output_dir
 
 
