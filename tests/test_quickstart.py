@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import EVALDATA_TASKS, REPO_ROOT
 
 pytestmark = pytest.mark.slow
