@@ -14,6 +14,7 @@ import os
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Iterable, Sequence
 
 import yaml
@@ -176,7 +177,9 @@ def setup_logging(level: str | int = "INFO", main_process: bool = True) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stdout, force=True
     )
     logging.getLogger().setLevel(level if main_process else logging.ERROR)
-    for noisy in ("httpx", "openai", "urllib3", "datasets", "filelock"):
+    # DeepSpeed calls torch.distributed APIs that torch deprecates: one warning per collective per step otherwise.
+    warnings.filterwarnings("ignore", message=r".*is deprecated\. Please use `torch\.distributed", category=FutureWarning)
+    for noisy in ("httpx", "httpx2", "openai", "urllib3", "datasets", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         import transformers
