@@ -240,3 +240,28 @@ def test_gpu_benchmark_tiny_dry_run(capsys):
     gpu_throughput.main(["--tiny"])
     result = json.loads(capsys.readouterr().out)
     assert result["tokens_per_s"] > 0 and 0 < result["mfu"] < 1
+
+
+def test_gradient_accumulation_in_process_matches_plain(tmp_path, tiny_mistral_dir):
+    """One process, gradient accumulation 2: the cached step keeps the Trainer's scaling and accumulation boundary."""
+    import importlib.util
+
+    from test_train_e2e import losses, write_recipe
+
+    spec = importlib.util.spec_from_file_location("train_recipe", REPO_ROOT / "recipes/train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    curves = {}
+    for loss in ("infonce", "cached_infonce"):
+        run = tmp_path / loss
+        run.mkdir()
+        overrides = dict(
+            loss=loss, lora_dropout=0.0, max_steps=2, save_strategy="no", per_device_train_batch_size=4,
+            gradient_accumulation_steps=2, gradient_checkpointing=False,
+        )  # fmt: skip
+        if loss == "cached_infonce":
+            overrides.update(cache_chunk_size=3)
+        train.main(["--config", str(write_recipe(run, tiny_mistral_dir, **overrides))])
+        curves[loss] = losses(run / "out")
+    assert len(curves["infonce"]) == 2 and curves["infonce"][0] != curves["infonce"][1]
+    assert curves["cached_infonce"] == pytest.approx(curves["infonce"], rel=1e-5, abs=1e-5)
