@@ -128,8 +128,9 @@ def _chunked_full_graph(model, loss, batch):
 
 def test_dropout_masks_are_replayed(tiny_mistral_dir, monkeypatch):
     model = load_model(tiny_mistral_dir, dropout=0.3)
-    batch = collate(tiny_mistral_dir, make_rows(10, seed=2))
-    loss = CachedInfoNCELoss(temperature=0.02, token_budget=48)
+    batch = collate(tiny_mistral_dir, make_rows(6, seed=2))
+    loss = CachedInfoNCELoss(temperature=0.02, token_budget=64)
+    assert len(loss.chunks(batch)) >= 3
 
     torch.manual_seed(123)
     ref_loss, ref = _chunked_full_graph(model, loss, batch)
@@ -138,10 +139,7 @@ def test_dropout_masks_are_replayed(tiny_mistral_dir, monkeypatch):
     assert out.loss.item() == pytest.approx(ref_loss, abs=1e-10)
     assert_same_grads(lora_grads(model), ref)
 
-    # control: dropout does act, and without the replay the gradients are wrong
-    torch.manual_seed(124)
-    assert loss.step(model, batch).loss.item() != pytest.approx(ref_loss, abs=1e-6)
-    lora_grads(model)
+    # control: without the replay the second pass draws other dropout masks and the gradients are wrong
     monkeypatch.setattr(cached_infonce.RandContext, "__enter__", lambda self: None)
     monkeypatch.setattr(cached_infonce.RandContext, "__exit__", lambda self, *exc: None)
     torch.manual_seed(123)
