@@ -178,7 +178,9 @@ def setup_logging(level: str | int = "INFO", main_process: bool = True) -> None:
     )
     logging.getLogger().setLevel(level if main_process else logging.ERROR)
     # DeepSpeed calls torch.distributed APIs that torch deprecates: one warning per collective per step otherwise.
-    warnings.filterwarnings("ignore", message=r".*is deprecated\. Please use `torch\.distributed", category=FutureWarning)
+    warnings.filterwarnings(
+        "ignore", message=r".*is deprecated\. Please use `torch\.distributed", category=FutureWarning
+    )
     for noisy in ("httpx", "httpx2", "openai", "urllib3", "datasets", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

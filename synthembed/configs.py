@@ -142,13 +142,16 @@ class ContrastiveTrainingArguments(TrainingArguments):
     )
     cache_chunk_size: int | None = field(
         default=None,
-        metadata={"help": "cached_infonce: most texts per chunk (default 32 when no cache_token_budget is set)."},
+        metadata={
+            "help": "Most texts per forward chunk. cached_infonce: the GradCache chunk (default 32 when no "
+            "cache_token_budget is set); infonce: optional length-sorted chunks in one graph (less padding)."
+        },
     )
     cache_token_budget: int | None = field(
         default=None,
         metadata={
-            "help": "cached_infonce: most padded tokens (rows × padded length) per chunk; texts are length-sorted "
-            "inside the step and each chunk padded to its own longest text."
+            "help": "Most padded tokens (rows × padded length) per chunk, for either loss; texts are length-sorted "
+            "inside the step (the batch itself stays random) and each chunk padded to its own longest text."
         },
     )
     save_adapter: bool = field(default=False, metadata={"help": "Also save the LoRA adapter to output_dir/adapter."})

@@ -34,7 +34,7 @@ def build_loss(args: ContrastiveTrainingArguments) -> InfoNCELoss:
         from synthembed.losses.cached_infonce import CachedInfoNCELoss
 
         return CachedInfoNCELoss(**kwargs, chunk_size=args.cache_chunk_size, token_budget=args.cache_token_budget)
-    return InfoNCELoss(**kwargs)
+    return InfoNCELoss(**kwargs, chunk_size=args.cache_chunk_size, token_budget=args.cache_token_budget)
 
 
 class ContrastiveTrainer(Trainer):

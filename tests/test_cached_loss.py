@@ -117,6 +117,22 @@ def test_cached_equals_plain_loss_and_lora_gradients(tiny_mistral_dir):
         assert loss.from_model(model, batch).loss.item() == pytest.approx(plain.loss.item(), abs=1e-10)
 
 
+def test_plain_loss_in_length_sorted_chunks_equals_plain(tiny_mistral_dir):
+    """The plain loss's optional chunking (less padding, one graph) changes nothing but speed."""
+    model = load_model(tiny_mistral_dir)
+    batch = collate(tiny_mistral_dir, make_rows(10))
+    plain = InfoNCELoss(temperature=0.02).from_model(model, batch)
+    plain.loss.backward()
+    ref = lora_grads(model)
+    model.zero_grad()
+    chunked = InfoNCELoss(temperature=0.02, token_budget=48)
+    assert len(chunked.chunks(batch)) >= 4
+    out = chunked.from_model(model, batch)
+    out.loss.backward()
+    assert out.loss.item() == pytest.approx(plain.loss.item(), abs=1e-10)
+    assert_same_grads(lora_grads(model), ref)
+
+
 def _chunked_full_graph(model, loss, batch):
     """Reference under dropout: embed the same chunks in the same order with autograd, one graph, one backward."""
     chunks = loss.chunks(batch)

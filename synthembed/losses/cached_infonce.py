@@ -29,8 +29,6 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import get_device_states, set_device_states
 
-from synthembed.chunking import Chunk, make_chunks, pool_features
-from synthembed.distributed import is_distributed
 from synthembed.losses.infonce import InfoNCELoss, LossOutput
 
 BackwardFn = Callable[[torch.Tensor, bool], None]  # (scalar surrogate, is this the step's last backward)
@@ -69,49 +67,11 @@ class CachedInfoNCELoss(InfoNCELoss):
         token_budget: int | None = None,
         pad_to_multiple_of: int | None = None,
     ):
-        super().__init__(temperature, gather_across_devices, mask_false_negatives)
         if chunk_size is None and token_budget is None:
             chunk_size = 32
-        for name, value in (("chunk_size", chunk_size), ("token_budget", token_budget)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        self.chunk_size, self.token_budget = chunk_size, token_budget
-        self.pad_to_multiple_of = pad_to_multiple_of  # None: 8 on CUDA (tensor cores), 1 elsewhere
-
-    # ---- chunks -----------------------------------------------------------------------------------------------
-    def chunks(self, batch: dict) -> list[Chunk]:
-        """All texts of the step (queries, then positives and negatives) in token-budget chunks, rank-synchronized."""
-        pooled = pool_features([batch["query"], batch["documents"]])
-        device = pooled["attention_mask"].device
-        multiple = self.pad_to_multiple_of or (8 if device.type == "cuda" else 1)
-        kwargs = {"chunk_size": self.chunk_size, "token_budget": self.token_budget, "pad_to_multiple_of": multiple}
-        chunks = make_chunks(pooled, **kwargs)
-        if is_distributed():  # every forward is collective under ZeRO-3 (and may be under DDP): same count everywhere
-            count = torch.tensor([len(chunks)], device=device)
-            torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
-            if int(count) > len(chunks):
-                chunks = make_chunks(pooled, min_chunks=int(count), **kwargs)
-        return chunks
-
-    def _loss_on_embeddings(self, embeddings: torch.Tensor, batch: dict) -> LossOutput:
-        b = batch["query"]["attention_mask"].shape[0]
-        return self(
-            embeddings[:b],
-            embeddings[b : 2 * b],
-            embeddings[2 * b :],
-            batch.get("positive_ids"),
-            batch.get("negative_ids"),
+        super().__init__(
+            temperature, gather_across_devices, mask_false_negatives, chunk_size, token_budget, pad_to_multiple_of
         )
-
-    @staticmethod
-    def _assemble(chunks: list[Chunk], outputs: list[torch.Tensor]) -> torch.Tensor:
-        total = sum(len(c.rows) for c in chunks if not c.filler)
-        first = outputs[0]
-        full = first.new_empty((total, first.shape[-1]))
-        for chunk, out in zip(chunks, outputs):
-            if not chunk.filler:
-                full[chunk.rows] = out
-        return full
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def from_model(self, model: nn.Module, batch: dict) -> LossOutput:

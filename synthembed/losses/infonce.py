@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthembed.chunking import Chunk, make_chunks, pool_features
 from synthembed.distributed import gather_no_grad, gather_with_grad, is_distributed
 
 
@@ -29,21 +30,70 @@ class LossOutput:
 
 class InfoNCELoss(nn.Module):
     def __init__(
-        self, temperature: float = 0.02, gather_across_devices: bool = True, mask_false_negatives: bool = False
+        self,
+        temperature: float = 0.02,
+        gather_across_devices: bool = True,
+        mask_false_negatives: bool = False,
+        chunk_size: int | None = None,
+        token_budget: int | None = None,
+        pad_to_multiple_of: int | None = None,
     ):
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        for name, value in (("chunk_size", chunk_size), ("token_budget", token_budget)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
         self.temperature = temperature
         self.gather_across_devices = gather_across_devices
         self.mask_false_negatives = mask_false_negatives
+        self.chunk_size, self.token_budget = chunk_size, token_budget
+        self.pad_to_multiple_of = pad_to_multiple_of  # None: 8 on CUDA (tensor cores), 1 elsewhere
+
+    # ---- embedding --------------------------------------------------------------------------------------------
+    def chunks(self, batch: dict) -> list[Chunk]:
+        """All texts of the step (queries, then positives and negatives) in length-sorted chunks of `chunk_size` rows
+        and/or `token_budget` padded tokens, each padded to its own longest text; the same count on every rank
+        (every forward is collective under ZeRO-3)."""
+        pooled = pool_features([batch["query"], batch["documents"]])
+        device = pooled["attention_mask"].device
+        multiple = self.pad_to_multiple_of or (8 if device.type == "cuda" else 1)
+        kwargs = {"chunk_size": self.chunk_size, "token_budget": self.token_budget, "pad_to_multiple_of": multiple}
+        chunks = make_chunks(pooled, **kwargs)
+        if is_distributed():
+            count = torch.tensor([len(chunks)], device=device)
+            torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
+            if int(count) > len(chunks):
+                chunks = make_chunks(pooled, min_chunks=int(count), **kwargs)
+        return chunks
+
+    @staticmethod
+    def _assemble(chunks: list[Chunk], outputs: list[torch.Tensor]) -> torch.Tensor:
+        """Chunk outputs back into batch order: [queries; positives; negatives]."""
+        total = sum(len(c.rows) for c in chunks if not c.filler)
+        full = outputs[0].new_empty((total, outputs[0].shape[-1]))
+        for chunk, out in zip(chunks, outputs):
+            if not chunk.filler:
+                full[chunk.rows] = out
+        return full
+
+    def _loss_on_embeddings(self, embeddings: torch.Tensor, batch: dict) -> LossOutput:
+        b = batch["query"]["attention_mask"].shape[0]
+        ids = (batch.get("positive_ids"), batch.get("negative_ids"))
+        return self(embeddings[:b], embeddings[b : 2 * b], embeddings[2 * b :], *ids)
 
     def from_model(self, model: nn.Module, batch: dict) -> LossOutput:
-        """Embed a collated batch (see synthembed.data.ContrastiveCollator) and compute the loss."""
-        query = model(**batch["query"])  # [B, d]
-        documents = model(**batch["documents"])  # [B positives + M negatives, d]
-        b = query.shape[0]
-        return self(query, documents[:b], documents[b:], batch.get("positive_ids"), batch.get("negative_ids"))
+        """Embed a collated batch (see synthembed.data.ContrastiveCollator) and compute the loss, in one graph.
+
+        Without chunk settings: one forward for the queries, one for the documents. With them: length-sorted chunks,
+        which pad far less when lengths vary (same loss, same gradients)."""
+        if self.chunk_size is None and self.token_budget is None:
+            query = model(**batch["query"])  # [B, d]
+            documents = model(**batch["documents"])  # [B positives + M negatives, d]
+            b = query.shape[0]
+            return self(query, documents[:b], documents[b:], batch.get("positive_ids"), batch.get("negative_ids"))
+        chunks = self.chunks(batch)
+        return self._loss_on_embeddings(self._assemble(chunks, [model(**c.features) for c in chunks]), batch)
 
     def forward(
         self,
