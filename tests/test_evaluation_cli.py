@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 from evaluation_helpers import make_sts_task
+from hub_server import LoopbackHub
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "evaluate.py"
@@ -93,85 +91,21 @@ def test_recipes_parse(recipe):
     assert keys <= set(vars(args)) and (args.benchmark or args.local_tasks)
 
 
-class FakeHub(BaseHTTPRequestHandler):
-    """Just enough of the Hub API for create_repo + create_commit; records what it receives."""
-
-    log: list[dict] = []
-
-    def _reply(self, payload, status=200):
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        entry = {"path": self.path, "auth": self.headers.get("Authorization")}
-        if self.path == "/api/repos/create":
-            entry["json"] = json.loads(body)
-            self.log.append(entry)
-            base = f"http://127.0.0.1:{self.server.server_address[1]}"
-            repo_id = f"{entry['json'].get('organization') or 'user'}/{entry['json']['name']}"
-            return self._reply({"url": f"{base}/{repo_id}", "name": repo_id})
-        if self.path == "/api/validate-yaml":  # the Hub checks README metadata before the commit
-            entry["json"] = json.loads(body)
-            self.log.append(entry)
-            return self._reply({"errors": [], "warnings": []})
-        if "/preupload/" in self.path:
-            files = json.loads(body)["files"]
-            self.log.append(entry)
-            return self._reply(
-                {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
-            )
-        if "/commit/" in self.path:
-            lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-            entry["files"] = {
-                item["value"]["path"]: base64.b64decode(item["value"]["content"])
-                for item in lines
-                if item["key"] == "file"
-            }
-            self.log.append(entry)
-            repo_id = self.path.split("/api/models/", 1)[1].split("/commit/", 1)[0]
-            base = f"http://127.0.0.1:{self.server.server_address[1]}"
-            return self._reply({"commitUrl": f"{base}/{repo_id}/commit/{'a' * 40}", "commitOid": "a" * 40})
-        self.log.append(entry)
-        self._reply({"error": "not found"}, 404)
-
-    def do_GET(self):  # noqa: N802
-        self.log.append({"path": self.path, "auth": self.headers.get("Authorization")})
-        self._reply({"error": "not found"}, 404)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_push_to_hub_records_card_and_results(minilm_dir, tmp_path):
-    FakeHub.log = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with LoopbackHub() as hub:
         task = make_sts_task(tmp_path / "tasks" / "TinySTS")
-        env = {
-            "HF_HUB_OFFLINE": "0",
-            "HF_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
-            "HF_TOKEN": "hf_test_token",
-        }
+        env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test_token"}
         proc = run_script(
             "--model_name_or_path", minilm_dir, "--local_tasks", task, "--output_dir", tmp_path / "out",
             "--push_to_hub", "--hub_model_id", "someone/minilm-eval", env=env,
         )  # fmt: skip
-    finally:
-        server.shutdown()
     assert proc.returncode == 0, proc.stderr[-3000:]
-    paths = [e["path"] for e in FakeHub.log]
-    assert "/api/repos/create" in paths
-    validated = next(e for e in FakeHub.log if e["path"] == "/api/validate-yaml")["json"]["content"]
-    assert "model-index:" in validated
-    commit = next(e for e in FakeHub.log if "/api/models/someone/minilm-eval/commit/" in e["path"])
-    assert commit["auth"] == "Bearer hf_test_token"
-    files = commit["files"]
+    assert hub.created["name"] == "minilm-eval"
+    assert any("model-index:" in content for content in hub.validated_yaml)
+    assert hub.commits == ["models/someone/minilm-eval"]
+    commit_auth = [auth for method, path, auth in hub.calls if "/commit/" in path]
+    assert commit_auth == ["Bearer hf_test_token"]
+    files = hub.files
     assert {"README.md", "mteb_categories.png", "eval_results/summary.json", "eval_results/summary.md"} <= set(files)
     assert any(p.startswith("eval_results/results/") and p.endswith("TinySTS.json") for p in files)
     summary = json.loads(files["eval_results/summary.json"])

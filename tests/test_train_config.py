@@ -133,3 +133,25 @@ def test_every_training_recipe_parses(tmp_path, monkeypatch):
             ["--config", str(recipe), "--model_name_or_path", str(tmp_path), "--use_cpu", "true"],  # bf16 needs a GPU
         )
         assert training.temperature > 0 and data.dataset_mixture
+
+
+def test_push_to_hub_publishes_the_sentence_transformer_folder_and_card(tmp_path, tiny_mistral_dir):
+    from hub_server import LoopbackHub
+
+    recipe = write_recipe(tmp_path, tiny_mistral_dir, max_steps=1, save_strategy="no", push_to_hub=True,
+                          hub_model_id="synth-org/tiny-embedder", hub_strategy="end")  # fmt: skip
+    token = "hf_test_token_trainer_1234"
+    with LoopbackHub() as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": token, "HF_HUB_OFFLINE": "0"}
+        proc = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "recipes/train.py"), "--config", str(recipe)],
+            cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert hub.created["name"] == "tiny-embedder"
+    assert {"README.md", "modules.json", "synthembed_config.json", "tokenizer.json"} <= set(hub.files)
+    assert any(name.endswith(".safetensors") for name in hub.files)
+    assert all(auth == f"Bearer {token}" for method, _, auth in hub.calls if method == "POST")
+    assert "synthembed" in hub.files["README.md"].decode()
+    for name, data in hub.files.items():
+        assert token.encode() not in data, name
