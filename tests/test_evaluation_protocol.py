@@ -107,3 +107,10 @@ def test_local_task_without_instruction_uses_model_default(trained_dir, tmp_path
     evaluate_model(trained_dir, local_tasks=[str(task)], output_dir=tmp_path / "out", encoder=encoder, batch_size=4)
     queries = [t for _, kind, texts in encoder.record_inputs if kind == "query" for t in texts]
     assert queries and all(q.startswith(f"Instruct: {DEFAULT_INSTRUCTION}\nQuery: ") for q in queries)
+
+
+def test_evaluating_leaves_autograd_on(recorded):
+    """An in-process evaluation (e.g. between training runs) must not switch gradients off for the process."""
+    import torch
+
+    assert torch.is_grad_enabled()

@@ -51,7 +51,6 @@ class E5ProtocolEncoder(AbsEncoder):
         instruction_overrides: dict[str, str] | None = None,
         model_name: str | None = None,
     ) -> None:
-        import torch
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.models import Normalize
 
@@ -102,7 +101,6 @@ class E5ProtocolEncoder(AbsEncoder):
                 open_weights=True,
             )
         )
-        torch.set_grad_enabled(False)
 
     # -- protocol -----------------------------------------------------------------------------------------------
     def instruction_for(self, task_name: str, task_type: str) -> str:
@@ -124,6 +122,12 @@ class E5ProtocolEncoder(AbsEncoder):
         return task_type != "Classification" if self.template else self._has_normalize
 
     def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs: Any):
+        import torch
+
+        with torch.inference_mode():  # local to encoding: never switch autograd off for the whole process
+            return self._encode(inputs, task_metadata, hf_subset, prompt_type, **kwargs)
+
+    def _encode(self, inputs, task_metadata, hf_subset: str, prompt_type=None, **kwargs: Any):
         texts = [t for batch in inputs for t in batch["text"]]
         texts = self.prepare(texts, task_metadata.name, task_metadata.type, prompt_type)
         if self.record_inputs is not None:
