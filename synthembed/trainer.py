@@ -138,7 +138,7 @@ class ContrastiveTrainer(Trainer):
             output_dir,
             save_adapter=self.args.save_adapter,
         )
-        self.create_model_card()
+        self.create_model_card(directory=output_dir)
 
     def training_summary(self) -> dict:
         keys = (
@@ -177,17 +177,19 @@ class ContrastiveTrainer(Trainer):
         )
         return summary
 
-    def create_model_card(self, *args, **kwargs) -> None:
-        """Replaces the Trainer's card (which push_to_hub would write) with ours, also written at save time."""
+    def create_model_card(self, *args, directory: str | None = None, **kwargs) -> None:
+        """Replaces the Trainer's card (which push_to_hub would write) with ours, also written at save time into the
+        folder being saved (`directory`, default output_dir)."""
         if not self.is_world_process_zero():
             return
         from synthembed.model_card import render_model_card
 
+        directory = directory or self.args.output_dir
         summary = self.training_summary()
-        with open(os.path.join(self.args.output_dir, "training_summary.json"), "w") as f:
+        with open(os.path.join(directory, "training_summary.json"), "w") as f:
             json.dump(summary, f, indent=2, default=str)
         render_model_card(
-            self.args.output_dir,
+            directory,
             base_model=self.model_args.model_name_or_path,
             pooling=self.model_args.pooling,
             training_summary=summary,

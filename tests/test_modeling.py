@@ -65,7 +65,7 @@ def test_minilm_saved_after_zero_steps_encodes_like_the_original(minilm_dir, tmp
 
     model_args = ModelArguments(model_name_or_path=str(minilm_dir), pooling="mean", use_lora=False, dtype="float32")
     data_args = DataArguments(dataset_mixture=[{"path": str(minilm_dir)}], max_seq_length=256)
-    args = ContrastiveTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True)
+    args = ContrastiveTrainingArguments(output_dir=str(tmp_path / "runs"), report_to="none", use_cpu=True)
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
     trainer = ContrastiveTrainer(
         model=EmbeddingModel.from_args(model_args),
@@ -80,7 +80,8 @@ def test_minilm_saved_after_zero_steps_encodes_like_the_original(minilm_dir, tmp
     saved = SentenceTransformer(str(tmp_path / "out"), device="cpu").encode(texts)
     cosine = (original * saved).sum(1) / np.linalg.norm(original, axis=1) / np.linalg.norm(saved, axis=1)
     assert cosine.min() >= 0.9999, cosine
-    assert (tmp_path / "out" / "README.md").is_file()
+    assert (tmp_path / "out" / "README.md").is_file()  # the card goes with the saved folder, not output_dir
+    assert (tmp_path / "out" / "training_summary.json").is_file()
 
 
 def test_saved_decoder_encodes_exactly_as_trained(tiny_mistral_dir, tmp_path):
