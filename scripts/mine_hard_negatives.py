@@ -52,11 +52,12 @@ class MiningArguments:
 def main(argv=None) -> dict:
     (args,) = parse_config([MiningArguments], argv)
     setup_logging()
+    from synthembed.configs import missing_local_path
     from synthembed.data import load_one
 
-    if not os.path.exists(args.dataset_path) and args.dataset_path.count("/") != 1:
+    if missing_local_path(args.dataset_path):
         fail(f"`dataset_path`: no such file or folder {args.dataset_path!r}")
-    if not os.path.exists(args.model_name_or_path) and args.model_name_or_path.count("/") != 1:
+    if missing_local_path(args.model_name_or_path):
         fail(f"`model_name_or_path`: no such folder {args.model_name_or_path!r}")
 
     ################

@@ -22,6 +22,12 @@ LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
+def missing_local_path(path: str) -> bool:
+    """True for a path meant to be local (not an `owner/name` Hub id, or with a file suffix) that does not exist."""
+    local = path.startswith((".", "/", "~")) or path.endswith(LOCAL_SUFFIXES) or not HUB_ID.match(path)
+    return local and not os.path.exists(os.path.expanduser(path))
+
+
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(metadata={"help": "Local folder or Hub id of the backbone (decoder or encoder)."})
@@ -55,8 +61,7 @@ class ModelArguments:
             raise ConfigError(f"`lora_dropout` must be in [0, 1), got {self.lora_dropout}")
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = [self.lora_target_modules]
-        looks_local = self.model_name_or_path.startswith((".", "/", "~")) or not HUB_ID.match(self.model_name_or_path)
-        if looks_local and not os.path.exists(os.path.expanduser(self.model_name_or_path)):
+        if missing_local_path(self.model_name_or_path):
             raise ConfigError(f"`model_name_or_path`: no such folder {self.model_name_or_path!r} (nor a Hub id)")
 
 
@@ -110,8 +115,7 @@ def validate_mixture_entry(i: int, entry: Any) -> None:
     if unknown:
         raise ConfigError(f"`{where}` has unknown key(s) {sorted(unknown)}; expected some of {sorted(MIXTURE_KEYS)}")
     path = str(entry["path"])
-    local = path.startswith((".", "/", "~")) or path.endswith(LOCAL_SUFFIXES) or not HUB_ID.match(path)
-    if local and not os.path.exists(os.path.expanduser(path)):
+    if missing_local_path(path):
         raise ConfigError(f"`{where}.path`: no such file or folder {path!r}")
     fraction = entry.get("fraction", 1.0)
     if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or fraction <= 0:
