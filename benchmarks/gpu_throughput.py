@@ -3,7 +3,7 @@
     python benchmarks/gpu_throughput.py                 # one GPU, ~3–5 minutes on an H100 (most of it model init)
     python benchmarks/gpu_throughput.py --tiny          # CPU dry run: 2-layer model, a few short texts
 
-Each step: `--batch` triplets = 3 × batch texts of exactly `--seq-len` tokens (random ids), CachedInfoNCELoss with
+Each step: `--batch` triplets = 3 × batch texts of exactly `--seq-len` tokens (random ids), the GradCache step (synthembed.grad_cache) with
 `--chunk-size` texts per chunk, gradient checkpointing, AdamW on the LoRA parameters. Prints tokens/s, MFU and peak
 memory (torch.cuda.max_memory_allocated / reserved).
 
@@ -81,14 +81,19 @@ def main(argv=None) -> None:
         args.batch, args.seq_len, args.chunk_size, args.steps = min(args.batch, 4), min(args.seq_len, 32), 4, 1
     args.device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
 
-    from synthembed.losses import CachedInfoNCELoss
+    from synthembed.embedding import Chunking
+    from synthembed.grad_cache import grad_cache_step
+    from synthembed.losses import InfoNCELoss
 
     start = time.perf_counter()
     model, config = build(args)
     init_s = time.perf_counter() - start
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.1)
-    loss_fn = CachedInfoNCELoss(temperature=0.02, gather_across_devices=False, chunk_size=args.chunk_size)
+    loss_fn, chunking = (
+        InfoNCELoss(temperature=0.02, gather_across_devices=False),
+        Chunking(chunk_size=args.chunk_size),
+    )
 
     g = torch.Generator().manual_seed(0)
 
@@ -99,7 +104,7 @@ def main(argv=None) -> None:
 
     def step():
         batch = {"query": features(args.batch), "documents": features(2 * args.batch)}
-        out = loss_fn.step(model, batch)
+        out = grad_cache_step(model, batch, loss_fn, chunking)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return out.loss.item()

@@ -16,7 +16,7 @@ step-1 loss (from the same initial weights), peak RSS.
 How ours saves work legitimately: all texts of a step are sorted by length and embedded in token-budget chunks, each
 padded to its own longest text (`synthembed.chunking`); ST pads each column of a batch (or each 32-row mini-batch) to
 its longest text. `ours_plain` runs the plain `InfoNCELoss` on embeddings computed this way with autograd (one graph,
-exactly the plain loss); `ours_plain_unsorted` is `InfoNCELoss.from_model` (query and document tensors as collated).
+exactly the plain loss); `ours_plain_unsorted` embeds query and document tensors as collated.
 """
 
 from __future__ import annotations
@@ -94,10 +94,11 @@ def run(config: str, batch: int, steps: int, args) -> dict:
     else:
         from transformers import AutoTokenizer
 
-        from synthembed.chunking import make_chunks, pool_features
         from synthembed.configs import ModelArguments
         from synthembed.data import ContrastiveCollator, EOSTokenizer
-        from synthembed.losses import CachedInfoNCELoss, InfoNCELoss
+        from synthembed.embedding import Chunking, embed, split
+        from synthembed.grad_cache import grad_cache_step
+        from synthembed.losses import InfoNCELoss
         from synthembed.modeling import EmbeddingModel
 
         margs = ModelArguments(model_name_or_path=model_dir, pooling="mean", use_lora=False, dtype="float32")
@@ -109,10 +110,8 @@ def run(config: str, batch: int, steps: int, args) -> dict:
         )
         params = model.parameters()
         padded = {"n": 0}
-        plain = InfoNCELoss(temperature=TAU, gather_across_devices=False)
-        cached = CachedInfoNCELoss(
-            temperature=TAU, gather_across_devices=False, token_budget=args.token_budget, pad_to_multiple_of=1
-        )
+        loss_fn = InfoNCELoss(temperature=TAU, gather_across_devices=False)
+        chunking = Chunking(token_budget=args.token_budget, pad_to_multiple_of=1)
 
         def counting(m):
             def forward(**features):
@@ -125,21 +124,12 @@ def run(config: str, batch: int, steps: int, args) -> dict:
 
         def step(rows):
             batch = collate([{"query": q, "positive": p, "negatives": [n], "instruction": ""} for q, p, n in rows])
-            if config == "ours_plain_unsorted":
-                value = plain.from_model(counted, batch).loss
-                value.backward()
-            elif config == "ours_plain":
-                b = len(rows)
-                chunks = make_chunks(
-                    pool_features([batch["query"], batch["documents"]]), token_budget=args.token_budget
-                )
-                emb = torch.cat([counted(**c.features) for c in chunks])
-                order = torch.cat([c.rows for c in chunks])
-                emb = emb[torch.argsort(order)]
-                value = plain(emb[:b], emb[b : 2 * b], emb[2 * b :]).loss
+            if config in ("ours_plain", "ours_plain_unsorted"):
+                embeddings = embed(counted, batch, chunking if config == "ours_plain" else None)
+                value = loss_fn(**split(embeddings, batch)).loss
                 value.backward()
             else:
-                value = cached.step(counted, batch).loss
+                value = grad_cache_step(counted, batch, loss_fn, chunking).loss
             return value.detach()
 
     for module in model.modules():

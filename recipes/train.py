@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoTokenizer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    from synthembed.data import ContrastiveCollator, EOSTokenizer, load_mixture
+    from synthembed.data import ContrastiveCollator, EOSTokenizer, load_eval_datasets, load_mixture
     from synthembed.modeling import EmbeddingModel, resolve_model_dir
     from synthembed.trainer import ContrastiveTrainer
 
@@ -46,10 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     ################
     with training_args.main_process_first(desc="loading the dataset mixture"):
         train_dataset = load_mixture(data_args, seed=training_args.seed)
-    eval_dataset = None
+        eval_datasets = load_eval_datasets(data_args, seed=training_args.seed)
     if data_args.eval_fraction > 0:
         split = train_dataset.train_test_split(test_size=data_args.eval_fraction, seed=training_args.seed)
-        train_dataset, eval_dataset = split["train"], split["test"]
+        train_dataset, eval_datasets["heldout"] = split["train"], split["test"]
+    if eval_datasets and training_args.eval_strategy == "no":
+        logger.warning("Dev sets given but eval_strategy is 'no': set eval_strategy: steps and eval_steps")
 
     ################
     # Model and tokenizer
@@ -78,16 +80,21 @@ def main(argv: list[str] | None = None) -> None:
         model=model,
         args=training_args,
         train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
+        eval_dataset=eval_datasets or None,
         data_collator=collator,
         processing_class=tokenizer,
         model_args=model_args,
         data_args=data_args,
     )
-    result = trainer.train(resume_from_checkpoint=resume)
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    trainer.save_state()
+    if training_args.max_steps == 0:  # the baseline: the untrained model saved exactly as a trained one would be
+        logger.info("max_steps 0: saving the untrained model")
+        if trainer.eval_dataset is not None:
+            trainer.evaluate()  # its dev scores: the learning curve's step 0
+    else:
+        result = trainer.train(resume_from_checkpoint=resume)
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
 
     ################
     # Save (merged SentenceTransformer folder + model card) and push

@@ -69,9 +69,9 @@ def main(argv=None) -> dict:
     output_dir = Path(args.output_dir) if args.output_dir else model_dir / "eval"
     model_name = args.model_name or model_dir.resolve().name
 
-    from synthembed.evaluation.encoder import read_synthembed_config
     from synthembed.evaluation.local_tasks import LocalTaskError
     from synthembed.evaluation.runner import TaskSelectionError, evaluate_model, resolve_tasks
+    from synthembed.model_folder import read_settings
 
     try:
         resolve_tasks(args.tasks, args.benchmark, args.local_tasks)  # fail fast, before the model loads
@@ -103,15 +103,14 @@ def main(argv=None) -> dict:
     if args.update_model_card or args.push_to_hub:
         from synthembed.model_card import render_model_card
 
-        config = read_synthembed_config(model_dir)
+        trained_here = read_settings(model_dir) is not None
         # A synthembed model gets its own README updated; any other model's card is left alone (card in output_dir).
-        card_dir = model_dir if config else output_dir
+        card_dir = model_dir if trained_here else output_dir
         render_model_card(
             card_dir,
-            base_model=config.get("base_model"),
-            pooling=config.get("pooling") or _st_pooling(model_dir),
             results=summary,
             model_name=args.hub_model_id or model_name,
+            pooling=None if trained_here else _st_pooling(model_dir),
         )
         logger.info("Model card: %s", card_dir / "README.md")
 

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from transformers import TrainingArguments
 
 from synthembed.cli import ConfigError
+from synthembed.embedding import Chunking
+from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, QueryTemplate
 
-QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"  # unilm get_detailed_instruct (spec §5.1, D5)
 TEXT_COLUMNS = ("query", "positive", "negative", "instruction")
+STS_COLUMNS = ("sentence1", "sentence2", "score")
 MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name"}
+EVAL_KEYS = {"path", "name", "split", "columns", "instruction", "data_dir", "config_name", "max_rows"}
+STS_INSTRUCTION = "Retrieve semantically similar text."  # the paper's STS instruction (Table 15), on both sides
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -78,9 +83,10 @@ class DataArguments:
     )
     max_seq_length: int = field(default=512, metadata={"help": "Max tokens per text, EOS included (paper: 512)."})
     query_template: str = field(
-        default=QUERY_TEMPLATE,
+        default=E5_TEMPLATE,
         metadata={
-            "help": "Query-side template with {instruction} and {query}; an empty instruction gives the bare query."
+            "help": "Query-side template with {instruction}, ending with {query}; an empty instruction gives the bare "
+            "query."
         },
     )
     use_instructions: bool = field(
@@ -91,38 +97,56 @@ class DataArguments:
         default="Given a web search query, retrieve relevant passages that answer the query",
         metadata={"help": "Saved as the model's default 'query' prompt."},
     )
-    eval_fraction: float = field(default=0.0, metadata={"help": "Share of rows held out for evaluation loss."})
+    eval_fraction: float = field(
+        default=0.0,
+        metadata={"help": "Share of training rows held out as a dev set (loss and in-batch retrieval accuracy)."},
+    )
+    eval_datasets: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Dev sets scored by the Trainer's eval loop (eval_strategy), each {path, split, name, columns, "
+            "instruction, max_rows, config_name}. Rows with sentence1/sentence2/score are STS pairs (Spearman of "
+            "cosine, instruction on both sides as the paper evaluates STS; default instruction: the paper's STS "
+            "one); rows with query/positive(/negative) are scored like training (loss, retrieval accuracy)."
+        },
+    )
     dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset mapping."})
 
     def __post_init__(self):
         if self.max_seq_length < 2:
             raise ConfigError(f"`max_seq_length` must be >= 2, got {self.max_seq_length}")
         if not self.use_instructions:
-            self.query_template = "{query}"  # collator, saved prompt and evaluator all see bare queries
-        elif "{query}" not in self.query_template or "{instruction}" not in self.query_template:
-            raise ConfigError("`query_template` must contain {instruction} and {query}")
+            self.query_template = BARE_TEMPLATE  # collator, saved prompt and evaluator all see bare queries
+        try:
+            QueryTemplate(self.query_template)
+        except ValueError as e:
+            raise ConfigError(f"`query_template`: {e}") from None
         if not self.dataset_mixture:
             raise ConfigError("`dataset_mixture` must list at least one dataset ({path: ..., split: ...})")
+        if not 0 <= self.eval_fraction < 1:
+            raise ConfigError(f"`eval_fraction` must be in [0, 1), got {self.eval_fraction}")
         for i, entry in enumerate(self.dataset_mixture):
-            validate_mixture_entry(i, entry)
+            validate_dataset_entry(f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, TEXT_COLUMNS)
+        for i, entry in enumerate(self.eval_datasets):
+            validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, TEXT_COLUMNS + STS_COLUMNS)
 
 
-def validate_mixture_entry(i: int, entry: Any) -> None:
-    where = f"dataset_mixture[{i}]"
+def validate_dataset_entry(where: str, entry: Any, keys: set[str], columns: tuple[str, ...]) -> None:
     if not isinstance(entry, dict) or "path" not in entry:
         raise ConfigError(f"`{where}` must be a mapping with a `path`, got {entry!r}")
-    unknown = set(entry) - MIXTURE_KEYS
+    unknown = set(entry) - keys
     if unknown:
-        raise ConfigError(f"`{where}` has unknown key(s) {sorted(unknown)}; expected some of {sorted(MIXTURE_KEYS)}")
+        raise ConfigError(f"`{where}` has unknown key(s) {sorted(unknown)}; expected some of {sorted(keys)}")
     path = str(entry["path"])
     if missing_local_path(path):
         raise ConfigError(f"`{where}.path`: no such file or folder {path!r}")
-    fraction = entry.get("fraction", 1.0)
-    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or fraction <= 0:
-        raise ConfigError(f"`{where}.fraction` must be a number > 0, got {fraction!r}")
-    columns = entry.get("columns", {})
-    if not isinstance(columns, dict) or set(columns) - set(TEXT_COLUMNS):
-        raise ConfigError(f"`{where}.columns` must map some of {list(TEXT_COLUMNS)} to column names, got {columns!r}")
+    for name in ("fraction", "max_rows"):
+        value = entry.get(name, 1)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"`{where}.{name}` must be a number > 0, got {value!r}")
+    mapping = entry.get("columns", {})
+    if not isinstance(mapping, dict) or set(mapping) - set(columns):
+        raise ConfigError(f"`{where}.columns` must map some of {list(columns)} to column names, got {mapping!r}")
 
 
 @dataclass
@@ -141,33 +165,62 @@ class ContrastiveTrainingArguments(TrainingArguments):
         default="random",
         metadata={"help": "random, or homogeneous global batches drawn from one dataset (by_source) or task type."},
     )
-    loss: Literal["infonce", "cached_infonce"] = field(
-        default="infonce", metadata={"help": "infonce, or cached_infonce (GradCache: large batches in chunks)."}
-    )
-    cache_chunk_size: int | None = field(
-        default=None,
+    grad_cache: bool = field(
+        default=False,
         metadata={
-            "help": "Most texts per forward chunk. cached_infonce: the GradCache chunk (default 32 when no "
-            "cache_token_budget is set); infonce: optional length-sorted chunks in one graph (less padding)."
+            "help": "Train with GradCache: embed the batch in chunks without autograd, then back-propagate chunk by "
+            "chunk; the same gradients as the plain step with one chunk's activations (large batches on few GPUs)."
         },
     )
-    cache_token_budget: int | None = field(
+    embed_chunk_size: int | None = field(
         default=None,
         metadata={
-            "help": "Most padded tokens (rows × padded length) per chunk, for either loss; texts are length-sorted "
-            "inside the step (the batch itself stays random) and each chunk padded to its own longest text."
+            "help": "Most texts per forward: texts are length-sorted inside the step (the batch itself stays random) "
+            "and each chunk is padded to its own longest text. With grad_cache the chunk whose activations are "
+            "kept (default 32 when no embed_token_budget is set); without, less padding in one graph."
         },
     )
+    embed_token_budget: int | None = field(
+        default=None, metadata={"help": "Most padded tokens (rows × padded length) per forward chunk."}
+    )
+    loss: Literal["infonce", "cached_infonce"] | None = field(
+        default=None, metadata={"help": "Deprecated: `cached_infonce` means grad_cache: true."}
+    )
+    cache_chunk_size: int | None = field(default=None, metadata={"help": "Deprecated name of embed_chunk_size."})
+    cache_token_budget: int | None = field(default=None, metadata={"help": "Deprecated name of embed_token_budget."})
     save_adapter: bool = field(default=False, metadata={"help": "Also save the LoRA adapter to output_dir/adapter."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep text columns: the collator tokenizes."})
 
     def __post_init__(self):
+        if not self.use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
+            # Launched as several processes on a machine without CUDA: accelerate sets up gloo only when told to use
+            # the CPU; otherwise every process would train its own unconnected copy (and DeepSpeed miscounts ranks).
+            self.use_cpu = True
         super().__post_init__()
+        if self.max_steps == 0 and (self.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"):
+            raise ConfigError("`max_steps: 0` (save the untrained model) runs without DeepSpeed: one process or DDP")
         if self.temperature <= 0:
             raise ConfigError(f"`temperature` must be > 0, got {self.temperature}")
         if self.num_hard_negatives < 0:
             raise ConfigError(f"`num_hard_negatives` must be >= 0, got {self.num_hard_negatives}")
-        for name in ("cache_chunk_size", "cache_token_budget"):
+        for old, new in (("cache_chunk_size", "embed_chunk_size"), ("cache_token_budget", "embed_token_budget")):
+            if getattr(self, old) is not None:
+                warnings.warn(f"`{old}` is deprecated: use `{new}`", FutureWarning, stacklevel=2)
+                setattr(self, new, getattr(self, new) or getattr(self, old))
+        if self.loss == "cached_infonce":
+            warnings.warn("`loss: cached_infonce` is deprecated: use `grad_cache: true`", FutureWarning, stacklevel=2)
+            self.grad_cache = True
+        for name in ("embed_chunk_size", "embed_token_budget"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ConfigError(f"`{name}` must be a positive int or null, got {value!r}")
+
+    @property
+    def chunking(self) -> Chunking:
+        return Chunking(chunk_size=self.embed_chunk_size, token_budget=self.embed_token_budget)
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
-from synthembed.configs import DataArguments
+from synthembed.configs import STS_COLUMNS, STS_INSTRUCTION, DataArguments
+from synthembed.model_folder import QueryTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +72,14 @@ def sample_fraction(ds: Dataset, fraction: float, seed: int) -> Dataset:
     return ds.select(picks)
 
 
+def entry_name(entry: dict[str, Any], i: int) -> str:
+    return entry.get("name") or os.path.basename(str(entry["path"]).rstrip("/")) or f"dataset{i}"
+
+
 def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
     parts = []
     for i, entry in enumerate(data_args.dataset_mixture):
-        source = entry.get("name") or os.path.basename(str(entry["path"]).rstrip("/")) or f"dataset{i}"
+        source = entry_name(entry, i)
         ds = to_schema(load_one(entry), entry, source)
         if entry.get("fraction", 1.0) != 1.0:
             ds = sample_fraction(ds, float(entry["fraction"]), seed + i)
@@ -83,15 +88,36 @@ def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
     return concatenate_datasets(parts).shuffle(seed=seed)
 
 
+def sts_schema(ds: Dataset, entry: dict[str, Any], source: str) -> Dataset:
+    """STS pairs: sentence1, sentence2, score (any scale: Spearman only ranks), instruction (both sides)."""
+    columns = {c: c for c in STS_COLUMNS} | entry.get("columns", {})
+    instruction = entry.get("instruction", STS_INSTRUCTION)
+    ds = ds.select_columns([columns[c] for c in STS_COLUMNS])
+    ds = ds.rename_columns({columns[c]: c for c in STS_COLUMNS if columns[c] != c})
+    return ds.map(lambda row: {"score": float(row["score"]), "instruction": instruction}, desc=f"schema {source}")
+
+
+def load_eval_datasets(data_args: DataArguments, seed: int = 42) -> dict[str, Dataset]:
+    """The dev sets by name; each holds STS pairs or training-shaped rows (see DataArguments.eval_datasets)."""
+    out = {}
+    for i, entry in enumerate(data_args.eval_datasets):
+        name = entry_name(entry, i)
+        ds = load_one({"split": "validation", **entry})
+        score = entry.get("columns", {}).get("score", "score")
+        ds = sts_schema(ds, entry, name) if score in ds.column_names else to_schema(ds, entry, name)
+        if entry.get("max_rows") and len(ds) > entry["max_rows"]:
+            ds = ds.shuffle(seed=seed).select(range(int(entry["max_rows"])))
+        if "score" in ds.column_names:  # similar lengths in one eval batch pad less (Spearman ignores the order)
+            lengths = [len(a) + len(b) for a, b in zip(ds["sentence1"], ds["sentence2"])]
+            ds = ds.select(sorted(range(len(ds)), key=lengths.__getitem__))
+        out[name] = ds
+    return out
+
+
 def text_id(text: str) -> int:
     """A stable 63-bit id of a normalized text, for masking duplicate positives among the candidates."""
     digest = hashlib.blake2b(" ".join(text.lower().split()).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
-
-
-def format_query(template: str, instruction: str, query: str) -> str:
-    """Instruction on the query side only; no instruction gives the bare query (unilm)."""
-    return template.format(instruction=instruction, query=query) if instruction else query
 
 
 class EOSTokenizer:
@@ -125,13 +151,22 @@ class EOSTokenizer:
 
 
 class ContrastiveCollator:
-    """rows → {"query": features [B], "documents": features [B positives, then M negatives], ids for masking}."""
+    """rows → {"query": features [B], "documents": features [B positives, then M negatives], ids for masking}.
+
+    Instructions go on the query side only. STS dev rows (sentence1, sentence2, score) become {"sentence1": features,
+    "sentence2": features, "score": [B]}, the instruction on both sides, as the paper evaluates STS."""
 
     def __init__(self, text_tokenizer: EOSTokenizer, query_template: str, num_hard_negatives: int = 1):
-        self.tokenize, self.template, self.num_hard_negatives = text_tokenizer, query_template, num_hard_negatives
+        self.tokenize, self.template = text_tokenizer, QueryTemplate(query_template)
+        self.num_hard_negatives = num_hard_negatives
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        queries = [format_query(self.template, r["instruction"], r["query"]) for r in rows]
+        if "score" in rows[0]:
+            return {
+                side: self.tokenize([self.template.apply(r["instruction"], r[side]) for r in rows])
+                for side in ("sentence1", "sentence2")
+            } | {"score": torch.tensor([r["score"] for r in rows], dtype=torch.float32)}
+        queries = [self.template.apply(r["instruction"], r["query"]) for r in rows]
         positives = [r["positive"] for r in rows]
         negatives = [n for r in rows for n in r["negatives"][: self.num_hard_negatives]]
         return {

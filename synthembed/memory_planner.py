@@ -146,8 +146,8 @@ class Plan:
                 + (self.gpu_memory_gib - self.usable() / GiB),
             },
             "token_budget": self.token_budget(),
-            "recommended_cache_chunk_size": rows,
-            "recommended_cache_token_budget": rows * self.seq_len,
+            "recommended_embed_chunk_size": rows,
+            "recommended_embed_token_budget": rows * self.seq_len,
             "chunks_per_step": -(-texts // rows),
             "settings": {k: v for k, v in asdict(self).items() if k != "model"},
         }
@@ -168,8 +168,8 @@ def format_report(report: dict) -> str:
         f"  reserve + fragmentation         {g['reserve_and_fragmentation']:7.2f} GiB",
         f"  total                           {g['total_at_recommended_chunk']:7.2f} GiB",
         f"token budget that fits: {report['token_budget']:,} tokens per chunk",
-        f"recommended: cache_chunk_size {report['recommended_cache_chunk_size']} "
-        f"(cache_token_budget {report['recommended_cache_token_budget']:,}), "
+        f"recommended: embed_chunk_size {report['recommended_embed_chunk_size']} "
+        f"(embed_token_budget {report['recommended_embed_token_budget']:,}), "
         f"{report['chunks_per_step']} chunks per step per GPU",
     ]
     return "\n".join(lines)

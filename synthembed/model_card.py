@@ -1,13 +1,12 @@
 """The model card (README.md) of a trained model: Hub metadata incl. model-index, usage, training, MTEB results, chart.
 
-The trainer calls `render_model_card(model_dir, base_model=..., pooling=...)` at save time (no results yet); the
-evaluation calls it again with `results` (the summary.json dict). Training information survives the second call:
-it is read back from `training_summary.json` next to the card, or from the existing card's metadata.
+The trainer calls `render_model_card(model_dir)` at save time (no results yet); the evaluation calls it again with
+`results` (the summary.json dict). Both read what they say about the model from the folder's settings
+(synthembed.model_folder), which the trainer wrote: one source.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -15,24 +14,18 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
+from synthembed.model_folder import FolderSettings, read_settings
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_cards" / "model_card.md.j2"
 CHART_NAME = "mteb_categories.png"
-TRAINING_SUMMARY_NAME = "training_summary.json"
+DEFAULT_EXAMPLE_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def _is_repo_id(name: str | None) -> bool:
     return bool(name) and bool(_REPO_ID.match(name)) and not Path(name).exists()
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def eval_results(results: dict, model_name: str) -> list[EvalResult]:
@@ -91,64 +84,57 @@ def plot_categories(results: dict, path: Path) -> Path | None:
 def render_model_card(
     model_dir,
     *,
-    base_model: str | None,
-    pooling: str,
-    training_summary: dict | None = None,
-    datasets: list[str] | None = None,
     results: dict | None = None,
     model_name: str | None = None,
+    base_model: str | None = None,
+    pooling: str | None = None,
 ) -> Path:
     """Write `model_dir/README.md` (and the category chart when `results` is given); return the card's path.
 
-    `results` is the evaluation summary ({"tasks", "categories", "average", "details"}, see evaluation.summary).
-    Missing training information is taken from `training_summary.json` in `model_dir` or from an existing card.
+    Everything about the model comes from its folder settings (synthembed.model_folder), written by the trainer;
+    `base_model` and `pooling` are for folders without them (a model trained elsewhere). `results` is the evaluation
+    summary ({"tasks", "categories", "average", "details"}, see evaluation.summary).
     """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     card_path = model_dir / "README.md"
     previous = ModelCard.load(card_path).data.to_dict() if card_path.is_file() else {}
-    stored = _read_json(model_dir / TRAINING_SUMMARY_NAME)
-    if training_summary is None:
-        training_summary = stored.get("training_summary", stored) if stored else previous.get("training_summary")
-    datasets = datasets or stored.get("datasets") or previous.get("datasets")
-    base_model = base_model or stored.get("base_model") or previous.get("base_model")
-    config = _read_json(model_dir / "synthembed_config.json")
+    settings = read_settings(model_dir) or FolderSettings(query_template=None, base_model=base_model)
+    base_model = settings.base_model or base_model
     model_name = model_name or previous.get("model_name") or model_dir.name
+    template = settings.template
 
     chart = plot_categories(results, model_dir / CHART_NAME) if results else None
     card_data = ModelCardData(
         model_name=model_name,
         base_model=base_model if _is_repo_id(base_model) else None,
-        datasets=[d for d in datasets or [] if _is_repo_id(d)] or None,
+        datasets=[d for d in settings.datasets if _is_repo_id(d)] or None,
         library_name="sentence-transformers",
         pipeline_tag="sentence-similarity",
         language="en",
         license="apache-2.0",
         tags=["sentence-transformers", "feature-extraction", "sentence-similarity", "mteb", "synthembed"],
         eval_results=eval_results(results, model_name) if results and results.get("tasks") else None,
-        training_summary=training_summary or None,
     )
-    template = config.get("query_template")
-    example = (
-        template.split("{query}")[0].replace(
-            "{instruction}", "Given a web search query, retrieve relevant passages that answer the query"
-        )
-        if template
-        else None
-    )
+    example = template.prompt(DEFAULT_EXAMPLE_INSTRUCTION) if template else None
+    training = dict(settings.training or {})
+    dev = training.pop("dev", None)
+    curve = settings.learning_curve if (model_dir / str(settings.learning_curve)).is_file() else None
     card = ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE_PATH),
         model_name=model_name,
         repo_id=model_name if _is_repo_id(model_name) else str(model_dir),
         base_model=base_model,
-        pooling=pooling,
-        normalize=config.get("normalize"),
-        max_seq_length=config.get("max_seq_length"),
-        query_template=template,
+        pooling=pooling or settings.pooling,
+        normalize=settings.normalize,
+        max_seq_length=settings.max_seq_length,
+        query_template=template and template.template,
         example_prompt=example.replace("\n", "\\n") if example else None,
-        training_summary=training_summary,
-        datasets=datasets,
+        training_summary=training or None,
+        dev=dev,
+        learning_curve=curve,
+        datasets=settings.datasets,
         results_table=summary_markdown(results) if results and results.get("tasks") else None,
         results_note="mteb's own evaluators; local tasks are marked in the metadata",
         chart=CHART_NAME if chart else None,

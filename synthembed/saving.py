@@ -5,14 +5,13 @@
   one), so plain `SentenceTransformer.encode` pools the EOS exactly like the training collator; the tokenizer counts
   special tokens inside `max_seq_length`, so truncation keeps the EOS too;
 - pooling (`lasttoken`, `mean`, `cls`) and Normalize modules, the query prompt as the named prompt "query";
-- `synthembed_config.json` records the query template and pooling for the evaluator.
+- the folder settings (synthembed.model_folder) record the query template, pooling and what the card needs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import os
 from pathlib import Path
@@ -20,11 +19,25 @@ from pathlib import Path
 import torch
 
 from synthembed.configs import DataArguments, ModelArguments
+from synthembed.model_folder import FolderSettings, write_settings
 
 logger = logging.getLogger(__name__)
 
 ST_POOLING = {"last_token": "lasttoken", "mean": "mean", "cls": "cls"}
-SYNTHEMBED_CONFIG = "synthembed_config.json"
+
+
+def folder_settings(model_args: ModelArguments, data_args: DataArguments, **card_facts) -> FolderSettings:
+    """What a model folder records about the run that made it (card_facts: training, learning_curve)."""
+    return FolderSettings(
+        pooling=model_args.pooling,
+        normalize=model_args.normalize,
+        query_template=data_args.query_template,
+        default_instruction=data_args.default_instruction,
+        max_seq_length=data_args.max_seq_length,
+        base_model=model_args.model_name_or_path,
+        datasets=[str(entry["path"]) for entry in data_args.dataset_mixture],
+        **card_facts,
+    )
 
 
 def eos_appending_tokenizer(tokenizer):
@@ -84,6 +97,7 @@ def export_sentence_transformer(
     data_args: DataArguments,
     output_dir: str | os.PathLike,
     save_adapter: bool = False,
+    settings: FolderSettings | None = None,
 ) -> Path:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -105,21 +119,9 @@ def export_sentence_transformer(
     ]
     if model_args.normalize:
         modules.append(Normalize())
-    prompt = data_args.query_template.split("{query}")[0].format(instruction=data_args.default_instruction)
-    SentenceTransformer(modules=modules, prompts={"query": prompt, "document": ""}).save(str(output_dir))
-    (output_dir / SYNTHEMBED_CONFIG).write_text(
-        json.dumps(
-            {
-                "pooling": model_args.pooling,
-                "normalize": model_args.normalize,
-                "query_template": data_args.query_template,
-                "default_instruction": data_args.default_instruction,
-                "max_seq_length": data_args.max_seq_length,
-                "base_model": model_args.model_name_or_path,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    settings = settings or folder_settings(model_args, data_args)
+    prompts = {"query": settings.default_prompt(), "document": ""}
+    SentenceTransformer(modules=modules, prompts=prompts).save(str(output_dir))
+    write_settings(output_dir, settings)
     logger.info("Saved a SentenceTransformer folder to %s", output_dir)
     return output_dir

@@ -1,68 +1,82 @@
-"""ContrastiveTrainer: transformers.Trainer with the InfoNCE loss, gathered side metrics and a SentenceTransformer export.
+"""ContrastiveTrainer: transformers.Trainer with the InfoNCE loss, an evaluation loop on dev sets, GradCache as a
+training-step strategy, and a SentenceTransformer export.
 
-The RewardTrainer pattern from TRL: override `compute_loss`, average side metrics over processes into the logs,
-write a model card when saving. Checkpoints stay the Trainer's own (resumable, also under DeepSpeed); only the final
-`save_model()` writes the merged SentenceTransformer folder (seam 2).
+The RewardTrainer pattern from TRL: override `compute_loss` and `prediction_step`, average side metrics per mode
+(train / eval) over processes into the logs, write a model card when saving. Checkpoints stay the Trainer's own
+(resumable, also under DeepSpeed); only the final `save_model()` writes the merged SentenceTransformer folder (seam 2)
+with its learning curve and card.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 from collections import defaultdict
 
+import numpy as np
+import torch
+import torch.nn.functional as F
 from accelerate.utils import DistributedType
-from transformers import Trainer
+from transformers import EvalPrediction, Trainer
 
 from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
 from synthembed.data import HomogeneousBatchSampler
+from synthembed.embedding import embed, split
+from synthembed.grad_cache import grad_cache_step
+from synthembed.learning_curve import CURVE_NAME, dev_metrics, plot_learning_curve
 from synthembed.losses import InfoNCELoss
-from synthembed.saving import export_sentence_transformer
+from synthembed.saving import export_sentence_transformer, folder_settings
 
 logger = logging.getLogger(__name__)
 
+SUMMARY_KEYS = (
+    "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
+    "warmup_steps", "weight_decay", "max_grad_norm", "lr_scheduler_type", "temperature",
+    "num_hard_negatives", "gather_across_devices", "batch_sampling", "grad_cache", "seed",
+)  # fmt: skip
 
-def build_loss(args: ContrastiveTrainingArguments) -> InfoNCELoss:
-    kwargs = {
-        "temperature": args.temperature,
-        "gather_across_devices": args.gather_across_devices,
-        "mask_false_negatives": args.mask_false_negatives,
-    }
-    if args.loss == "cached_infonce":
-        from synthembed.losses.cached_infonce import CachedInfoNCELoss
 
-        return CachedInfoNCELoss(**kwargs, chunk_size=args.cache_chunk_size, token_budget=args.cache_token_budget)
-    return InfoNCELoss(**kwargs, chunk_size=args.cache_chunk_size, token_budget=args.cache_token_budget)
+def sts_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """Spearman's rank correlation of cosine similarity with the gold score (mteb's STS main score)."""
+    from scipy.stats import spearmanr
+
+    cosine, gold = np.asarray(prediction.predictions).ravel(), np.asarray(prediction.label_ids).ravel()
+    return {"cosine_spearman": float(spearmanr(cosine, gold).statistic)}
 
 
 class ContrastiveTrainer(Trainer):
     args: ContrastiveTrainingArguments
 
     def __init__(self, *args, model_args: ModelArguments, data_args: DataArguments, **kwargs):
+        kwargs.setdefault("compute_metrics", sts_metrics)
         super().__init__(*args, **kwargs)
         self.model_args, self.data_args = model_args, data_args
-        self.loss_fn = build_loss(self.args)
-        self._metrics: dict[str, list[float]] = defaultdict(list)
+        self.loss_fn = InfoNCELoss(
+            self.args.temperature, self.args.gather_across_devices, self.args.mask_false_negatives
+        )
+        self.chunking = self.args.chunking
+        self.can_return_loss = True  # the model computes no loss itself and no batch carries label columns:
+        self.label_names = []  # compute_loss / prediction_step below own both
+        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
 
     # ---- loss -------------------------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        out = self.loss_fn.from_model(model, inputs)
-        self._record_metrics(out)
+        out = self.loss_fn(**split(embed(model, inputs, self.chunking), inputs))
+        self._record_metrics(out.metrics, "train" if model.training else "eval")
         return (out.loss, out) if return_outputs else out.loss
 
-    def _record_metrics(self, out) -> None:
-        for name, value in out.metrics.items():
-            self._metrics[name].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
+    def _record_metrics(self, metrics: dict[str, torch.Tensor], mode: str) -> None:
+        for name, value in metrics.items():
+            gathered = self.accelerator.gather_for_metrics(value.detach().reshape(1))
+            self._metrics[mode][name].append(gathered.float().mean().item())
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        if not getattr(self.loss_fn, "runs_own_backward", False):
+        if not self.args.grad_cache:
             return super().training_step(model, inputs, num_items_in_batch)
-        return self._cached_training_step(model, inputs)
+        return self._grad_cache_training_step(model, inputs)
 
-    def _cached_training_step(self, model, inputs):
-        """GradCache step: one backward per chunk, each through accelerate / DeepSpeed (spec §8.5).
+    def _grad_cache_training_step(self, model, inputs):
+        """GradCache step: one backward per chunk, each through accelerate / DeepSpeed (synthembed.grad_cache).
 
         Mirrors Trainer.training_step's scaling (loss / gradient-accumulation steps; DeepSpeed told not to rescale).
         All chunk backwards but the last: under DDP inside `no_sync` (no all-reduce), under DeepSpeed a bare
@@ -87,19 +101,40 @@ class ContrastiveTrainer(Trainer):
                 engine.set_gradient_accumulation_boundary(is_boundary=False)
                 engine.backward(surrogate, **kwargs)
 
+        def no_sync():
+            return self.accelerator.no_sync(model=model)
+
         with self.compute_loss_context_manager():
-            out = self.loss_fn.step(
-                model, inputs, backward=backward, no_sync=functools.partial(self.accelerator.no_sync, model=model)
-            )
-        self._record_metrics(out)
+            out = grad_cache_step(model, inputs, self.loss_fn, self.chunking, backward=backward, no_sync=no_sync)
+        self._record_metrics(out.metrics, "train")
         return out.loss.detach() * scale
 
+    # ---- evaluation -------------------------------------------------------------------------------------------
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """STS pairs → (no loss, cosine [B], gold score [B]); training-shaped rows → (loss, None, None), with the
+        loss's side metrics (retrieval accuracy among the eval batch's candidates) recorded for the eval mode."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            if "score" in inputs:
+                cosine = F.cosine_similarity(model(**inputs["sentence1"]), model(**inputs["sentence2"])).float()
+                return None, cosine, inputs["score"]
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def evaluation_loop(self, *args, metric_key_prefix: str = "eval", **kwargs):
+        self._metrics["eval"].clear()
+        output = super().evaluation_loop(*args, metric_key_prefix=metric_key_prefix, **kwargs)
+        for name, values in self._metrics["eval"].items():
+            output.metrics[f"{metric_key_prefix}_{name}"] = sum(values) / len(values)
+        self._metrics["eval"].clear()
+        return output
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        prefix = "eval_" if any(k.startswith("eval_") for k in logs) else ""
-        for name, values in self._metrics.items():
-            if values:
-                logs[f"{prefix}{name}"] = sum(values) / len(values)
-        self._metrics.clear()
+        if "loss" in logs:  # a training log: the averages since the last one
+            for name, values in self._metrics["train"].items():
+                if values:
+                    logs[name] = sum(values) / len(values)
+            self._metrics["train"].clear()
         super().log(logs, start_time)
 
     # ---- batches ----------------------------------------------------------------------------------------------
@@ -129,70 +164,43 @@ class ContrastiveTrainer(Trainer):
         if state_dict is None:
             state_dict = model.state_dict()
         state_dict = {k: v.detach().to("cpu") for k, v in state_dict.items()}
-        export_sentence_transformer(
-            state_dict,
-            model.config,
-            self.processing_class,
-            self.model_args,
-            self.data_args,
-            output_dir,
-            save_adapter=self.args.save_adapter,
+        os.makedirs(output_dir, exist_ok=True)
+        curve = plot_learning_curve(self.state.log_history, os.path.join(output_dir, CURVE_NAME))
+        settings = folder_settings(
+            self.model_args, self.data_args, training=self.training_summary(), learning_curve=curve and CURVE_NAME
         )
+        export_sentence_transformer(
+            state_dict, model.config, self.processing_class, self.model_args, self.data_args, output_dir,
+            save_adapter=self.args.save_adapter, settings=settings,
+        )  # fmt: skip
         self.create_model_card(directory=output_dir)
 
     def training_summary(self) -> dict:
-        keys = (
-            "learning_rate",
-            "per_device_train_batch_size",
-            "gradient_accumulation_steps",
-            "num_train_epochs",
-            "max_steps",
-            "warmup_steps",
-            "weight_decay",
-            "lr_scheduler_type",
-            "temperature",
-            "num_hard_negatives",
-            "gather_across_devices",
-            "batch_sampling",
-            "loss",
-            "seed",
-        )
-        summary = {k: getattr(self.args, k) for k in keys}
+        summary = {k: getattr(self.args, k) for k in SUMMARY_KEYS}
         summary["lr_scheduler_type"] = str(summary["lr_scheduler_type"]).split(".")[-1].lower()
+        lora = self.model_args.use_lora
         summary.update(
             world_size=self.args.world_size,
             global_batch_size=self.args.per_device_train_batch_size * self.args.world_size,
             global_step=self.state.global_step,
-            lora=(
-                {
-                    "r": self.model_args.lora_r,
-                    "alpha": self.model_args.lora_alpha,
-                    "dropout": self.model_args.lora_dropout,
-                }
-                if self.model_args.use_lora
-                else None
-            ),
+            lora={"r": self.model_args.lora_r, "alpha": self.model_args.lora_alpha} if lora else None,
+            pooling=self.model_args.pooling,
             max_seq_length=self.data_args.max_seq_length,
+            train_runtime_s=next(
+                (round(h["train_runtime"]) for h in reversed(self.state.log_history) if "train_runtime" in h), None
+            ),
             final_loss=next((h["loss"] for h in reversed(self.state.log_history) if "loss" in h), None),
+            dev=dev_metrics(self.state.log_history) or None,
         )
         return summary
 
     def create_model_card(self, *args, directory: str | None = None, **kwargs) -> None:
-        """Replaces the Trainer's card (which push_to_hub would write) with ours, also written at save time into the
-        folder being saved (`directory`, default output_dir)."""
+        """Replaces the Trainer's card (which push_to_hub would write) with ours, rendered from the saved folder."""
         if not self.is_world_process_zero():
             return
         from synthembed.model_card import render_model_card
 
-        directory = directory or self.args.output_dir
-        summary = self.training_summary()
-        with open(os.path.join(directory, "training_summary.json"), "w") as f:
-            json.dump(summary, f, indent=2, default=str)
         render_model_card(
-            directory,
-            base_model=self.model_args.model_name_or_path,
-            pooling=self.model_args.pooling,
-            training_summary=summary,
-            datasets=[str(e.get("name") or e["path"]) for e in self.data_args.dataset_mixture],
+            directory or self.args.output_dir,
             model_name=self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir)),
         )

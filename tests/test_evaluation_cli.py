@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from evaluation_helpers import make_sts_task
-from hub_server import LoopbackHub
+from helpers.evaluation import make_sts_task
+from helpers.hub_server import LoopbackHub
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "evaluate.py"

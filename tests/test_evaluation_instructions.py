@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from synthembed.evaluation.instructions import CQADUPSTACK_INSTRUCTION, format_query, get_instruction
+from synthembed.evaluation.instructions import CQADUPSTACK_INSTRUCTION, get_instruction
+from synthembed.model_folder import QueryTemplate
 
 
 def test_covers_every_task_of_mteb_eng_v1():
@@ -57,4 +58,4 @@ def test_unknown_task_raises():
 
 def test_query_format_is_exact():
     # spec §8.7: a real newline, no space before "Query:", one space after it
-    assert format_query("Instruct: {instruction}\nQuery: {query}", "Do X", "text") == "Instruct: Do X\nQuery: text"
+    assert QueryTemplate().apply("Do X", "text") == "Instruct: Do X\nQuery: text"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from evaluation_helpers import make_retrieval_task, make_sts_task, save_trained_like_model
+from helpers.evaluation import make_retrieval_task, make_sts_task, save_trained_like_model
 
 from synthembed.evaluation.encoder import E5ProtocolEncoder
 from synthembed.evaluation.runner import evaluate_model
@@ -99,7 +99,7 @@ def test_reranking_candidates_and_quora_option(trained_dir):
 
 
 def test_local_task_without_instruction_uses_model_default(trained_dir, tmp_path):
-    from evaluation_helpers import DEFAULT_INSTRUCTION
+    from helpers.evaluation import DEFAULT_INSTRUCTION
 
     task = make_retrieval_task(tmp_path / "MyRetrieval", name="MyRetrieval")
     encoder = E5ProtocolEncoder(trained_dir, batch_size=4)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generation_server import TEST_KEY, ScriptedServer, child_env, generate_cmd, write_config  # noqa: E402
-from hub_server import LoopbackHub  # noqa: E402
+from helpers.generation_server import TEST_KEY, ScriptedServer, child_env, generate_cmd, write_config
+from helpers.hub_server import LoopbackHub
 
 HUB_TOKEN = "hf_test_token_4b3a2c1d"
 

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers.generation_server import REPO_ROOT, child_env, generate_cmd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generation_server import REPO_ROOT, child_env, generate_cmd  # noqa: E402
-
-from data_generation.llama_server import LlamaServer, gemma_gguf_path, llama_cpp_server_available  # noqa: E402
-from data_generation.output import COLUMNS  # noqa: E402
-from data_generation.templates import TASK_TYPES  # noqa: E402
+from data_generation.llama_server import LlamaServer, gemma_gguf_path, llama_cpp_server_available
+from data_generation.output import COLUMNS
+from data_generation.templates import TASK_TYPES
 
 
 @pytest.mark.slow

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generation_server import (  # noqa: E402
+from helpers.generation_server import (
     TEST_KEY,
     TEST_KEY_ENV,
     ScriptedServer,
@@ -23,8 +21,8 @@ from generation_server import (  # noqa: E402
     write_config,
 )
 
-from data_generation.output import COLUMNS  # noqa: E402
-from data_generation.templates import FIXED_INSTRUCTIONS, OUTPUT_KEYS, PROMPT_VERSION, TASK_TYPES  # noqa: E402
+from data_generation.output import COLUMNS
+from data_generation.templates import FIXED_INSTRUCTIONS, OUTPUT_KEYS, PROMPT_VERSION, TASK_TYPES
 
 
 def load_script(name: str):

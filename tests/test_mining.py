@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
 from datasets import Dataset, load_from_disk
+from helpers.paths import REPO_ROOT
 
 TOPICS = ["cats", "rockets", "bread", "volcanoes", "chess", "jazz", "tides", "bees"]
 

@@ -1,17 +1,28 @@
-"""render_model_card: Hub-parsable metadata before and after evaluation; training info survives the evaluation."""
+"""render_model_card on a folder the real trainer and saver wrote: Hub-parsable metadata before and after
+evaluation, training information and the learning curve read from the folder's settings (one source)."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import shutil
 
+import pytest
+from helpers.launch import train_with_dev_sets
 from huggingface_hub import ModelCard
 
 from synthembed.evaluation.summary import build_summary
 from synthembed.model_card import render_model_card
+from synthembed.model_folder import read_settings, write_settings
 
-CONFIG = {"pooling": "last_token", "normalize": True, "query_template": "Instruct: {instruction}\nQuery: {query}",
-          "default_instruction": "Given a web search query, retrieve relevant passages that answer the query",
-          "max_seq_length": 512, "base_model": "mistralai/Mistral-7B-v0.1"}  # fmt: skip
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory, tiny_mistral_dir):
+    return train_with_dev_sets(tmp_path_factory.mktemp("trained"), tiny_mistral_dir)
+
+
+@pytest.fixture
+def model_dir(trained_dir, tmp_path):
+    return shutil.copytree(trained_dir, tmp_path / "model")
 
 
 def _results():
@@ -27,38 +38,34 @@ def _results():
     return build_summary({"STSBenchmark": 0.8203, "AmazonCounterfactual": 0.6358, "NFCorpus": 0.2871}, details)
 
 
-def test_card_before_evaluation(tmp_path):
-    (tmp_path / "synthembed_config.json").write_text(json.dumps(CONFIG))
-    path = render_model_card(
-        tmp_path, base_model="mistralai/Mistral-7B-v0.1", pooling="last_token",
-        training_summary={"learning_rate": 1e-4, "steps": 1000}, datasets=["someone/synthetic-e5"],
-    )  # fmt: skip
-    card = ModelCard.load(path)
-    assert card.data.base_model == "mistralai/Mistral-7B-v0.1"
+def test_card_written_at_save_time(model_dir):
+    card = ModelCard.load(model_dir / "README.md")
     assert card.data.library_name == "sentence-transformers" and card.data.eval_results is None
+    assert card.data.base_model is None  # a local path is not Hub metadata; the text names it
+    assert str(read_settings(model_dir).base_model) in card.text
     assert 'prompt_name="query"' in card.text and "Instruct: Given a web search query" in card.text
+    assert "| global_step | 4 |" in card.text and "![Learning curve](learning_curve.png)" in card.text
     assert "Not evaluated yet" in card.text
 
 
-def test_card_with_results_keeps_training_info(tmp_path):
-    (tmp_path / "synthembed_config.json").write_text(json.dumps(CONFIG))
-    (tmp_path / "training_summary.json").write_text(
-        json.dumps({"training_summary": {"steps": 7}, "datasets": ["a/b"]})
-    )
-    render_model_card(tmp_path, base_model=None, pooling="last_token", model_name="someone/e5-repro")
+def test_card_with_results_keeps_training_info(model_dir):
+    settings = read_settings(model_dir)
+    write_settings(model_dir, dataclasses.replace(settings, base_model="mistralai/Mistral-7B-v0.1",
+                                                  datasets=["someone/synthetic-e5", "/local/file.jsonl"]))  # fmt: skip
+    render_model_card(model_dir, model_name="someone/e5-repro")
     results = _results()
-    path = render_model_card(tmp_path, base_model=None, pooling="last_token", results=results)
-    card = ModelCard.load(path)
-    assert card.data.to_dict()["training_summary"] == {"steps": 7} and card.data.datasets == ["a/b"]
+    card = ModelCard.load(render_model_card(model_dir, results=results))
+    assert card.data.base_model == "mistralai/Mistral-7B-v0.1" and card.data.datasets == ["someone/synthetic-e5"]
+    assert "| global_step | 4 |" in card.text and "![Learning curve](learning_curve.png)" in card.text
     parsed = {r.dataset_name: r for r in card.data.eval_results}
     assert len(parsed) == 3
     assert {r.metric_value for r in parsed.values()} == set(results["tasks"].values())
     assert parsed["MTEB AmazonCounterfactualClassification (en)"].dataset_config == "en"
     assert parsed["NFCorpus (local)"].dataset_type == "local/NFCorpus"
     assert card.data.model_name == "someone/e5-repro"  # kept from the first render
-    assert (tmp_path / "mteb_categories.png").is_file() and "| Retrieval | 1 |" in card.text
+    assert (model_dir / "mteb_categories.png").is_file() and "| Retrieval | 1 |" in card.text
 
 
-def test_local_path_base_model_is_not_metadata(tmp_path):
-    card = ModelCard.load(render_model_card(tmp_path, base_model=str(tmp_path), pooling="mean"))
-    assert card.data.base_model is None and str(tmp_path) in card.text
+def test_card_for_a_model_trained_elsewhere(tmp_path):
+    card = ModelCard.load(render_model_card(tmp_path, pooling="mean", results=_results()))
+    assert card.data.base_model is None and "`mean`" in card.text and "Training" not in card.text

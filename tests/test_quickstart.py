@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EVALDATA_TASKS, REPO_ROOT
+from helpers.paths import EVALDATA_TASKS, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -18,6 +18,8 @@ def test_quickstart_end_to_end(tmp_path):
     from datasets import load_from_disk
     from huggingface_hub import ModelCard
     from sentence_transformers import SentenceTransformer
+
+    from synthembed.model_folder import read_settings
 
     root = tmp_path / "qs"
     cmd = [sys.executable, str(REPO_ROOT / "scripts/quickstart.py"), "--output_root", str(root),
@@ -36,8 +38,7 @@ def test_quickstart_end_to_end(tmp_path):
     model = SentenceTransformer(str(root / "model"), device="cpu")
     emb = model.encode(["a query"], prompt_name="query")
     assert emb.shape[0] == 1 and abs(float((emb**2).sum()) - 1) < 1e-4
-    config = json.loads((root / "model" / "synthembed_config.json").read_text())
-    assert config["pooling"] == "last_token"
+    assert read_settings(root / "model").pooling == "last_token"
 
     # seam 3: scores in the summary and in the model card's metadata
     summary = json.loads((root / "eval" / "summary.json").read_text())
@@ -46,3 +47,11 @@ def test_quickstart_end_to_end(tmp_path):
     assert card.data.to_dict().get("model-index")
     if EVALDATA_TASKS.is_dir():
         assert "STSBenchmark" in summary["tasks"]
+
+    # the honest comparison: the same tasks scored for the untrained base, printed beside the trained model's
+    base = json.loads((root / "untrained-eval" / "summary.json").read_text())
+    assert base["tasks"].keys() == summary["tasks"].keys()
+    assert read_settings(root / "untrained").training["global_step"] == 0
+    task = next(iter(summary["tasks"]))
+    assert f"| {task} | {100 * base['tasks'][task]:.2f} | {100 * summary['tasks'][task]:.2f} |" in proc.stdout
+    assert "paper" not in proc.stdout.split("Where everything is")[1].lower()  # no 7B averages beside it

@@ -7,8 +7,8 @@ import re
 import shlex
 
 import pytest
-from conftest import REPO_ROOT
-from test_train_config import stand_in_local_datasets
+from helpers.launch import stand_in_local_datasets
+from helpers.paths import REPO_ROOT
 
 READMES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "recipes").glob("*/README.md"))]
 

@@ -11,18 +11,14 @@ import sys
 import time
 
 import pytest
-import yaml
-from conftest import REPO_ROOT
-from test_train_e2e import losses, write_recipe
+from helpers.launch import losses, stand_in_local_datasets, train_module, write_recipe
+from helpers.paths import REPO_ROOT
 
 
 def train_in_process(recipe, capsys):
     """recipes/train.py's main() in this process (fast: imports are warm); returns (exit code, stderr lines)."""
-    sys.path.insert(0, str(REPO_ROOT / "recipes"))
-    from train import main
-
     with pytest.raises(SystemExit) as exit_info:
-        main(["--config", str(recipe)])
+        train_module().main(["--config", str(recipe)])
     return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
@@ -89,14 +85,6 @@ def test_resumed_run_ends_at_the_same_loss(tmp_path, tiny_mistral_dir):
     assert losses(resumed / "out")[-1] == pytest.approx(full[-1], rel=1e-5)
 
 
-def stand_in_local_datasets(recipes, root):
-    """Datasets that earlier pipeline steps write (outputs/...): empty stand-ins under `root`, the test's cwd."""
-    for recipe in recipes:
-        for entry in yaml.safe_load(recipe.read_text()).get("dataset_mixture", []):
-            if entry["path"].startswith("outputs/"):
-                (root / entry["path"]).mkdir(parents=True, exist_ok=True)
-
-
 def test_ablation_files_layer_on_the_paper_recipe(tmp_path, monkeypatch):
     from synthembed.cli import parse_config
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
@@ -136,7 +124,7 @@ def test_every_training_recipe_parses(tmp_path, monkeypatch):
 
 
 def test_push_to_hub_publishes_the_sentence_transformer_folder_and_card(tmp_path, tiny_mistral_dir):
-    from hub_server import LoopbackHub
+    from helpers.hub_server import LoopbackHub
 
     recipe = write_recipe(tmp_path, tiny_mistral_dir, max_steps=1, save_strategy="no", push_to_hub=True,
                           hub_model_id="synth-org/tiny-embedder", hub_strategy="end")  # fmt: skip

@@ -1,6 +1,6 @@
 """An mteb encoder for SentenceTransformer folders that applies the E5 evaluation protocol (spec §6.2, §8.6).
 
-Models saved by the trainer carry `synthembed_config.json` with a `query_template`; for them:
+Models saved by the trainer carry a query template in their folder settings (synthembed.model_folder); for them:
 - the per-task instruction (instructions.py) goes into the template: on queries only for Retrieval, on every input
   for all other task types (STS, Summarization, PairClassification, Clustering, Classification, BitextMining, and
   Reranking queries *and* candidates);
@@ -12,7 +12,6 @@ SentenceTransformer.encode sorts each call's inputs by length before batching, s
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,11 @@ from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
 from synthembed.evaluation.instructions import get_instruction
+from synthembed.model_folder import FolderSettings, read_settings
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "synthembed_config.json"
 MAX_LENGTH = 512
-
-
-def read_synthembed_config(model_dir: str | Path) -> dict:
-    path = Path(model_dir) / CONFIG_NAME
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 class E5ProtocolEncoder(AbsEncoder):
@@ -55,14 +49,12 @@ class E5ProtocolEncoder(AbsEncoder):
         from sentence_transformers.models import Normalize
 
         path = Path(model_name_or_path)
-        self.config = read_synthembed_config(path)
-        self.template: str | None = self.config.get("query_template")
+        self.settings = read_settings(path) or FolderSettings(query_template=None)
+        self.template = self.settings.template
         self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
         self.model.default_prompt_name = None  # prompts are applied here, per task, never implicitly
         if self.template:
-            self.model.max_seq_length = max_seq_length or min(
-                self.config.get("max_seq_length", MAX_LENGTH), MAX_LENGTH
-            )
+            self.model.max_seq_length = max_seq_length or min(self.settings.max_seq_length or MAX_LENGTH, MAX_LENGTH)
         elif max_seq_length:
             self.model.max_seq_length = max_seq_length
         if fp16 is None:
@@ -90,7 +82,7 @@ class E5ProtocolEncoder(AbsEncoder):
         self.mteb_model_meta = ModelMeta.create_empty(
             overwrites=dict(
                 name=f"synthembed/{self.name}" if "/" not in self.name else self.name,
-                revision=self.config.get("revision", "local"),
+                revision="local",
                 similarity_fn_name=ScoringFunction.COSINE,
                 framework=["Sentence Transformers", "PyTorch"],
                 max_tokens=self.model.max_seq_length,
@@ -113,10 +105,8 @@ class E5ProtocolEncoder(AbsEncoder):
         is_query = prompt_type is None or prompt_type == PromptType.query
         if task_type == "Retrieval" and not is_query and not (self.doc_as_query and "quora" in task_name.lower()):
             return texts
-        prefix, _, suffix = self.template.replace(
-            "{instruction}", self.instruction_for(task_name, task_type)
-        ).partition("{query}")
-        return [prefix + t + suffix for t in texts]
+        prompt = self.template.prompt(self.instruction_for(task_name, task_type))
+        return [prompt + t for t in texts]
 
     def normalizes(self, task_type: str) -> bool:
         return task_type != "Classification" if self.template else self._has_normalize

@@ -139,8 +139,3 @@ def get_instruction(task_name: str, task_type: str) -> str:
         if key in table:
             return table[key]
     raise ValueError(f"no E5 instruction for task {task_name!r} of type {task_type!r} (spec §6.3)")
-
-
-def format_query(template: str, instruction: str, text: str) -> str:
-    """`template` uses `{instruction}` and `{query}`, e.g. "Instruct: {instruction}\\nQuery: {query}"."""
-    return template.replace("{instruction}", instruction).replace("{query}", text)

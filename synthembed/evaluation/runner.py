@@ -100,7 +100,7 @@ def evaluate_model(
             try:
                 encoder.instruction_for(task.metadata.name, task.metadata.type)
             except ValueError as e:
-                default = encoder.config.get("default_instruction")
+                default = encoder.settings.default_instruction
                 if not (local and default):
                     raise TaskSelectionError(f"{e}; add an `instruction` to its task.json") from None
                 # A local task of one's own (e.g. built from generated data): the model's own default instruction.
@@ -109,7 +109,7 @@ def evaluate_model(
                 encoder.instruction_overrides[task.metadata.name] = default
     logger.info(
         "Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected),
-        f"the E5 protocol (template {encoder.template!r})" if encoder.template else "no instructions (plain model)",
+        f"the E5 protocol (template {encoder.template.template!r})" if encoder.template else "no instructions (plain model)",
     )  # fmt: skip
     start = time.perf_counter()
     result = mteb.evaluate(

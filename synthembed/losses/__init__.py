@@ -1,6 +1,5 @@
-"""Contrastive losses: InfoNCE over in-batch and hard negatives (E5-mistral, spec §5.3), plain and cached (GradCache)."""
+"""Contrastive losses, functions of embeddings only (InfoNCE with in-batch and hard negatives, Wang et al., 2024)."""
 
-from synthembed.losses.cached_infonce import CachedInfoNCELoss
 from synthembed.losses.infonce import InfoNCELoss, LossOutput
 
-__all__ = ["CachedInfoNCELoss", "InfoNCELoss", "LossOutput"]
+__all__ = ["InfoNCELoss", "LossOutput"]

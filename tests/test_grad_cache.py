@@ -1,5 +1,5 @@
-"""The cached (GradCache) loss against the plain one: same loss and parameter gradients, one and two processes, and
-the same loss curve from `accelerate launch` under ZeRO-3 (and DDP); plus the token-budget chunker."""
+"""The GradCache step against the plain one: same loss and parameter gradients, one and two processes, and the same
+loss curve from `accelerate launch` under ZeRO-3 (and DDP); plus the token-budget chunker and chunked embedding."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import REPO_ROOT
+from helpers.paths import REPO_ROOT
 
+from synthembed import grad_cache
 from synthembed.chunking import make_chunks, plan_chunks, pool_features, right_align
 from synthembed.configs import DataArguments, ModelArguments
 from synthembed.data import ContrastiveCollator, EOSTokenizer
-from synthembed.losses import CachedInfoNCELoss, InfoNCELoss, cached_infonce
+from synthembed.embedding import Chunking, embed, split
+from synthembed.grad_cache import grad_cache_step
+from synthembed.losses import InfoNCELoss
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau".split()
 
@@ -102,64 +105,62 @@ def test_cached_equals_plain_loss_and_lora_gradients(tiny_mistral_dir):
     batch = collate(tiny_mistral_dir, make_rows(10))
     assert batch["documents"]["input_ids"].shape[0] > 10  # hard negatives present
 
-    plain = InfoNCELoss(temperature=0.02).from_model(model, batch)
+    loss_fn = InfoNCELoss(temperature=0.02)
+    plain = loss_fn(**split(embed(model, batch), batch))
     plain.loss.backward()
     ref = lora_grads(model)
 
-    loss = CachedInfoNCELoss(temperature=0.02, token_budget=48)
-    assert len(loss.chunks(batch)) >= 4
     backwards = []
-    out = loss.step(model, batch, backward=lambda s, last: (backwards.append(last), s.backward()))
-    assert backwards[-1] is True and not any(backwards[:-1])
+    out = grad_cache_step(
+        model,
+        batch,
+        loss_fn,
+        Chunking(token_budget=48),
+        backward=lambda s, last: (backwards.append(last), s.backward()),
+    )
+    assert len(backwards) >= 4 and backwards[-1] is True and not any(backwards[:-1])
     assert out.loss.item() == pytest.approx(plain.loss.item(), abs=1e-10)
     assert_same_grads(lora_grads(model), ref)
-    with torch.no_grad():
-        assert loss.from_model(model, batch).loss.item() == pytest.approx(plain.loss.item(), abs=1e-10)
 
 
 def test_plain_loss_in_length_sorted_chunks_equals_plain(tiny_mistral_dir):
-    """The plain loss's optional chunking (less padding, one graph) changes nothing but speed."""
+    """Chunked embedding in one graph (less padding) changes nothing but speed."""
     model = load_model(tiny_mistral_dir)
     batch = collate(tiny_mistral_dir, make_rows(10))
-    plain = InfoNCELoss(temperature=0.02).from_model(model, batch)
+    loss_fn = InfoNCELoss(temperature=0.02)
+    plain = loss_fn(**split(embed(model, batch), batch))
     plain.loss.backward()
     ref = lora_grads(model)
     model.zero_grad()
-    chunked = InfoNCELoss(temperature=0.02, token_budget=48)
-    assert len(chunked.chunks(batch)) >= 4
-    out = chunked.from_model(model, batch)
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    out = loss_fn(**split(embed(model, batch, Chunking(token_budget=48)), batch))
+    assert len(calls) >= 4
     out.loss.backward()
     assert out.loss.item() == pytest.approx(plain.loss.item(), abs=1e-10)
     assert_same_grads(lora_grads(model), ref)
-
-
-def _chunked_full_graph(model, loss, batch):
-    """Reference under dropout: embed the same chunks in the same order with autograd, one graph, one backward."""
-    chunks = loss.chunks(batch)
-    embeddings = loss._assemble(chunks, [model(**c.features) for c in chunks])
-    out = loss._loss_on_embeddings(embeddings, batch)
-    out.loss.backward()
-    return out.loss.item(), lora_grads(model)
 
 
 def test_dropout_masks_are_replayed(tiny_mistral_dir, monkeypatch):
     model = load_model(tiny_mistral_dir, dropout=0.3)
     batch = collate(tiny_mistral_dir, make_rows(6, seed=2))
-    loss = CachedInfoNCELoss(temperature=0.02, token_budget=64)
-    assert len(loss.chunks(batch)) >= 3
+    loss_fn, chunking = InfoNCELoss(temperature=0.02), Chunking(token_budget=64)
 
+    # reference: the same chunks in the same order with autograd, one graph, one backward
     torch.manual_seed(123)
-    ref_loss, ref = _chunked_full_graph(model, loss, batch)
+    ref_out = loss_fn(**split(embed(model, batch, chunking), batch))
+    ref_out.loss.backward()
+    ref = lora_grads(model)
     torch.manual_seed(123)
-    out = loss.step(model, batch)
-    assert out.loss.item() == pytest.approx(ref_loss, abs=1e-10)
+    out = grad_cache_step(model, batch, loss_fn, chunking)
+    assert out.loss.item() == pytest.approx(ref_out.loss.item(), abs=1e-10)
     assert_same_grads(lora_grads(model), ref)
 
     # control: without the replay the second pass draws other dropout masks and the gradients are wrong
-    monkeypatch.setattr(cached_infonce.RandContext, "__enter__", lambda self: None)
-    monkeypatch.setattr(cached_infonce.RandContext, "__exit__", lambda self, *exc: None)
+    monkeypatch.setattr(grad_cache.RandContext, "__enter__", lambda self: None)
+    monkeypatch.setattr(grad_cache.RandContext, "__exit__", lambda self, *exc: None)
     torch.manual_seed(123)
-    loss.step(model, batch)
+    grad_cache_step(model, batch, loss_fn, chunking)
     got = lora_grads(model)
     assert max((got[n] - ref[n]).abs().max().item() for n in ref) > 1e-3
 
@@ -181,8 +182,8 @@ def _worker(rank, world, port, model_dir, splits, result_path):
     rows = make_rows(12, seed=5)
     start, end = splits[rank]
     batch = collate(model_dir, rows[start:end])
-    loss = CachedInfoNCELoss(temperature=0.02, token_budget=40, mask_false_negatives=True)
-    out = loss.step(model, batch)
+    loss_fn = InfoNCELoss(temperature=0.02, mask_false_negatives=True)
+    out = grad_cache_step(model, batch, loss_fn, Chunking(token_budget=40))
     grads = lora_grads(model)
     for g in grads.values():  # what DDP / DeepSpeed do: average gradients over ranks
         dist.all_reduce(g)
@@ -202,7 +203,7 @@ def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_di
 
     model = load_model(tiny_mistral_dir)
     batch = collate(tiny_mistral_dir, make_rows(12, seed=5))  # rows in rank order: the gathered layout
-    ref = InfoNCELoss(temperature=0.02, mask_false_negatives=True).from_model(model, batch)
+    ref = InfoNCELoss(temperature=0.02, mask_false_negatives=True)(**split(embed(model, batch), batch))
     ref.loss.backward()
     assert got["loss"].item() == pytest.approx(ref.loss.item(), abs=1e-10)
     assert_same_grads(got["grads"], lora_grads(model))
@@ -212,20 +213,20 @@ def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_di
 @pytest.mark.parametrize("accelerate_config", ["cpu_zero3.yaml", pytest.param("cpu_ddp.yaml", marks=pytest.mark.slow)])
 def test_launch_cached_loss_curve_matches_plain(tmp_path, tiny_mistral_dir, accelerate_config):
     """Same seed, same batches, dropout 0: per-step logged losses of the two losses agree; LoRA B leaves zero."""
-    from test_train_e2e import launch, losses, write_recipe
+    from helpers.launch import launch, losses, write_recipe
 
     curves = {}
-    for loss in ("infonce", "cached_infonce"):
-        run = tmp_path / loss
+    for step in ("plain", "grad_cache"):
+        run = tmp_path / step
         run.mkdir()
-        overrides = dict(loss=loss, lora_dropout=0.0, max_steps=3, save_strategy="no", per_device_train_batch_size=6)
-        if loss == "cached_infonce":
-            overrides.update(cache_token_budget=48, cache_chunk_size=4)
+        overrides = dict(lora_dropout=0.0, max_steps=3, save_strategy="no", per_device_train_batch_size=6)
+        if step == "grad_cache":
+            overrides.update(grad_cache=True, embed_token_budget=48, embed_chunk_size=4)
         launch(accelerate_config, write_recipe(run, tiny_mistral_dir, **overrides))
-        curves[loss] = losses(run / "out")
-    assert len(curves["infonce"]) == 3
-    assert len(set(curves["infonce"])) > 1  # the parameters moved between steps
-    assert curves["cached_infonce"] == pytest.approx(curves["infonce"], rel=1e-4, abs=1e-4)
+        curves[step] = losses(run / "out")
+    assert len(curves["plain"]) == 3
+    assert len(set(curves["plain"])) > 1  # the parameters moved between steps
+    assert curves["grad_cache"] == pytest.approx(curves["plain"], rel=1e-4, abs=1e-4)
 
 
 # ---- memory planner and the GPU benchmark's dry run -------------------------------------------------------------
@@ -236,10 +237,10 @@ def test_memory_plan_for_the_paper_recipe():
     report = plan.report()
     assert report["lora_parameters"] == 41_943_040  # spec §5.4: "42M trainable parameters"
     assert 7.0e9 < report["frozen_parameters"] < 7.3e9
-    assert report["recommended_cache_chunk_size"] * plan.seq_len <= plan.token_budget()
+    assert report["recommended_embed_chunk_size"] * plan.seq_len <= plan.token_budget()
     assert report["gib"]["total_at_recommended_chunk"] <= plan.gpu_memory_gib
     no_ckpt = Plan(gradient_checkpointing=False).report()
-    assert no_ckpt["recommended_cache_chunk_size"] < report["recommended_cache_chunk_size"]
+    assert no_ckpt["recommended_embed_chunk_size"] < report["recommended_embed_chunk_size"]
 
 
 def test_gpu_benchmark_tiny_dry_run(capsys):
@@ -258,24 +259,20 @@ def test_gpu_benchmark_tiny_dry_run(capsys):
 
 def test_gradient_accumulation_in_process_matches_plain(tmp_path, tiny_mistral_dir):
     """One process, gradient accumulation 2: the cached step keeps the Trainer's scaling and accumulation boundary."""
-    import importlib.util
+    from helpers.launch import losses, train_module, write_recipe
 
-    from test_train_e2e import losses, write_recipe
-
-    spec = importlib.util.spec_from_file_location("train_recipe", REPO_ROOT / "recipes/train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = train_module()
     curves = {}
-    for loss in ("infonce", "cached_infonce"):
-        run = tmp_path / loss
+    for step in ("plain", "grad_cache"):
+        run = tmp_path / step
         run.mkdir()
         overrides = dict(
-            loss=loss, lora_dropout=0.0, max_steps=2, save_strategy="no", per_device_train_batch_size=4,
-            gradient_accumulation_steps=2, gradient_checkpointing=False,
+            lora_dropout=0.0, max_steps=2, save_strategy="no", per_device_train_batch_size=4,
+            gradient_accumulation_steps=2, activation_checkpointing=False,
         )  # fmt: skip
-        if loss == "cached_infonce":
-            overrides.update(cache_chunk_size=3)
+        if step == "grad_cache":
+            overrides.update(grad_cache=True, embed_chunk_size=3)
         train.main(["--config", str(write_recipe(run, tiny_mistral_dir, **overrides))])
-        curves[loss] = losses(run / "out")
-    assert len(curves["infonce"]) == 2 and curves["infonce"][0] != curves["infonce"][1]
-    assert curves["cached_infonce"] == pytest.approx(curves["infonce"], rel=1e-5, abs=1e-5)
+        curves[step] = losses(run / "out")
+    assert len(curves["plain"]) == 2 and curves["plain"][0] != curves["plain"][1]
+    assert curves["grad_cache"] == pytest.approx(curves["plain"], rel=1e-5, abs=1e-5)

@@ -256,7 +256,8 @@ def _batch_object(batch_id: str, status: str, input_id: str, output_id: str | No
             "created_at": 0}  # fmt: skip
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from helpers.paths import REPO_ROOT  # noqa: E402
+
 TEST_KEY_ENV = "SYNTHEMBED_TEST_API_KEY"
 TEST_KEY = "sk-test-9f8e7d6c5b4a-do-not-leak"
 ALL_TYPES = {t: 1 for t in _KEYS}

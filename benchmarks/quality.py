@@ -1,0 +1,233 @@
+"""Does the recipe make a good embedder? Train and evaluate a small grid on the same data and budget, print one table.
+
+    python benchmarks/quality.py [--only trained,untrained] [--max_steps 150] [--output_dir outputs/quality]
+
+Every grid point is the recipe (recipes/gemma3-270m/train.yaml) with a few overrides, trained with the README's
+command (`accelerate launch recipes/train.py`, 2 CPU processes by default) and evaluated with scripts/evaluate.py on
+real MTEB test sets (the E5 protocol: the paper's instruction on both sides for STS). Rows:
+
+- untrained: the base decoder, last-token pooling, saved exactly as a trained model would be (0 steps);
+- trained: the recipe;
+- mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
+- all-MiniLM-L6-v2: the reference row (a 22M encoder trained on a billion pairs), evaluated plainly.
+
+Data is the offline copy a user's Hub download stands for: `--traindata` (NLI triplets + LLM-generated pairs and
+triplets, deduplicated against the evaluation sets) and the STS-B *dev* split from `--evaldata` as the dev set of
+the learning curve; test sets are only evaluated, never trained on. Outputs in --output_dir: results.json,
+results.md (the table), quality.png (bar chart), and each point's model folder (with its card and learning curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+RECIPE = REPO_ROOT / "recipes/gemma3-270m/train.yaml"
+GPU_OVERRIDE = REPO_ROOT / "recipes/gemma3-270m/gpu.yaml"
+TASKS = ["STSBenchmark", "SICK-R"]
+REFERENCE = "all-MiniLM-L6-v2"
+
+# Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
+OFFLINE_MIXTURE = [
+    {"path": "nli/train.jsonl", "name": "nli",
+     "instruction": "Given a premise, retrieve a hypothesis that is entailed by the premise"},
+    {"path": "llm-pairs/train.jsonl", "name": "llm-pairs",
+     "instruction": "Given a question, retrieve passages from a company annual report that answer it"},
+    {"path": "llm-e5/train.jsonl", "name": "llm-e5",
+     "instruction": "Given a web search query, retrieve relevant passages that answer the query"},
+]  # fmt: skip
+
+
+def grid(temperature: float) -> dict[str, list[str]]:
+    """Grid point → overrides of the recipe (None: not trained)."""
+    other = 0.05 if temperature != 0.05 else 0.02
+    return {
+        "untrained": None,
+        "trained": [],
+        "mean_pooling": ["--pooling", "mean"],
+        "no_instruction": ["--use_instructions", "false"],
+        f"temperature_{other:g}": ["--temperature", str(other)],
+        REFERENCE: None,
+    }
+
+
+def sts_dev_jsonl(raw_csv: Path, output: Path) -> Path:
+    """STS Benchmark dev pairs (the official tab-separated file) as sentence1/sentence2/score rows."""
+    rows = []
+    for line in raw_csv.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 7:
+            rows.append({"sentence1": parts[5], "sentence2": parts[6], "score": float(parts[4])})
+    output.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return output
+
+
+def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int) -> Path:
+    """A recipe override file pointing the recipe at the embedded Gemma and the offline data."""
+    import yaml
+
+    from synthembed.gguf import embedded_gemma_dir
+
+    mixture = [{**e, "path": str(traindata / e["path"])} for e in OFFLINE_MIXTURE]
+    dev = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
+    override = {
+        "model_name_or_path": str(embedded_gemma_dir()),
+        "dataset_mixture": mixture,
+        "eval_datasets": [{"path": str(dev), "name": "stsb_dev", "max_rows": dev_rows}],
+    }
+    path = out / "offline.yaml"
+    path.write_text(yaml.safe_dump(override, sort_keys=False))
+    return path
+
+
+def run(cmd: list[str], log: Path) -> float:
+    """Run a command (output to `log`); exit with its log's tail if it fails. Returns seconds taken."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("HF_DATASETS_OFFLINE", "1")
+    print("$ " + " ".join(cmd), flush=True)
+    start = time.time()
+    with open(log, "w") as f:
+        code = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        sys.exit(f"error: exit status {code}; see {log}:\n" + "".join(log.read_text().splitlines(True)[-20:]))
+    return time.time() - start
+
+
+def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path) -> dict:
+    folders = [str(tasks_dir / t) for t in tasks]
+    cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders,
+           "--output_dir", str(out), "--precision", "fp32", "--batch_size", "32"]  # fmt: skip
+    seconds = run(cmd, out.parent / f"{out.name}.log")
+    summary = json.loads((out / "summary.json").read_text())
+    return {"tasks": {t: round(100 * summary["tasks"][t], 2) for t in tasks}, "eval_s": round(seconds)}
+
+
+def dev_score(model_dir: Path) -> float | None:
+    from synthembed.model_folder import read_settings
+
+    settings = read_settings(model_dir)
+    dev = ((settings.training or {}).get("dev") or {}) if settings else {}
+    last = next(iter(dev.values()), {}).get("last")
+    return None if last is None else round(100 * last, 2)
+
+
+def table(results: dict) -> str:
+    tasks = next(iter(results.values()))["tasks"].keys()
+    head = f"| model | {' | '.join(tasks)} | average | STS-B dev (last eval) | train min |"
+    lines = [head, "|" + "---|" * (len(tasks) + 4)]
+    for name, r in results.items():
+        scores = " | ".join(f"{v:.2f}" for v in r["tasks"].values())
+        dev = "" if r.get("dev") is None else f"{r['dev']:.2f}"
+        minutes = "" if r.get("train_s") is None else f"{r['train_s'] / 60:.1f}"
+        lines.append(f"| {name} | {scores} | {r['average']:.2f} | {dev} | {minutes} |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    tasks = list(results[names[0]]["tasks"])
+    fig, ax = plt.subplots(figsize=(1.5 * len(names) + 2, 3.6), dpi=100)
+    width = 0.8 / len(tasks)
+    for j, task in enumerate(tasks):
+        xs = [i + (j - (len(tasks) - 1) / 2) * width for i in range(len(names))]
+        values = [results[n]["tasks"][task] for n in names]
+        ax.bar(xs, values, width=width, label=task)
+        for x, v in zip(xs, values):
+            ax.text(x, v + 1, f"{v:.0f}", ha="center", fontsize=7)
+    ax.set_xticks(range(len(names)), names, fontsize=8, rotation=15)
+    ax.set_ylabel("Spearman x100 (mteb main score)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    ax.set_title("Gemma-3-270M trained by the recipe vs baselines, same data and budget", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--output_dir", default="outputs/quality", help="Models, logs and the table go here.")
+    p.add_argument("--traindata", type=Path, default=SHARED / "traindata", help="Offline training data folder.")
+    p.add_argument("--evaldata", type=Path, default=SHARED / "evaldata", help="Offline MTEB data (tasks/, raw/).")
+    p.add_argument("--tasks", nargs="+", default=TASKS, help="Local tasks to evaluate (folders under tasks/).")
+    p.add_argument("--only", default=None, help="Comma-separated grid points (default: all).")
+    p.add_argument("--config", action="append", default=[], help="Extra recipe override files (e.g. gpu.yaml).")
+    p.add_argument("--gpu", action="store_true", help="The GPU variant: one GPU, recipes/gemma3-270m/gpu.yaml.")
+    p.add_argument("--accelerate_config", default=None, help="Default: configs/accelerate/cpu_ddp.yaml (CPU).")
+    p.add_argument("--num_processes", type=int, default=None, help="Default: 2 on CPU, 1 with --gpu.")
+    p.add_argument("--dev_rows", type=int, default=None, help="STS-B dev pairs scored in training (500; GPU: 1500).")
+    p.add_argument("--train_args", nargs=argparse.REMAINDER, default=[], help="Recipe overrides for every point.")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    import yaml
+
+    args = parse_args(argv)
+    if args.gpu:
+        args.config = [str(GPU_OVERRIDE), *args.config]
+    args.num_processes = args.num_processes or (1 if args.gpu else 2)
+    args.dev_rows = args.dev_rows or (1500 if args.gpu else 500)
+    if args.accelerate_config is None and not args.gpu:
+        args.accelerate_config = "configs/accelerate/cpu_ddp.yaml"
+    out = Path(args.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(REPO_ROOT))
+    override = offline_override(args.traindata, args.evaldata, out, args.dev_rows)
+    configs = ["--config", str(RECIPE), *[a for c in args.config for a in ("--config", c)], "--config", str(override)]
+    recipe = {}
+    for path in [RECIPE, *args.config]:
+        recipe.update(yaml.safe_load(Path(path).read_text()))
+    points = grid(float(recipe.get("temperature", 0.02)))
+    launcher = ["--num_processes", str(args.num_processes)]
+    if args.accelerate_config:
+        launcher = ["--config_file", args.accelerate_config, *launcher]
+    if args.only:
+        unknown = set(args.only.split(",")) - set(points)
+        if unknown:
+            sys.exit(f"error: `--only`: unknown grid point(s) {sorted(unknown)}; expected some of {sorted(points)}")
+        points = {k: v for k, v in points.items() if k in args.only.split(",")}
+
+    results = {}
+    for name, overrides in points.items():
+        print(f"\n=== {name}", flush=True)
+        model_dir, train_s = out / name, None
+        if name == REFERENCE:
+            from synthembed.gguf import embedded_minilm_dir
+
+            model_dir = embedded_minilm_dir()
+        else:  # untrained: max_steps 0 saves the base model as the recipe would save a trained one
+            cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "recipes/train.py", *configs,
+                   "--output_dir", str(model_dir), *args.train_args, *(overrides or ["--max_steps", "0"])]  # fmt: skip
+            seconds = run(cmd, out / f"{name}.train.log")
+            train_s = seconds if overrides is not None else None
+        scores = evaluate(model_dir, args.evaldata / "tasks", args.tasks, out / f"{name}.eval")
+        values = list(scores["tasks"].values())
+        results[name] = {**scores, "average": round(sum(values) / len(values), 2), "train_s": train_s,
+                         "dev": dev_score(model_dir)}  # fmt: skip
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+        print(table({name: results[name]}), flush=True)
+
+    markdown = table(results)
+    (out / "results.md").write_text(markdown + "\n")
+    plot(results, out / "quality.png")
+    print("\n" + markdown + f"\n\nresults: {out / 'results.json'}; chart: {out / 'quality.png'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Seam 2's facts in one place: the query template, and the settings file a trained model folder carries.
+
+A folder saved by the trainer is a plain SentenceTransformer folder plus `synthembed_config.json`, which records how
+the model was trained to be used (pooling, normalization, the query template and default instruction, the maximum
+length) and what the model card needs (base model, datasets, the training summary, the learning-curve plot). The
+collator, the saver, the evaluation encoder and the model card all read the template and the settings from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synthembed_common.files import write_text_atomic
+
+CONFIG_NAME = "synthembed_config.json"
+E5_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"  # unilm's get_detailed_instruct (Wang et al., 2024, §3)
+BARE_TEMPLATE = "{query}"  # the paper's "w/o instruction" ablation (Table 5)
+
+
+@dataclass(frozen=True)
+class QueryTemplate:
+    """Where the task instruction goes on the query side. Instructions are a prefix (SentenceTransformer prompts are
+    prefixes too), so the template must end with `{query}`; an empty instruction gives the bare text."""
+
+    template: str = E5_TEMPLATE
+
+    def __post_init__(self):
+        if not self.template.endswith("{query}") or self.template.count("{query}") != 1:
+            raise ValueError(f"a query template must end with {{query}} (a prefix prompt), got {self.template!r}")
+        if self.template != BARE_TEMPLATE and "{instruction}" not in self.template:
+            raise ValueError(f"a query template must contain {{instruction}}, got {self.template!r}")
+
+    @property
+    def uses_instructions(self) -> bool:
+        return "{instruction}" in self.template
+
+    def prompt(self, instruction: str) -> str:
+        """The text put before a query: the SentenceTransformer prompt for this instruction."""
+        if not instruction or not self.uses_instructions:
+            return ""
+        return self.template.removesuffix("{query}").replace("{instruction}", instruction)
+
+    def apply(self, instruction: str, text: str) -> str:
+        return self.prompt(instruction) + text
+
+
+@dataclass
+class FolderSettings:
+    """The contents of `synthembed_config.json`."""
+
+    pooling: str = "last_token"
+    normalize: bool = True
+    query_template: str | None = None  # None: a model evaluated plainly (no instruction format)
+    default_instruction: str | None = None
+    max_seq_length: int | None = None
+    base_model: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    training: dict | None = None  # the trainer's summary of its settings and run
+    learning_curve: str | None = None  # a PNG in the folder: dev metrics against steps
+
+    @property
+    def template(self) -> QueryTemplate | None:
+        return QueryTemplate(self.query_template) if self.query_template else None
+
+    def default_prompt(self) -> str:
+        template = self.template
+        return template.prompt(self.default_instruction or "") if template else ""
+
+
+def read_settings(model_dir: str | Path) -> FolderSettings | None:
+    """The folder's settings, or None for a folder the trainer did not write (e.g. all-MiniLM-L6-v2)."""
+    path = Path(model_dir) / CONFIG_NAME
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    known = {f.name for f in dataclasses.fields(FolderSettings)}
+    return FolderSettings(**{k: v for k, v in stored.items() if k in known})
+
+
+def write_settings(model_dir: str | Path, settings: FolderSettings) -> Path:
+    path = Path(model_dir) / CONFIG_NAME
+    write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2, default=str) + "\n")
+    return path
