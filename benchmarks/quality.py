@@ -69,8 +69,8 @@ def sts_dev_jsonl(raw_csv: Path, output: Path) -> Path:
     return output
 
 
-def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int) -> Path:
-    """A recipe override file pointing the recipe at the embedded Gemma and the offline data."""
+def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, model: str | None) -> Path:
+    """A recipe override file pointing the recipe at the embedded Gemma (or `model`) and the offline data."""
     import yaml
 
     from synthembed.gguf import embedded_gemma_dir
@@ -78,7 +78,7 @@ def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int) 
     mixture = [{**e, "path": str(traindata / e["path"])} for e in OFFLINE_MIXTURE]
     dev = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
     override = {
-        "model_name_or_path": str(embedded_gemma_dir()),
+        "model_name_or_path": model or str(embedded_gemma_dir()),
         "dataset_mixture": mixture,
         "eval_datasets": [{"path": str(dev), "name": "stsb_dev", "max_rows": dev_rows}],
     }
@@ -107,7 +107,7 @@ def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path) -> d
            "--output_dir", str(out), "--precision", "fp32", "--batch_size", "32"]  # fmt: skip
     seconds = run(cmd, out.parent / f"{out.name}.log")
     summary = json.loads((out / "summary.json").read_text())
-    return {"tasks": {t: round(100 * summary["tasks"][t], 2) for t in tasks}, "eval_s": round(seconds)}
+    return {"tasks": {t: summary["tasks"][t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
 
 
 def dev_score(model_dir: Path) -> float | None:
@@ -139,7 +139,7 @@ def plot(results: dict, path: Path) -> Path:
 
     names = list(results)
     tasks = list(results[names[0]]["tasks"])
-    fig, ax = plt.subplots(figsize=(1.5 * len(names) + 2, 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(1.5 * len(names) + 2, 4.0), dpi=100)
     width = 0.8 / len(tasks)
     for j, task in enumerate(tasks):
         xs = [i + (j - (len(tasks) - 1) / 2) * width for i in range(len(names))]
@@ -149,7 +149,7 @@ def plot(results: dict, path: Path) -> Path:
             ax.text(x, v + 1, f"{v:.0f}", ha="center", fontsize=7)
     ax.set_xticks(range(len(names)), names, fontsize=8, rotation=15)
     ax.set_ylabel("Spearman x100 (mteb main score)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(min(0, *(v for r in results.values() for v in r["tasks"].values())), 100)
     ax.legend(fontsize=8)
     ax.set_title("Gemma-3-270M trained by the recipe vs baselines, same data and budget", fontsize=10)
     fig.tight_layout()
@@ -163,6 +163,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output_dir", default="outputs/quality", help="Models, logs and the table go here.")
     p.add_argument("--traindata", type=Path, default=SHARED / "traindata", help="Offline training data folder.")
     p.add_argument("--evaldata", type=Path, default=SHARED / "evaldata", help="Offline MTEB data (tasks/, raw/).")
+    p.add_argument("--model_name_or_path", default=None, help="Base model folder (default: the embedded Gemma).")
     p.add_argument("--tasks", nargs="+", default=TASKS, help="Local tasks to evaluate (folders under tasks/).")
     p.add_argument("--only", default=None, help="Comma-separated grid points (default: all).")
     p.add_argument("--config", action="append", default=[], help="Extra recipe override files (e.g. gpu.yaml).")
@@ -187,7 +188,7 @@ def main(argv=None) -> dict:
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO_ROOT))
-    override = offline_override(args.traindata, args.evaldata, out, args.dev_rows)
+    override = offline_override(args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path)
     configs = ["--config", str(RECIPE), *[a for c in args.config for a in ("--config", c)], "--config", str(override)]
     recipe = {}
     for path in [RECIPE, *args.config]:

@@ -147,7 +147,7 @@ def comparison(eval_dir: Path, base_eval_dir: Path, steps: int) -> str:
     trained, base = (json.loads((d / "summary.json").read_text())["tasks"] for d in (eval_dir, base_eval_dir))
     lines = [f"| task | untrained Gemma-3-270M | after {steps} steps | change |", "|---|---|---|---|"]
     for task, score in trained.items():
-        lines.append(f"| {task} | {100 * base[task]:.2f} | {100 * score:.2f} | {100 * (score - base[task]):+.2f} |")
+        lines.append(f"| {task} | {base[task]:.2f} | {score:.2f} | {score - base[task]:+.2f} |")  # mteb score × 100
     note = ("A few steps on a handful of generated rows prove the pipeline, not quality: for a good small embedder "
             "see recipes/gemma3-270m (Gemma-3-270M trained on NLI + LLM data in 30 CPU minutes).")  # fmt: skip
     return "\n".join(lines) + "\n\n" + note

@@ -53,5 +53,5 @@ def test_quickstart_end_to_end(tmp_path):
     assert base["tasks"].keys() == summary["tasks"].keys()
     assert read_settings(root / "untrained").training["global_step"] == 0
     task = next(iter(summary["tasks"]))
-    assert f"| {task} | {100 * base['tasks'][task]:.2f} | {100 * summary['tasks'][task]:.2f} |" in proc.stdout
+    assert f"| {task} | {base['tasks'][task]:.2f} | {summary['tasks'][task]:.2f} |" in proc.stdout
     assert "paper" not in proc.stdout.split("Where everything is")[1].lower()  # no 7B averages beside it

@@ -1,0 +1,93 @@
+"""The experiment runner (benchmarks/quality.py): one row per grid point, each trained with the README's command and
+evaluated with scripts/evaluate.py; and, slow, the recipe itself: a short run of Gemma-3-270M raises the dev score."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+from helpers.evaluation import make_sts_task
+from helpers.launch import ROWS, STS_DEV
+from helpers.paths import REPO_ROOT, TRAINDATA
+
+
+def quality_module():
+    spec = importlib.util.spec_from_file_location("quality", REPO_ROOT / "benchmarks/quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def offline_data(root):
+    """The runner's input layout (../shared/traindata and ../shared/evaldata) with a few toy rows."""
+    for name in ("nli", "llm-pairs", "llm-e5"):
+        (root / "traindata" / name).mkdir(parents=True)
+        (root / "traindata" / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS[:24]))
+    raw = root / "evaldata/raw/STSBenchmark"
+    raw.mkdir(parents=True)
+    raw.joinpath("sts-dev.csv").write_text(
+        "".join(
+            f"main\tx\t2012\t{i:04d}\t{r['score']}\t{r['sentence1']}\t{r['sentence2']}\n"
+            for i, r in enumerate(STS_DEV)
+        )
+    )
+    make_sts_task(root / "evaldata/tasks/TinySTS")
+    return root / "traindata", root / "evaldata"
+
+
+def test_runner_prints_one_row_per_grid_point(tmp_path, tiny_mistral_dir, capsys):
+    traindata, evaldata = offline_data(tmp_path)
+    quality = quality_module()
+    points = ["untrained", "trained", "no_instruction", "all-MiniLM-L6-v2"]
+    results = quality.main([
+        "--output_dir", str(tmp_path / "out"), "--traindata", str(traindata), "--evaldata", str(evaldata),
+        "--model_name_or_path", str(tiny_mistral_dir), "--tasks", "TinySTS", "--only", ",".join(points),
+        "--train_args", "--max_steps", "2", "--eval_steps", "2", "--per_device_train_batch_size", "4",
+    ])  # fmt: skip
+    assert list(results) == points
+    table = (tmp_path / "out" / "results.md").read_text().splitlines()
+    assert [line.split(" | ")[0].lstrip("| ") for line in table[2:]] == points
+    assert results["trained"]["train_s"] > 0 and results["untrained"]["train_s"] is None
+    assert results["trained"]["dev"] is not None  # the dev set was scored during training
+    assert all(-100 <= r["tasks"]["TinySTS"] <= 100 for r in results.values())
+    assert (tmp_path / "out" / "quality.png").stat().st_size > 5000
+    assert (tmp_path / "out" / "trained" / "learning_curve.png").is_file()
+    assert "| all-MiniLM-L6-v2 |" in capsys.readouterr().out
+
+
+def test_runner_rejects_unknown_grid_points(tmp_path):
+    traindata, evaldata = offline_data(tmp_path)
+    with pytest.raises(SystemExit, match="unknown grid point"):
+        quality_module().main(["--only", "trained,bogus", "--output_dir", str(tmp_path / "out"),
+                               "--traindata", str(traindata), "--evaldata", str(evaldata)])  # fmt: skip
+
+
+def test_gpu_variant_dry_run_on_cpu(tmp_path, tiny_mistral_dir):
+    """`python benchmarks/quality.py --gpu` as a GPU machine runs it, with a tiny model and budget on the CPU."""
+    traindata, evaldata = offline_data(tmp_path)
+    results = quality_module().main([
+        "--gpu", "--output_dir", str(tmp_path / "out"), "--traindata", str(traindata), "--evaldata", str(evaldata),
+        "--model_name_or_path", str(tiny_mistral_dir), "--tasks", "TinySTS", "--only", "trained",
+        "--train_args", "--max_steps", "2", "--eval_steps", "2", "--per_device_train_batch_size", "8",
+        "--use_cpu", "true",
+    ])  # fmt: skip
+    settings = json.loads((tmp_path / "out/trained/synthembed_config.json").read_text())
+    assert settings["training"]["global_batch_size"] == 8 and settings["training"]["world_size"] == 1
+    assert results["trained"]["dev"] is not None
+
+
+@pytest.mark.slow
+def test_recipe_short_run_raises_the_dev_score(tmp_path):
+    """Gemma-3-270M, the recipe on the offline NLI + LLM data: 8 steps already lift STS-B dev well above the
+    untrained model's score (the learning curve rises from step 0)."""
+    if not TRAINDATA.is_dir():
+        pytest.skip("../shared/traindata is not present")
+    results = quality_module().main([
+        "--output_dir", str(tmp_path / "out"), "--only", "trained", "--tasks", "STSBenchmark", "--dev_rows", "200",
+        "--train_args", "--max_steps", "8", "--eval_steps", "8", "--eval_on_start", "true", "--warmup_steps", "2",
+    ])  # fmt: skip
+    settings = json.loads((tmp_path / "out/trained/synthembed_config.json").read_text())
+    dev = settings["training"]["dev"]["stsb_dev_cosine_spearman"]
+    assert dev["steps"] == [0, 8] and dev["last"] > dev["first"] + 0.15, dev
+    assert results["trained"]["tasks"]["STSBenchmark"] > 50
