@@ -187,7 +187,6 @@ def main(argv=None) -> dict:
         args.accelerate_config = "configs/accelerate/cpu_ddp.yaml"
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(REPO_ROOT))
     override = offline_override(args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path)
     configs = ["--config", str(RECIPE), *[a for c in args.config for a in ("--config", c)], "--config", str(override)]
     recipe = {}

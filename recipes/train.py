@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 
-from synthembed.cli import parse_config, setup_logging
 from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+from synthembed_common.config import parse_config
+from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.train")
 

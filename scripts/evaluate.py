@@ -7,13 +7,11 @@ python scripts/evaluate.py --config recipes/cpu-quickstart/evaluate.yaml [--mode
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from synthembed.cli import fail, parse_config, setup_logging  # noqa: E402
+from synthembed_common.config import fail, parse_config
+from synthembed_common.logs import setup_logging
 
 
 @dataclass

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without `pip install -e`
-
-from data_generation.config import GenerationConfig  # noqa: E402
-from synthembed.cli import parse_config, setup_logging  # noqa: E402
+from data_generation.config import GenerationConfig
+from synthembed_common.config import parse_config
+from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.generate")
 

@@ -12,9 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from synthembed.cli import fail, parse_config, setup_logging  # noqa: E402
+from synthembed_common.config import fail, parse_config
+from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.merge_shards")
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from synthembed.cli import ConfigError, fail, parse_config, setup_logging  # noqa: E402
+from synthembed_common.config import ConfigError, fail, parse_config
+from synthembed_common.logs import setup_logging
 
 
 @dataclass

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 EVALDATA = REPO_ROOT.parent / "shared" / "evaldata" / "tasks"
 # One task keeps the quick start within 20 minutes on 2 cores (a 270M decoder encodes ~20 texts/s there);

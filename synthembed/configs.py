@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from transformers import TrainingArguments
 
-from synthembed.cli import ConfigError
 from synthembed.embedding import Chunking
 from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, QueryTemplate
+from synthembed_common.config import ConfigError
 
 TEXT_COLUMNS = ("query", "positive", "negative", "instruction")
 STS_COLUMNS = ("sentence1", "sentence2", "score")

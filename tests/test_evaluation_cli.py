@@ -84,7 +84,7 @@ def test_recipes_parse(recipe):
     sys.path.insert(0, str(REPO / "scripts"))
     import evaluate
 
-    from synthembed.cli import parse_config
+    from synthembed_common.config import parse_config
 
     keys = set(yaml.safe_load(recipe.read_text()))
     (args,) = parse_config([evaluate.EvaluationArguments], ["--config", str(recipe)])

@@ -150,7 +150,7 @@ def test_validation_accepts_and_maps():
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/generate.yaml")))
 def test_every_generation_recipe_parses(recipe, monkeypatch):
-    from synthembed.cli import parse_config
+    from synthembed_common.config import parse_config
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-placeholder")
     (config,) = parse_config([GenerationConfig], ["--config", str(recipe)])

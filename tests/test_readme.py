@@ -37,8 +37,8 @@ def test_every_named_file_exists():
 
 
 def test_training_commands_parse(tmp_path, monkeypatch):
-    from synthembed.cli import parse_config
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+    from synthembed_common.config import parse_config
 
     trains = [argv for argv in commands() if "recipes/train.py" in argv]
     assert trains

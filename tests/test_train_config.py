@@ -86,8 +86,8 @@ def test_resumed_run_ends_at_the_same_loss(tmp_path, tiny_mistral_dir):
 
 
 def test_ablation_files_layer_on_the_paper_recipe(tmp_path, monkeypatch):
-    from synthembed.cli import parse_config
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+    from synthembed_common.config import parse_config
 
     recipe = REPO_ROOT / "recipes/e5-mistral-7b-instruct"
     base = ["--config", str(recipe / "train.yaml"), "--config", str(recipe / "train_synthetic_msmarco.yaml")]
@@ -108,8 +108,8 @@ def test_ablation_files_layer_on_the_paper_recipe(tmp_path, monkeypatch):
 
 
 def test_every_training_recipe_parses(tmp_path, monkeypatch):
-    from synthembed.cli import parse_config
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+    from synthembed_common.config import parse_config
 
     recipes = sorted((REPO_ROOT / "recipes").rglob("train*.yaml"))  # overrides of train.yaml parse on their own too
     assert recipes

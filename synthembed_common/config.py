@@ -1,4 +1,4 @@
-"""One argument parser and one logging set-up for every entry point (train, generate, evaluate, mine).
+"""One argument parser for every entry point (train, generate, evaluate, mine, plan memory): one config dialect.
 
 `parse_config` wraps TRL's `TrlParser`: `--config recipe.yaml`, CLI flags override YAML, unknown keys are an error.
 On top of it, it checks YAML values against the dataclass field types (argparse only type-checks strings) and turns
@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
 import sys
 import types
 import typing
-import warnings
 from collections.abc import Iterable, Sequence
 
 import yaml
-
-logger = logging.getLogger("synthembed")
 
 
 class ConfigError(ValueError):
@@ -167,25 +163,3 @@ def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = N
     except (ConfigError, ValueError, TypeError, argparse.ArgumentError) as e:
         fail(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
     return tuple(parsed)
-
-
-def setup_logging(level: str | int = "INFO", main_process: bool = True) -> None:
-    """Plain, timestamped logging; libraries quiet down to warnings; non-main ranks log errors only."""
-    if isinstance(level, str):
-        level = logging.getLevelName(level.upper())
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stdout, force=True
-    )
-    logging.getLogger().setLevel(level if main_process else logging.ERROR)
-    # DeepSpeed calls torch.distributed APIs that torch deprecates: one warning per collective per step otherwise.
-    warnings.filterwarnings(
-        "ignore", message=r".*is deprecated\. Please use `torch\.distributed", category=FutureWarning
-    )
-    for noisy in ("httpx", "httpx2", "openai", "urllib3", "datasets", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        import transformers
-
-        transformers.utils.logging.set_verbosity(logging.WARNING if main_process else logging.ERROR)
-    except ImportError:
-        pass
