@@ -15,7 +15,8 @@ From Python:
 
 Modules: templates (the paper's prompts), placeholders (value sets, languages, sampling), config, plan (which
 requests), client (openai + limits), store (durable resume), parsing (validation, dedup), pipeline (the run),
-batch (OpenAI Batch API), accounting, output (seam-1 dataset), card, finalize, hub, merge, llama_server.
+batch (OpenAI Batch API), accounting, output (the run directory's files, seam-1 dataset), card, hub, merge,
+llama_server (a local llama.cpp server), scripted_server (a canned OpenAI-compatible server for tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ _EXPORTS = {
     "GenerationConfig": "data_generation.config",
     "generate": "data_generation.pipeline",
     "run_dir": "data_generation.pipeline",
-    "write_outputs": "data_generation.finalize",
+    "write_outputs": "data_generation.output",
     "push_to_hub": "data_generation.hub",
     "merge_shards": "data_generation.merge",
     "LlamaServer": "data_generation.llama_server",
     "gemma_gguf_path": "data_generation.llama_server",
+    "ScriptedServer": "data_generation.scripted_server",
     "PROMPT_VERSION": "data_generation.templates",
     "TASK_TYPES": "data_generation.templates",
 }

@@ -92,12 +92,13 @@ def estimate(config, assumed_task_chars: int = 120, default_max_tokens: int = 10
     tasks = {t: ["x" * assumed_task_chars] for t in TWO_STEP_TASK_TYPES}
     generate, _ = generation_requests(config, tasks)
     ledger = Ledger(config.prices, config.batch_discount)
+    mode = "batch" if config.use_batch_api else "online"
     requests: dict[str, int] = defaultdict(int)
     for request in brainstorm + generate:
         requests[f"{request.phase}/{request.task_type}"] += 1
-        completion = request.params.get("max_tokens") or default_max_tokens
-        prompt = sum(len(m["content"]) for m in request.messages) // 4
-        record = {"request": {"model": request.model}, "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
-                  "mode": "batch" if config.use_batch_api else "online"}  # fmt: skip
-        ledger.add(record, request.task_type, request.language, request.phase)
+        usage = {
+            "prompt_tokens": sum(len(m["content"]) for m in request.messages) // 4,
+            "completion_tokens": request.params.get("max_tokens") or default_max_tokens,
+        }
+        ledger.add(request.record(mode, usage=usage), request.task_type, request.language, request.phase)
     return {"requests": dict(sorted(requests.items())), "ceiling": ledger.to_dict()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -20,15 +19,14 @@ from tqdm.auto import tqdm
 from data_generation.config import GenerationConfig
 from data_generation.plan import Request
 from data_generation.store import ResponseStore
+from synthembed_common.files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
 def _save_state(path: Path, state: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(state, indent=1))
 
 
 def request_line(request: Request) -> str:
@@ -60,8 +58,6 @@ async def _submit(client: openai.AsyncOpenAI, entry: dict, state: list[dict], st
 
 
 def _collect_lines(text: str, by_key: dict[str, Request], store: ResponseStore, failed: Counter) -> int:
-    from data_generation.pipeline import _record  # one record format for online and batch replies
-
     collected = 0
     for line in text.splitlines():
         if not line.strip():
@@ -76,19 +72,9 @@ def _collect_lines(text: str, by_key: dict[str, Request], store: ResponseStore, 
             continue
         body = response["body"]
         choice = (body.get("choices") or [{}])[0]
-        usage = body.get("usage") or {}
-        store.append(
-            _record(
-                request,
-                "batch",
-                content=(choice.get("message") or {}).get("content"),
-                finish_reason=choice.get("finish_reason"),
-                usage={
-                    "prompt_tokens": usage.get("prompt_tokens", 0),
-                    "completion_tokens": usage.get("completion_tokens", 0),
-                },
-            )
-        )
+        usage = {k: (body.get("usage") or {}).get(k, 0) for k in ("prompt_tokens", "completion_tokens")}
+        content = (choice.get("message") or {}).get("content")
+        store.append(request.record("batch", content=content, finish_reason=choice.get("finish_reason"), usage=usage))
         collected += 1
     return collected
 
@@ -116,8 +102,8 @@ async def execute_batch(
         )
         _save_state(state_path, state)
     failed = Counter()
-    bar = tqdm(total=len(requests), initial=sum(r.key in store for r in requests), desc=f"{phase} (batch)",
-               disable=not config.progress, unit="req")  # fmt: skip
+    done = sum(r.key in store for r in requests)
+    bar = tqdm(total=len(requests), initial=done, desc=f"{phase} (batch)", disable=not config.progress, unit="req")
     for entry in state:
         if entry.get("collected"):
             continue

@@ -7,10 +7,23 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from data_generation.output import PARQUET_PATH
-
 TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "dataset_card.md.j2"
 CHART_FILE = "distribution.png"
+# The settings the card shows: how the data was made, nothing about credentials or local paths.
+CARD_SETTINGS = (
+    "base_url",
+    "model",
+    "model_mix",
+    "models_per_task_type",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "structured_output",
+    "num_examples",
+    "seed",
+    "num_shards",
+    "hub_dataset_id",
+)
 
 
 def _size_category(n: int) -> str:
@@ -59,9 +72,7 @@ def render_card(stats: dict, config: dict, template: Path = TEMPLATE) -> Dataset
         tags=["synthetic", "embeddings", "e5", "synthembed"],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
     )
-    safe_config = {k: config[k] for k in ("base_url", "model", "model_mix", "models_per_task_type", "temperature", "top_p",
-                                          "max_tokens", "structured_output", "num_examples", "seed", "num_shards", "hub_dataset_id")
-                   if k in config}  # fmt: skip
+    safe_config = {k: config[k] for k in CARD_SETTINGS if k in config}
     return DatasetCard.from_template(
-        card_data, template_path=str(template), stats=stats, config=safe_config, chart=CHART_FILE, parquet=PARQUET_PATH
+        card_data, template_path=str(template), stats=stats, config=safe_config, chart=CHART_FILE
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -39,8 +40,15 @@ def llama_cpp_server_available() -> bool:
 
 
 class LlamaServer:
-    def __init__(self, model_path: str | os.PathLike, port: int | None = None, n_ctx: int = 2048,
-                 n_threads: int | None = None, startup_timeout: float = 180.0, extra_args: tuple[str, ...] = ()):  # fmt: skip
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        port: int | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        startup_timeout: float = 180.0,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.model_path, self.port, self.n_ctx = str(model_path), port or free_port(), n_ctx
         self.n_threads = n_threads or max(1, (os.cpu_count() or 2))
         self.startup_timeout, self.extra_args = startup_timeout, tuple(extra_args)
@@ -52,9 +60,9 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> LlamaServer:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
-               *self.extra_args]  # fmt: skip
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--host", "127.0.0.1"]
+        cmd += ["--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads)]
+        cmd += self.extra_args
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout

@@ -11,8 +11,7 @@ import yaml
 from datasets import load_from_disk
 
 from data_generation.accounting import merge_usage
-from data_generation.finalize import CONFIG_FILE
-from data_generation.output import STATS_FILE
+from data_generation.output import CONFIG_FILE, STATS_FILE
 from data_generation.parsing import Deduper
 
 _SHARD = re.compile(r"shard-(\d{5})-of-(\d{5})$")

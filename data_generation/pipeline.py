@@ -16,12 +16,14 @@ import openai
 from tqdm.auto import tqdm
 
 from data_generation.accounting import Ledger
+from data_generation.batch import execute_batch
 from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
 from data_generation.parsing import Deduper, Rejected, normalize, parse_brainstorm, parse_example
-from data_generation.plan import Request, brainstorm_requests, generation_requests, split_counts
+from data_generation.plan import Request, brainstorm_requests, generation_requests, in_shard, split_counts
 from data_generation.store import ResponseStore
 from data_generation.templates import FIXED_INSTRUCTIONS, PROMPT_VERSION, TASK_TYPES
+from synthembed_common.files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 # 4xx answers that retrying cannot fix: stored as completed (with the error) so a resume does not re-send them.
@@ -41,25 +43,19 @@ def run_dir(config: GenerationConfig) -> Path:
     return root / f"shard-{config.shard_index:05d}-of-{config.num_shards:05d}"
 
 
+def _parse_brainstorm(request: Request, record: dict) -> list[str]:
+    return parse_brainstorm(record["content"], record.get("finish_reason"))
+
+
+def _parse_example(request: Request, record: dict) -> tuple[str, str, str | None]:
+    return parse_example(request.task_type, record["content"], record.get("finish_reason"))
+
+
 def _validate(request: Request, record: dict) -> None:
     if record.get("error"):
         raise Rejected("request_error", record["error"])
-    if request.phase == "brainstorm":
-        parse_brainstorm(record["content"], record.get("finish_reason"))
-    else:
-        parse_example(request.task_type, record["content"], record.get("finish_reason"))
-
-
-def _record(request: Request, mode: str, **result) -> dict:
-    return {
-        "key": request.key,
-        "phase": request.phase,
-        "task_type": request.task_type,
-        "index": request.index,
-        "request": {"model": request.model, "messages": request.messages, "params": request.params},
-        "mode": mode,
-        **result,
-    }
+    parse = _parse_brainstorm if request.phase == "brainstorm" else _parse_example
+    parse(request, record)
 
 
 async def execute(
@@ -84,11 +80,10 @@ async def execute(
         for request in queue:  # one shared iterator: each request is taken by exactly one worker
             try:
                 result = await client.complete(request.model, request.messages, request.params)
-                record = _record(request, "online", **result)
+                record = request.record("online", **result)
             except _PERMANENT as e:
-                record = _record(
-                    request, "online", content=None, finish_reason=None, usage=None, error=f"http_{e.status_code}"
-                )
+                error = f"http_{e.status_code}"
+                record = request.record("online", content=None, finish_reason=None, usage=None, error=error)
             except openai.APIError as e:
                 failed[type(e).__name__] += 1
                 logger.debug("request %s failed after retries: %s", request.key[:12], e)
@@ -135,8 +130,7 @@ def collect_tasks(requests: list[Request], store: ResponseStore) -> tuple[dict[s
     tasks: dict[str, list[str]] = {}
     seen: dict[str, set] = {}
     rejections = Counter()
-    for request, parsed in parsed_replies(requests, store, rejections, lambda r, record: parse_brainstorm(
-        record["content"], record.get("finish_reason"))):  # fmt: skip
+    for request, parsed in parsed_replies(requests, store, rejections, _parse_brainstorm):
         for task in parsed:
             if normalize(task) not in seen.setdefault(request.task_type, set()):
                 seen[request.task_type].add(normalize(task))
@@ -146,8 +140,7 @@ def collect_tasks(requests: list[Request], store: ResponseStore) -> tuple[dict[s
 
 def build_rows(config: GenerationConfig, requests: list[Request], store: ResponseStore) -> tuple[list[dict], Counter]:
     rows, rejections, dedup = [], Counter(), Deduper(config.dedup_on)
-    for request, (query, positive, negative) in parsed_replies(requests, store, rejections, lambda r, record: (
-        parse_example(r.task_type, record["content"], record.get("finish_reason")))):  # fmt: skip
+    for request, (query, positive, negative) in parsed_replies(requests, store, rejections, _parse_example):
         if dedup.is_duplicate(query, positive, negative):
             rejections["duplicate"] += 1
             continue
@@ -175,21 +168,20 @@ def build_rows(config: GenerationConfig, requests: list[Request], store: Respons
 
 async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) -> dict:
     client = LLMClient(config)
+
+    async def complete(requests: list[Request], phase: str) -> Counter:
+        """One executor for both phases: online requests, or the Batch API; replies land in the same store."""
+        if config.use_batch_api:
+            return await execute_batch(requests, store, client.openai, config, directory, phase)
+        return await execute(requests, store, client, phase, config.progress)
+
     try:
         brainstorm = brainstorm_requests(config)
-        if config.use_batch_api:
-            from data_generation.batch import execute_batch
-
-            failed_b = await execute_batch(brainstorm, store, client.openai, config, directory, "brainstorm")
-        else:
-            failed_b = await execute(brainstorm, store, client, "brainstorm", config.progress)
+        failed_b = await complete(brainstorm, "brainstorm")
         tasks, brainstorm_rejections = collect_tasks(brainstorm, store)
-        (directory / "tasks.json").write_text(json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
+        write_text_atomic(directory / "tasks.json", json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
         generate, no_task = generation_requests(config, tasks)
-        if config.use_batch_api:
-            failed_g = await execute_batch(generate, store, client.openai, config, directory, "generate")
-        else:
-            failed_g = await execute(generate, store, client, "generate", config.progress)
+        failed_g = await complete(generate, "generate")
     finally:
         await client.aclose()
     rows, rejections = build_rows(config, generate, store)
@@ -203,7 +195,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
                 record, request.task_type, request.language if request.phase == "generate" else None, request.phase
             )
     counts = split_counts(config.num_examples, config.task_proportions)
-    planned = {t: sum(1 for i in range(counts[t]) if i % config.num_shards == config.shard_index) for t in TASK_TYPES}
+    planned = {t: sum(in_shard(config, i) for i in range(counts[t])) for t in TASK_TYPES}
     return {
         "rows": rows,
         "stats": {

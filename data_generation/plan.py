@@ -40,6 +40,18 @@ class Request:
     def language(self) -> str | None:
         return self.meta.get("language") or self.meta.get("src_lang")
 
+    def record(self, mode: str, **result) -> dict:
+        """The store line of this request's reply: one format for online ("online") and Batch API ("batch") replies."""
+        return {
+            "key": self.key,
+            "phase": self.phase,
+            "task_type": self.task_type,
+            "index": self.index,
+            "request": {"model": self.model, "messages": self.messages, "params": self.params},
+            "mode": mode,
+            **result,
+        }
+
 
 def split_counts(total: int, proportions: dict[str, float]) -> dict[str, int]:
     """Largest-remainder split of `total` over task types (deterministic; sums exactly to total)."""

@@ -33,12 +33,16 @@ def main(args=None) -> int:
         from data_generation.accounting import estimate
 
         plan = estimate(config)
-        print(json.dumps({"requests": plan["requests"], "by_model": plan["ceiling"]["by_model"],
-                          "total": plan["ceiling"]["total"]}, indent=1))  # fmt: skip
+        summary = {
+            "requests": plan["requests"],
+            "by_model": plan["ceiling"]["by_model"],
+            "total": plan["ceiling"]["total"],
+        }
+        print(json.dumps(summary, indent=1))
         return 0
 
-    from data_generation.finalize import write_outputs
     from data_generation.hub import push_to_hub
+    from data_generation.output import write_outputs
     from data_generation.pipeline import generate, run_dir
 
     directory = run_dir(config)

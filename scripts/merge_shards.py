@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synthembed_common.config import fail, parse_config
+from synthembed_common.config import ConfigError, fail, parse_config
 from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.merge_shards")
@@ -29,18 +29,18 @@ class MergeConfig:
 
     def __post_init__(self):
         if not self.output_dir or not Path(self.output_dir).is_dir():
-            raise ValueError(f"`output_dir` must be an existing sharded run directory, got {self.output_dir!r}")
+            raise ConfigError(f"`output_dir` must be an existing sharded run directory, got {self.output_dir!r}")
         if self.push_to_hub and not self.hub_dataset_id:
-            raise ValueError("`hub_dataset_id` must be set (org/name) when push_to_hub is true")
+            raise ConfigError("`hub_dataset_id` must be set (org/name) when push_to_hub is true")
 
 
 def main(args=None) -> int:
     (config,) = parse_config([MergeConfig], args)
     setup_logging(config.log_level)
 
-    from data_generation.finalize import write_outputs
     from data_generation.hub import push_to_hub
     from data_generation.merge import merge_shards
+    from data_generation.output import write_outputs
 
     try:
         rows, stats, run_config = merge_shards(config.output_dir)

@@ -1,10 +1,12 @@
-"""Push a model card and evaluation results to the Hub (token from HF_TOKEN, endpoint from HF_ENDPOINT)."""
+"""Push a model card and evaluation results to the Hub (token from HF_TOKEN, endpoint from HF_ENDPOINT: the token
+handling is synthembed_common.hub's, shared with data_generation)."""
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
+
+from synthembed_common.hub import hub_api
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +21,9 @@ def push_card_and_results(
     commit_message: str = "Add MTEB evaluation results and model card",
 ) -> str:
     """One commit: README.md (+ its chart) from `card_dir`, and `results_dir` under `eval_results/`. Returns the URL."""
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd
 
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN"))
+    api = hub_api(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     card_dir = Path(card_dir)
     operations = [CommitOperationAdd("README.md", str(card_dir / "README.md"))]

@@ -99,15 +99,27 @@ def check_yaml_types(config: dict, dataclass_types: Iterable[type]) -> None:
             raise ConfigError(f"`{f.name}` must be {names}, got {type(value).__name__} {value!r}")
 
 
-def _structured_fields(dataclass_types: list[type]) -> set[str]:
-    """Fields holding lists of mappings (e.g. dataset_mixture): argparse cannot parse them, so a CLI value is YAML/JSON."""
-    names = set()
+def _structured_fields(dataclass_types: list[type]) -> dict[str, str]:
+    """Fields argparse cannot parse from one string, so their command-line value is YAML/JSON: {name: what it holds}.
+
+    Fields annotated `dict`, `dict[...]` (optionally `| None`) hold "a mapping" (e.g. task_proportions); fields
+    annotated `list[dict...]` hold "a list of mappings" (e.g. dataset_mixture). Unions with `str` are left to argparse
+    (transformers.TrainingArguments parses its `dict | str` fields itself).
+    """
+    kinds = {}
     for cls in dataclass_types:
-        for name, hint in typing.get_type_hints(cls).items():
-            args = typing.get_args(hint)
-            if typing.get_origin(hint) is list and args and typing.get_origin(args[0]) is dict:
-                names.add(name)
-    return names
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints.get(f.name)
+            if typing.get_origin(hint) in (typing.Union, types.UnionType):
+                args = [a for a in typing.get_args(hint) if a is not type(None)]
+                hint = args[0] if len(args) == 1 else None
+            origin, args = typing.get_origin(hint), typing.get_args(hint)
+            if hint is dict or origin is dict:
+                kinds[f.name] = "mapping"
+            elif origin is list and args and (args[0] is dict or typing.get_origin(args[0]) is dict):
+                kinds[f.name] = "list of mappings"
+    return kinds
 
 
 def _load_config_file(path: str | None) -> dict:
@@ -130,10 +142,10 @@ def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = N
 
     The same contract as TRL's `TrlParser.parse_args_and_config` (YAML sets defaults, flags override, unknown YAML keys
     are an error), plus: `--config` may repeat (later files override earlier ones, for ablation files), YAML values
-    are type-checked before any `__post_init__` runs, and list-of-mapping fields accept a YAML/JSON value on the
-    command line (`--dataset_mixture '[{"path": "data.jsonl"}]'`).
+    are type-checked before any `__post_init__` runs, and mapping and list-of-mapping fields accept a YAML/JSON value
+    on the command line (`--task_proportions '{"sts": 1}'`, `--dataset_mixture '[{"path": "data.jsonl"}]'`).
     """
-    from trl import TrlParser
+    from trl import TrlParser  # TRL's own argparse subclass: does not import transformers (keeps --help fast)
 
     dataclass_types = list(dataclass_types)
     args = list(sys.argv[1:] if args is None else args)
@@ -142,17 +154,21 @@ def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = N
         i = args.index("--config")
         config.update(_load_config_file(args[i + 1] if i + 1 < len(args) else None))
         del args[i : i + 2]
-    for name in _structured_fields(dataclass_types):
-        for flag in (f"--{name}", f"--{name.replace('_', '-')}"):
-            if flag in args:
-                i = args.index(flag)
-                try:
-                    config[name] = yaml.safe_load(args[i + 1])
-                except (IndexError, yaml.YAMLError):
-                    fail(f"`{flag}` expects a YAML/JSON list of mappings")
-                del args[i : i + 2]
+    structured, rest = _structured_fields(dataclass_types), []
+    while args:  # `--name VALUE` and `--name=VALUE` of structured fields become YAML values in `config`
+        flag, eq, value = args.pop(0).partition("=")
+        name = flag[2:].replace("-", "_") if flag.startswith("--") else None
+        if name not in structured:
+            rest.append(flag + eq + value)
+            continue
+        try:
+            config[name] = yaml.safe_load(value if eq else args.pop(0))
+        except (IndexError, yaml.YAMLError):
+            fail(f"`{flag}` expects a YAML/JSON {structured[name]}")
+    args = rest
     try:
-        check_yaml_types(config, dataclass_types)
+        if config:  # nothing to check otherwise (and checking may import transformers: `--help` stays fast)
+            check_yaml_types(config, dataclass_types)
         parser = TrlParser(dataclass_types)
         parser.exit_on_error = False
         parser.error = lambda message: fail(message)  # argparse's usage dump would bury the one line that matters

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from data_generation.client import RateLimiter
 from data_generation.config import GenerationConfig
 from data_generation.plan import brainstorm_requests, generation_requests
 from data_generation.templates import TASK_TYPES
+from synthembed_common.config import ConfigError
 
 
 def test_rate_limiter_bursts_one_minute_then_paces():
@@ -27,9 +30,8 @@ def test_rate_limiter_bursts_one_minute_then_paces():
 
 def _config(monkeypatch, **kwargs) -> GenerationConfig:
     monkeypatch.setenv("K", "x")
-    base = dict(base_url="http://127.0.0.1:1/v1", api_key_env="K", num_examples=60, output_dir="/nonexistent",
-                task_proportions={t: 1 for t in TASK_TYPES})  # fmt: skip
-    return GenerationConfig(**{**base, **kwargs})
+    base = dict(base_url="http://127.0.0.1:1/v1", api_key_env="K", num_examples=60, output_dir="/nonexistent")
+    return GenerationConfig(**{**base, "task_proportions": {t: 1 for t in TASK_TYPES}, **kwargs})
 
 
 def test_models_per_task_type_override_the_mix(monkeypatch):
@@ -59,6 +61,16 @@ def test_structured_output_parameters(monkeypatch):
         "temperature": 1.0,
         "top_p": 1.0,
     }
+
+
+def test_config_errors_name_the_field_and_what_was_expected(monkeypatch):
+    # parse_config rejects these before __post_init__; a GenerationConfig built in Python gets the same one line.
+    with pytest.raises(ConfigError, match="^`structured_output` must be one of none, json_schema, json_object, got"):
+        _config(monkeypatch, model="m", structured_output="grammar")
+    with pytest.raises(ConfigError, match="^`dedup_on` must be one of row, query, got 'both'$"):
+        _config(monkeypatch, model="m", dedup_on="both")
+    with pytest.raises(ConfigError, match="^`model_mix` must be a non-empty"):
+        _config(monkeypatch, model_mix={"a": 0})
 
 
 def test_store_survives_a_torn_last_line(tmp_path):

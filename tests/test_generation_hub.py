@@ -16,15 +16,15 @@ def test_push_to_hub_publishes_card_chart_and_parquet(tmp_path):
     hub, out = LoopbackHub(), tmp_path / "run"
     try:
         with ScriptedServer() as server:
-            config = write_config(tmp_path / "gen.yaml", server.base_url, out, num_examples=12, push_to_hub=True,
-                                  hub_dataset_id="synth-org/e5-synthetic-test", hub_private=True)  # fmt: skip
+            hub_repo = dict(push_to_hub=True, hub_dataset_id="synth-org/e5-synthetic-test", hub_private=True)
+            config = write_config(tmp_path / "gen.yaml", server.base_url, out, num_examples=12, **hub_repo)
             env = child_env(HF_ENDPOINT=hub.url, HF_TOKEN=HUB_TOKEN)
             proc = subprocess.run(generate_cmd(config), env=env, capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stderr[-3000:]
     finally:
         hub.stop()
-    assert hub.created == {"name": "e5-synthetic-test", "organization": "synth-org", "visibility": "private",
-                           "type": "dataset"}  # fmt: skip
+    created = {"name": "e5-synthetic-test", "organization": "synth-org", "visibility": "private", "type": "dataset"}
+    assert hub.created == created
     assert all(auth == f"Bearer {HUB_TOKEN}" for method, path, auth in hub.calls if method == "POST")
     assert set(hub.files) == {"README.md", "distribution.png", "data/train-00000-of-00001.parquet"}
     card = hub.files["README.md"].decode()

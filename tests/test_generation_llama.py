@@ -29,8 +29,8 @@ def test_cpu_quickstart_recipe_against_llama_cpp_server(tmp_path):
     # The quick-start recipe, cut to one brainstormed (two-step) and one one-step example with short outputs:
     # grammar-constrained sampling over Gemma's 262k vocabulary costs ~1 s per token on two busy cores.
     recipe = yaml.safe_load((REPO_ROOT / "recipes" / "cpu-quickstart" / "generate.yaml").read_text())
-    recipe.update(num_examples=2, task_proportions={"short-short": 1, "sts": 1}, tasks_per_brainstorm=1,
-                  max_tokens=48, brainstorm_max_tokens=64, schema_max_length=30)  # fmt: skip
+    recipe.update(num_examples=2, task_proportions={"short-short": 1, "sts": 1}, tasks_per_brainstorm=1)
+    recipe.update(max_tokens=48, brainstorm_max_tokens=64, schema_max_length=30)
     config = tmp_path / "llama.yaml"
     config.write_text(yaml.safe_dump(recipe))
     with LlamaServer(gemma_gguf_path(), n_ctx=1024) as server:

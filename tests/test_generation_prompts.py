@@ -31,9 +31,9 @@ def spec_blocks() -> dict[str, str]:
     text = SPEC.read_text()
     section2 = text[text.index("## 2. Prompt templates") : text.index("## 3. Placeholders")]
     blocks = [b.rstrip("\n") for b in re.findall(r"```text\n(.*?)```", section2, re.S)]
-    names = ["short-long/brainstorm", "short-long/brainstorm-figure1", "short-long/generate", "long-short/brainstorm",
-             "long-short/generate", "short-short/brainstorm", "short-short/generate", "long-long/brainstorm",
-             "long-long/generate", "sts/generate", "bitext/generate"]  # fmt: skip
+    names = """short-long/brainstorm short-long/brainstorm-figure1 short-long/generate long-short/brainstorm
+        long-short/generate short-short/brainstorm short-short/generate long-long/brainstorm long-long/generate
+        sts/generate bitext/generate""".split()
     assert len(blocks) == len(names), "the spec's §2 layout changed"
     return dict(zip(names, blocks))
 
@@ -94,8 +94,8 @@ def test_sampling_follows_weights_and_overrides():
 
 def test_plan_is_deterministic_and_shards_are_disjoint(monkeypatch):
     monkeypatch.setenv("K", "x")
-    kwargs = dict(base_url="http://127.0.0.1:1/v1", model_mix={"a": 1, "b": 3}, api_key_env="K", num_examples=200,
-                  output_dir="/nonexistent")  # fmt: skip
+    kwargs = dict(base_url="http://127.0.0.1:1/v1", api_key_env="K", num_examples=200, output_dir="/nonexistent")
+    kwargs["model_mix"] = {"a": 1, "b": 3}
     config = GenerationConfig(**kwargs)
     assert sum(split_counts(500_000, config.task_proportions).values()) == 500_000
     assert split_counts(500_000, config.task_proportions)["short-long"] == round(500_000 * 167 / 507)
@@ -123,13 +123,20 @@ def test_plan_is_deterministic_and_shards_are_disjoint(monkeypatch):
         ("Sure, here it is", "stop", "not_json"),
         ('["a"]', "stop", "not_object"),
         ('{"user_query": "q", "positive_document": "p"}', "stop", "wrong_keys"),
-        ('{"user_query": "q", "positive_document": "p", "hard_negative_document": "n", "x": "y"}', "stop", "wrong_keys"),
+        (
+            '{"user_query": "q", "positive_document": "p", "hard_negative_document": "n", "x": "y"}',
+            "stop",
+            "wrong_keys",
+        ),
         ('{"user_query": "q", "positive_document": 3, "hard_negative_document": "n"}', "stop", "wrong_type"),
         ('{"user_query": " ", "positive_document": "p", "hard_negative_document": "n"}', "stop", "empty_field"),
-        ('{"user_query": "q", "positive_document": "Same  Text", "hard_negative_document": "same text"}', "stop",
-         "positive_equals_negative"),
+        (
+            '{"user_query": "q", "positive_document": "Same  Text", "hard_negative_document": "same text"}',
+            "stop",
+            "positive_equals_negative",
+        ),
     ],
-)  # fmt: skip
+)
 def test_validation_rejects_with_reason(content, finish, reason):
     with pytest.raises(Rejected) as e:
         parse_example("short-long", content, finish)

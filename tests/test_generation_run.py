@@ -106,11 +106,11 @@ def test_full_run_over_all_task_types(tmp_path, monkeypatch, capfd):
 def test_fault_injection_every_class_counted_no_bad_row(tmp_path, monkeypatch):
     monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
     out = tmp_path / "faults"
-    faults = {"429": 0.08, "500": 0.08, "timeout": 0.06, "truncated": 0.07, "non_json": 0.07, "wrong_keys": 0.07,
-              "empty": 0.07}  # fmt: skip
+    faults = {"429": 0.08, "500": 0.08, "timeout": 0.06}  # transport faults: the first attempt only
+    faults |= {"truncated": 0.07, "non_json": 0.07, "wrong_keys": 0.07, "empty": 0.07}  # content: every attempt
     with ScriptedServer(faults=faults, timeout_sleep=1.2, retry_after=1) as server:
-        config = write_config(tmp_path / "gen.yaml", server.base_url, out, num_examples=60, request_timeout=0.6,
-                              examples_per_task=1)  # fmt: skip
+        small = dict(num_examples=60, request_timeout=0.6, examples_per_task=1)
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, **small)
         assert run_main(config) == 0
     stats = stats_of(out)
     seen = {r["fault"] for r in server.records if r["fault"]}
@@ -179,7 +179,10 @@ def test_sigkill_mid_run_resumes_without_repeats_and_same_dataset(tmp_path, monk
     [
         (["--num_examples", "-5"], "`num_examples` must be a positive integer"),
         (["--base_url", "localhost:8000"], "`base_url` must be an http(s) URL"),
-        (["--structured_output", "grammar"], "`structured_output` must be"),
+        (["--structured_output", "grammar"], "--structured_output/--structured-output: invalid choice: 'grammar'"),
+        (["--task_proportions", "[1, 2]"], "`task_proportions` must be dict, got list [1, 2]"),
+        (["--task_proportions", "{sts: 1"], "`--task_proportions` expects a YAML/JSON mapping"),
+        (["--task_proportions", "{sts: 0}"], "`task_proportions` must be non-negative weights, not all zero"),
         (
             ["--api_key_env", "UNSET_KEY_VARIABLE_XYZ", "--base_url", "https://api.openai.com/v1"],
             "UNSET_KEY_VARIABLE_XYZ",
@@ -196,6 +199,20 @@ def test_bad_config_fails_with_one_line_and_writes_nothing(tmp_path, monkeypatch
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], lines
     assert not out.exists()
+
+
+def test_mapping_fields_take_yaml_or_json_on_the_command_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    config = write_config(tmp_path / "d.yaml", "http://127.0.0.1:9/v1", tmp_path / "dry", max_tokens=10)
+    for value in ('{"sts": 1}', "{sts: 1}"):
+        assert run_main(config, "--dry_run", "true", "--task_proportions", value) == 0
+        printed = capsys.readouterr().out
+        assert json.loads(printed[printed.index("{\n") :])["requests"] == {"generate/sts": 24}
+    assert (
+        run_main(config, "--dry_run=true", '--task-proportions={"bitext": 1}', "--language_weights={a: 1, b: 1}") == 0
+    )
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("{\n") :])["requests"] == {"generate/bitext": 24}
 
 
 def test_unknown_yaml_key_is_named_by_a_real_process(tmp_path):

@@ -1,0 +1,291 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1: the stand-in LLM of the generation tests and benchmark.
+
+Replies are canned but deterministic functions of (model, messages, seed), so two runs with the same seed get the same
+answers. Faults are injected by a fixed hash of the request: transport faults (429 with Retry-After, 500, a reply
+slower than the client's timeout) hit the first attempt only; content faults (truncated JSON, non-JSON, wrong keys,
+empty reply) hit every attempt. Every request is recorded so tests can count repeats. Also serves the small part of
+the Files and Batch APIs that batch mode uses.
+
+    python -m data_generation.scripted_server --port 8000 --latency 0.05 [--fault 429=0.1 ...]
+
+`--port 0` takes a free port; the first line printed is the base_url to pass as `--base_url`. In a test:
+`with ScriptedServer(faults={"500": 0.1}) as server: ... server.base_url ... server.records`.
+It is not a model: replies only have the shape the paper's templates ask for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TRANSPORT_FAULTS = ("429", "500", "timeout")
+CONTENT_FAULTS = ("truncated", "non_json", "wrong_keys", "empty")
+FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS
+
+# The JSON keys each generation template asks for, written out here (not imported from templates) so the tests
+# check the parser against an independent statement of the format.
+REPLY_KEYS = {
+    "short-long": ["user_query", "positive_document", "hard_negative_document"],
+    "long-short": ["input_text", "label", "misleading_label"],
+    "short-short": ["input", "positive_document"],
+    "long-long": ["input", "positive_document"],
+    "sts": ["S1", "S2", "S3"],
+    "bitext": ["S1", "S2", "S3"],
+}
+
+
+def request_hash(model: str, messages: list[dict], seed) -> str:
+    return hashlib.sha256(json.dumps([model, messages, seed], sort_keys=True).encode()).hexdigest()
+
+
+def classify(prompt: str) -> tuple[str, str]:
+    """(phase, task_type) of a prompt built from the paper's templates."""
+    first = prompt.split("\n", 1)[0]
+    if first.startswith("Brainstorm"):
+        if "retrieval" in first:
+            return "brainstorm", "short-long"
+        if "classification" in first:
+            return "brainstorm", "long-short"
+        return "brainstorm", "short-short" if "very short" in first else "long-long"
+    if first.startswith("You have been assigned a retrieval task"):
+        return "generate", "short-long"
+    if first.startswith("You have been assigned a text classification task"):
+        return "generate", "long-short"
+    if first.startswith("You have been assigned a text matching task"):
+        return "generate", "short-short" if "very short" in prompt else "long-long"
+    if "translation" in first:
+        return "generate", "bitext"
+    return "generate", "sts"
+
+
+def canned_reply(prompt: str, digest: str, tasks_per_brainstorm: int = 5) -> str:
+    phase, task_type = classify(prompt)
+    if phase == "brainstorm":
+        return json.dumps(
+            [
+                f"{task_type} task {digest[:6]}-{k}: retrieve documents on subject {k}."
+                for k in range(tasks_per_brainstorm)
+            ]
+        )
+    return json.dumps({key: f"{key} text {digest[:10]} for the {task_type} example." for key in REPLY_KEYS[task_type]})
+
+
+class ScriptedServer:
+    """Serves in a daemon thread of this process (`with ScriptedServer() as server:`) or, via __main__, on its own.
+
+    `faults` maps a fault name (FAULTS) to the share of requests it hits; `records` and `attempts` log every request.
+    """
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        faults: dict[str, float] | None = None,
+        timeout_sleep: float = 1.5,
+        retry_after: float = 1,
+        tasks_per_brainstorm: int = 5,
+        port: int = 0,
+    ):
+        self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
+        self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
+        self.records: list[dict] = []
+        self.auth_headers: set[str] = set()
+        self.attempts: Counter = Counter()
+        self.lock = threading.Lock()
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self.httpd.daemon_threads = True
+        self.thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def start(self) -> ScriptedServer:
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def fault_for(self, digest: str) -> str | None:
+        u, edge = int(digest[:8], 16) / 2**32, 0.0
+        for name in FAULTS:
+            edge += self.faults.get(name, 0.0)
+            if u < edge:
+                return name
+        return None
+
+    def completed(self) -> Counter:
+        """{request hash: number of 200 replies sent}."""
+        return Counter(r["hash"] for r in self.records if r["status"] == 200)
+
+    def chat(self, body: dict) -> tuple[int, dict, dict, float]:
+        """(status, headers, json body, seconds to sleep first) for one chat completion."""
+        messages, seed = body["messages"], body.get("seed")
+        digest = request_hash(body["model"], messages, seed)
+        with self.lock:
+            self.attempts[digest] += 1
+            first = self.attempts[digest] == 1
+        fault = self.fault_for(digest)
+        status, headers, sleep = 200, {}, self.latency
+        if first and fault == "429":
+            status, headers = 429, {"Retry-After": str(self.retry_after)}
+        elif first and fault == "500":
+            status = 500
+        elif first and fault == "timeout":
+            sleep = self.timeout_sleep
+        record = {"hash": digest, "status": status, "fault": fault, "time": time.monotonic()}
+        if sleep >= self.timeout_sleep:
+            record["status"] = "timeout"
+        with self.lock:
+            self.records.append(record)
+        if status != 200:
+            return status, headers, {"error": {"message": f"injected {fault}", "type": "server_error"}}, sleep
+        prompt = messages[-1]["content"]
+        content, finish = canned_reply(prompt, digest, self.tasks_per_brainstorm), "stop"
+        if fault == "truncated":
+            content, finish = content[: len(content) // 2], "length"
+        elif fault == "non_json":
+            content = "Sure! Here is an example you asked for."
+        elif fault == "wrong_keys":
+            content = json.dumps({"question": "q", "answer": "a"})
+        elif fault == "empty":
+            content = ""
+        return 200, headers, completion(body["model"], content, finish, len(prompt) // 4), sleep
+
+
+def completion(model: str, content: str, finish: str, prompt_tokens: int) -> dict:
+    completion_tokens = max(1, len(content) // 4)
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [choice],
+        "usage": usage,
+    }
+
+
+def _handler(server: ScriptedServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _send(self, status: int, payload, headers: dict | None = None, raw: bytes | None = None):
+            data = raw if raw is not None else json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout fault)
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            server.auth_headers.add(self.headers.get("Authorization") or "")
+            path = self.path.split("?")[0].rstrip("/")
+            if path.endswith("/chat/completions"):
+                status, headers, payload, sleep = server.chat(json.loads(raw))
+                time.sleep(sleep)
+                return self._send(status, payload, headers)
+            if path.endswith("/files"):
+                return self._send(200, _batch_files_upload(server, self.headers, raw))
+            if path.endswith("/batches"):
+                return self._send(200, _batch_create(server, json.loads(raw)))
+            self._send(404, {"error": {"message": f"no route {path}"}})
+
+        def do_GET(self):
+            path = self.path.split("?")[0].rstrip("/")
+            if "/files/" in path and path.endswith("/content"):
+                return self._send(200, None, raw=server.files[path.split("/")[-2]])
+            if "/batches/" in path:
+                return self._send(200, _batch_poll(server, path.split("/")[-1]))
+            if path.endswith("/batches"):
+                listed = [_batch_object(i, "in_progress", b["input"], None) for i, b in server.batches.items()]
+                return self._send(200, {"object": "list", "data": listed, "has_more": False})
+            self._send(404, {"error": {"message": f"no route {path}"}})
+
+    return Handler
+
+
+def _batch_files_upload(server: ScriptedServer, headers, raw: bytes) -> dict:
+    """Multipart upload of a batch input file; the JSONL part is kept as the file's content."""
+    boundary = headers["Content-Type"].split("boundary=")[1].encode()
+    content = b""
+    for part in raw.split(b"--" + boundary):
+        if b'name="file"' in part:
+            content = part.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
+    file_id = f"file-{len(server.files)}"
+    server.files[file_id] = content
+    info = {"id": file_id, "object": "file", "bytes": len(content), "created_at": 0, "filename": "in.jsonl"}
+    return {**info, "purpose": "batch", "status": "processed"}
+
+
+def _batch_create(server: ScriptedServer, body: dict) -> dict:
+    batch_id = f"batch-{len(server.batches)}"
+    server.batches[batch_id] = {"input": body["input_file_id"], "polls": 0, "output": None}
+    return _batch_object(batch_id, "validating", body["input_file_id"], None)
+
+
+def _batch_poll(server: ScriptedServer, batch_id: str) -> dict:
+    batch = server.batches[batch_id]
+    batch["polls"] += 1
+    if batch["polls"] < 2:
+        return _batch_object(batch_id, "in_progress", batch["input"], None)
+    if batch["output"] is None:
+        lines = []
+        for line in server.files[batch["input"]].decode().splitlines():
+            request = json.loads(line)
+            status, _, payload, _ = server.chat(request["body"])
+            response = {"status_code": status, "request_id": "req", "body": payload}
+            lines.append(
+                json.dumps({"id": "r", "custom_id": request["custom_id"], "response": response, "error": None})
+            )
+        output_id = f"file-{len(server.files)}"
+        server.files[output_id] = ("\n".join(lines) + "\n").encode()
+        batch["output"] = output_id
+    return _batch_object(batch_id, "completed", batch["input"], batch["output"])
+
+
+def _batch_object(batch_id: str, status: str, input_id: str, output_id: str | None) -> dict:
+    batch = {"id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    files = {"input_file_id": input_id, "output_file_id": output_id, "error_file_id": None}
+    return {**batch, **files, "status": status, "created_at": 0}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--fault", action="append", default=[], help="name=rate, e.g. 429=0.1")
+    cli = parser.parse_args()
+    srv = ScriptedServer(cli.latency, {k: float(v) for k, v in (f.split("=") for f in cli.fault)}, port=cli.port)
+    print(srv.base_url, flush=True)
+    srv.httpd.serve_forever()

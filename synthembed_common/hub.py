@@ -1,0 +1,26 @@
+"""The one Hugging Face Hub client both libraries use (dataset pushes in data_generation, model cards in synthembed).
+
+The endpoint comes from HF_ENDPOINT and the token from the environment variable the config names (default HF_TOKEN),
+both read at call time, so a mirror or a loopback test Hub can be set after import. The token only ever goes to this
+client's requests: it is not logged, not saved (no `huggingface_hub.login`), and not written into any file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+
+def hub_token(token_env: str = "HF_TOKEN") -> str | None:
+    """The token from the environment variable named `token_env`; None lets huggingface_hub use its own default."""
+    return os.environ.get(token_env) or None
+
+
+def hub_api(token_env: str = "HF_TOKEN", token: str | None = None) -> HfApi:
+    """An `HfApi` for HF_ENDPOINT (or the public Hub) with an explicit `token` or the one from `token_env`."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or hub_token(token_env))
