@@ -4,11 +4,11 @@ loss curve from `accelerate launch` under ZeRO-3 (and DDP); plus the token-budge
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+from helpers.launch import free_port
 from helpers.paths import REPO_ROOT
 
 from synthembed import grad_cache
@@ -166,12 +166,6 @@ def test_dropout_masks_are_replayed(tiny_mistral_dir, monkeypatch):
 
 
 # ---- two processes ------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank, world, port, model_dir, splits, result_path):
     import torch.distributed as dist
 
@@ -198,7 +192,7 @@ def _worker(rank, world, port, model_dir, splits, result_path):
 @pytest.mark.parametrize("splits", [[(0, 2), (2, 12)]])  # unequal: rank 0 runs filler/split chunks
 def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_dir, splits):
     result = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(2, _free_port(), str(tiny_mistral_dir), splits, str(result)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(tiny_mistral_dir), splits, str(result)), nprocs=2, join=True)
     got = torch.load(result)
 
     model = load_model(tiny_mistral_dir)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+from helpers.launch import free_port
 
 from synthembed.losses import InfoNCELoss
 
@@ -74,12 +74,6 @@ def test_metrics_are_sane():
     assert math.isfinite(out.metrics["negative_similarity"].item())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank, world, port, sizes, result_path):
     """Each rank takes its slice of the same global batch (unequal slices allowed) through a shared linear encoder."""
     import torch.distributed as dist
@@ -115,7 +109,7 @@ def _global_inputs():
 @pytest.mark.parametrize("sizes", [[((0, 3), (0, 3)), ((3, 6), (3, 5))], [((0, 4), (0, 1)), ((4, 6), (1, 5))]])
 def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, sizes):
     result = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(2, _free_port(), sizes, str(result)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), sizes, str(result)), nprocs=2, join=True)
     got = torch.load(result)
 
     torch.manual_seed(0)
