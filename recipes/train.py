@@ -10,7 +10,7 @@ import logging
 import os
 
 from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
-from synthembed_common.config import parse_config
+from synthembed_common.config import fail, parse_config
 from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.train")
@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     model_args, data_args, training_args = parse_config(
         [ModelArguments, DataArguments, ContrastiveTrainingArguments], argv
     )
+    has_dev_set = bool(data_args.eval_datasets or data_args.eval_fraction)
+    if training_args.eval_strategy != "no" and not has_dev_set:
+        fail("`eval_strategy` needs a dev set: give `eval_datasets` or `eval_fraction`, or set `eval_strategy: no`")
     setup_logging("INFO", main_process=training_args.process_index == 0)
 
     from transformers import AutoTokenizer, set_seed
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     if data_args.eval_fraction > 0:
         split = train_dataset.train_test_split(test_size=data_args.eval_fraction, seed=training_args.seed)
         train_dataset, eval_datasets["heldout"] = split["train"], split["test"]
-    if eval_datasets and training_args.eval_strategy == "no":
+    if has_dev_set and training_args.eval_strategy == "no" and training_args.max_steps != 0:
         logger.warning("Dev sets given but eval_strategy is 'no': set eval_strategy: steps and eval_steps")
 
     ################

@@ -38,6 +38,9 @@ def run_train(recipe, *extra, cwd=REPO_ROOT):
         ({"dataset_mixture": [{"path": "x.jsonl", "weights": 1}]}, "unknown key(s) ['weights']"),
         ({"pooling": "max"}, "`pooling` must be one of last_token, mean, cls"),
         ({"model_name_or_path": "/nonexistent/model"}, "model_name_or_path"),
+        ({"eval_strategy": "steps"}, "`eval_strategy` needs a dev set"),
+        ({"eval_datasets": [{"path": "dev.jsonl", "rows": 9}]}, "`eval_datasets[0]` has unknown key(s) ['rows']"),
+        ({"query_template": "{query} {instruction}"}, "`query_template`: a query template must end with {query}"),
     ],
 )
 def test_bad_config_fails_with_one_line_before_loading(tmp_path, tiny_mistral_dir, change, expected, capsys):
