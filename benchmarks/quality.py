@@ -15,6 +15,8 @@ Data is the offline copy a user's Hub download stands for: `--traindata` (NLI tr
 triplets, deduplicated against the evaluation sets) and the STS-B *dev* split from `--evaldata` as the dev set of
 the learning curve; test sets are only evaluated, never trained on. Outputs in --output_dir: results.json,
 results.md (the table), quality.png (bar chart), and each point's model folder (with its card and learning curve).
+A rerun skips the points already done with the same command and tasks (`<point>.result.json`), so a killed grid
+resumes; delete that file to redo a point.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ def sts_dev_jsonl(raw_csv: Path, output: Path) -> Path:
             rows.append({"sentence1": parts[5], "sentence2": parts[6], "score": float(parts[4])})
     output.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return output
+
+
+def untrained_or(overrides: list[str] | None) -> list[str]:
+    """A grid point's recipe overrides; None (the untrained base) saves the model after 0 steps. `[]` is the recipe."""
+    return ["--max_steps", "0"] if overrides is None else overrides
 
 
 def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, model: str | None) -> Path:
@@ -185,10 +192,6 @@ def main(argv=None) -> dict:
     args.dev_rows = args.dev_rows or (1500 if args.gpu else 500)
     if args.accelerate_config is None and not args.gpu:
         args.accelerate_config = "configs/accelerate/cpu_ddp.yaml"
-    out = Path(args.output_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    override = offline_override(args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path)
-    configs = ["--config", str(RECIPE), *[a for c in args.config for a in ("--config", c)], "--config", str(override)]
     recipe = {}
     for path in [RECIPE, *args.config]:
         recipe.update(yaml.safe_load(Path(path).read_text()))
@@ -201,24 +204,35 @@ def main(argv=None) -> dict:
         if unknown:
             sys.exit(f"error: `--only`: unknown grid point(s) {sorted(unknown)}; expected some of {sorted(points)}")
         points = {k: v for k, v in points.items() if k in args.only.split(",")}
+    out = Path(args.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    override = offline_override(args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path)
+    configs = ["--config", str(RECIPE), *[a for c in args.config for a in ("--config", c)], "--config", str(override)]
 
     results = {}
     for name, overrides in points.items():
         print(f"\n=== {name}", flush=True)
-        model_dir, train_s = out / name, None
+        model_dir, train_cmd = out / name, None
         if name == REFERENCE:
             from synthembed.gguf import embedded_minilm_dir
 
             model_dir = embedded_minilm_dir()
         else:  # untrained: max_steps 0 saves the base model as the recipe would save a trained one
-            cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "recipes/train.py", *configs,
-                   "--output_dir", str(model_dir), *args.train_args, *(overrides or ["--max_steps", "0"])]  # fmt: skip
-            seconds = run(cmd, out / f"{name}.train.log")
-            train_s = seconds if overrides is not None else None
-        scores = evaluate(model_dir, args.evaldata / "tasks", args.tasks, out / f"{name}.eval")
-        values = list(scores["tasks"].values())
-        results[name] = {**scores, "average": round(sum(values) / len(values), 2), "train_s": train_s,
-                         "dev": dev_score(model_dir)}  # fmt: skip
+            train_cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "recipes/train.py", *configs,
+                         "--output_dir", str(model_dir), *args.train_args, *untrained_or(overrides)]  # fmt: skip
+        done = out / f"{name}.result.json"
+        previous = json.loads(done.read_text()) if done.is_file() else {}
+        if previous.get("train_cmd") == train_cmd and previous.get("tasks", {}).keys() == set(args.tasks):
+            print(f"(done before, same command and tasks: {done})", flush=True)  # a rerun resumes the grid
+            results[name] = previous
+        else:
+            seconds = run(train_cmd, out / f"{name}.train.log") if train_cmd else None
+            scores = evaluate(model_dir, args.evaldata / "tasks", args.tasks, out / f"{name}.eval")
+            values = list(scores["tasks"].values())
+            results[name] = {**scores, "average": round(sum(values) / len(values), 2),
+                             "train_s": None if overrides is None else seconds, "dev": dev_score(model_dir),
+                             "train_cmd": train_cmd}  # fmt: skip
+            done.write_text(json.dumps(results[name], indent=2))
         (out / "results.json").write_text(json.dumps(results, indent=2))
         print(table({name: results[name]}), flush=True)
 

@@ -177,6 +177,8 @@ class ContrastiveTrainer(Trainer):
 
     def training_summary(self) -> dict:
         summary = {k: getattr(self.args, k) for k in SUMMARY_KEYS}
+        if self.args.max_steps > 0:
+            del summary["num_train_epochs"]  # max_steps wins
         summary["lr_scheduler_type"] = str(summary["lr_scheduler_type"]).split(".")[-1].lower()
         lora = self.model_args.use_lora
         summary.update(
