@@ -108,10 +108,10 @@ def run(cmd: list[str], log: Path) -> float:
     return time.time() - start
 
 
-def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path) -> dict:
+def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, precision: str) -> dict:
     folders = [str(tasks_dir / t) for t in tasks]
     cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders,
-           "--output_dir", str(out), "--precision", "fp32", "--batch_size", "32"]  # fmt: skip
+           "--output_dir", str(out), "--precision", precision, "--batch_size", "32"]  # fmt: skip
     seconds = run(cmd, out.parent / f"{out.name}.log")
     summary = json.loads((out / "summary.json").read_text())
     return {"tasks": {t: summary["tasks"][t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
@@ -177,6 +177,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gpu", action="store_true", help="The GPU variant: one GPU, recipes/gemma3-270m/gpu.yaml.")
     p.add_argument("--accelerate_config", default=None, help="Default: configs/accelerate/cpu_ddp.yaml (CPU).")
     p.add_argument("--num_processes", type=int, default=None, help="Default: 2 on CPU, 1 with --gpu.")
+    p.add_argument("--eval_precision", default="fp32", help="scripts/evaluate.py --precision (bf16: ~2x on CPU).")
     p.add_argument("--dev_rows", type=int, default=None, help="STS-B dev pairs scored in training (500; GPU: 1500).")
     p.add_argument("--train_args", nargs=argparse.REMAINDER, default=[], help="Recipe overrides for every point.")
     return p.parse_args(argv)
@@ -222,16 +223,19 @@ def main(argv=None) -> dict:
                          "--output_dir", str(model_dir), *args.train_args, *untrained_or(overrides)]  # fmt: skip
         done = out / f"{name}.result.json"
         previous = json.loads(done.read_text()) if done.is_file() else {}
-        if previous.get("train_cmd") == train_cmd and previous.get("tasks", {}).keys() == set(args.tasks):
+        same = previous.get("eval_precision", "fp32") == args.eval_precision and previous.get("train_cmd") == train_cmd
+        if same and previous.get("tasks", {}).keys() == set(args.tasks):
             print(f"(done before, same command and tasks: {done})", flush=True)  # a rerun resumes the grid
             results[name] = previous
         else:
             seconds = run(train_cmd, out / f"{name}.train.log") if train_cmd else None
-            scores = evaluate(model_dir, args.evaldata / "tasks", args.tasks, out / f"{name}.eval")
+            scores = evaluate(
+                model_dir, args.evaldata / "tasks", args.tasks, out / f"{name}.eval", args.eval_precision
+            )
             values = list(scores["tasks"].values())
             results[name] = {**scores, "average": round(sum(values) / len(values), 2),
                              "train_s": None if overrides is None else seconds, "dev": dev_score(model_dir),
-                             "train_cmd": train_cmd}  # fmt: skip
+                             "train_cmd": train_cmd, "eval_precision": args.eval_precision}  # fmt: skip
             done.write_text(json.dumps(results[name], indent=2))
         (out / "results.json").write_text(json.dumps(results, indent=2))
         print(table({name: results[name]}), flush=True)

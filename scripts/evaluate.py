@@ -26,7 +26,10 @@ class EvaluationArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Where results go; default <model>/eval."})
     batch_size: int = field(default=32, metadata={"help": "Encoding batch size."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1, ...; default: best available."})
-    precision: str = field(default="auto", metadata={"help": "auto (fp16 on GPU), fp16 or fp32."})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "auto (fp16 on GPU), fp16, bf16 (autocast, also on CPUs with AVX512-BF16) or fp32."},
+    )
     doc_as_query: bool = field(
         default=False, metadata={"help": "Quora: encode documents as queries (off in the official script, §6.2)."}
     )
@@ -38,8 +41,8 @@ class EvaluationArguments:
     log_level: str = field(default="INFO", metadata={"help": "Logging level."})
 
     def __post_init__(self):
-        if self.precision not in ("auto", "fp16", "fp32"):
-            raise ValueError(f"`precision` must be auto, fp16 or fp32, got {self.precision!r}")
+        if self.precision not in ("auto", "fp16", "bf16", "fp32"):
+            raise ValueError(f"`precision` must be auto, fp16, bf16 or fp32, got {self.precision!r}")
         if self.batch_size < 1:
             raise ValueError(f"`batch_size` must be >= 1, got {self.batch_size}")
 
@@ -86,7 +89,8 @@ def main(argv=None) -> dict:
             output_dir=output_dir,
             batch_size=args.batch_size,
             device=args.device,
-            fp16={"auto": None, "fp16": True, "fp32": False}[args.precision],
+            fp16={"auto": None, "fp16": True}.get(args.precision, False),
+            bf16=args.precision == "bf16",
             doc_as_query=args.doc_as_query,
             model_name=model_name,
         )

@@ -40,6 +40,7 @@ class E5ProtocolEncoder(AbsEncoder):
         device: str | None = None,
         batch_size: int = 32,
         fp16: bool | None = None,
+        bf16: bool = False,
         max_seq_length: int | None = None,
         doc_as_query: bool = False,
         instruction_overrides: dict[str, str] | None = None,
@@ -61,6 +62,7 @@ class E5ProtocolEncoder(AbsEncoder):
             fp16 = self.model.device.type == "cuda"
         if fp16:
             self.model.half()
+        self.bf16 = bf16 and not fp16  # autocast, as the trainer's `bf16: true`: fp32 weights, bf16 matmuls
         self.model.eval()
         modules = list(self.model)
         # A view of the same weights without the final Normalize: the classification encoder (spec §6.2).
@@ -114,7 +116,8 @@ class E5ProtocolEncoder(AbsEncoder):
     def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs: Any):
         import torch
 
-        with torch.inference_mode():  # local to encoding: never switch autograd off for the whole process
+        autocast = torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        with torch.inference_mode(), autocast:  # local to encoding: never switch autograd off for the process
             return self._encode(inputs, task_metadata, hf_subset, prompt_type, **kwargs)
 
     def _encode(self, inputs, task_metadata, hf_subset: str, prompt_type=None, **kwargs: Any):

@@ -78,6 +78,7 @@ def evaluate_model(
     batch_size: int = 32,
     device: str | None = None,
     fp16: bool | None = None,
+    bf16: bool = False,
     doc_as_query: bool = False,
     encoder: E5ProtocolEncoder | None = None,
     model_name: str | None = None,
@@ -89,8 +90,8 @@ def evaluate_model(
     selected = resolve_tasks(tasks, benchmark, local_tasks)
     if encoder is None:
         encoder = E5ProtocolEncoder(
-            model_name_or_path, device=device, batch_size=batch_size, fp16=fp16, doc_as_query=doc_as_query,
-            model_name=model_name,
+            model_name_or_path, device=device, batch_size=batch_size, fp16=fp16, bf16=bf16,
+            doc_as_query=doc_as_query, model_name=model_name,
         )  # fmt: skip
     if encoder.template:  # every task needs its instruction before anything runs (spec §6.3; task.json may add one)
         for task in selected:
