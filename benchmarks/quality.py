@@ -37,14 +37,11 @@ TASKS = ["STSBenchmark", "SICK-R"]
 REFERENCE = "all-MiniLM-L6-v2"
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
-OFFLINE_MIXTURE = [
-    {"path": "nli/train.jsonl", "name": "nli",
-     "instruction": "Given a premise, retrieve a hypothesis that is entailed by the premise"},
-    {"path": "llm-pairs/train.jsonl", "name": "llm-pairs",
-     "instruction": "Given a question, retrieve passages from a company annual report that answer it"},
-    {"path": "llm-e5/train.jsonl", "name": "llm-e5",
-     "instruction": "Given a web search query, retrieve relevant passages that answer the query"},
-]  # fmt: skip
+OFFLINE_INSTRUCTIONS = {
+    "nli": "Given a premise, retrieve a hypothesis that is entailed by the premise",
+    "llm-pairs": "Given a question, retrieve passages from a company annual report that answer it",
+    "llm-e5": "Given a web search query, retrieve relevant passages that answer the query",
+}
 
 
 def grid(temperature: float) -> dict[str, list[str]]:
@@ -82,7 +79,10 @@ def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, 
 
     from synthembed.gguf import embedded_gemma_dir
 
-    mixture = [{**e, "path": str(traindata / e["path"])} for e in OFFLINE_MIXTURE]
+    mixture = [
+        {"path": str(traindata / name / "train.jsonl"), "name": name, "instruction": instruction}
+        for name, instruction in OFFLINE_INSTRUCTIONS.items()
+    ]
     dev = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
     override = {
         "model_name_or_path": model or str(embedded_gemma_dir()),
@@ -110,8 +110,8 @@ def run(cmd: list[str], log: Path) -> float:
 
 def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, precision: str) -> dict:
     folders = [str(tasks_dir / t) for t in tasks]
-    cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders,
-           "--output_dir", str(out), "--precision", precision, "--batch_size", "32"]  # fmt: skip
+    cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders]
+    cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32"]
     seconds = run(cmd, out.parent / f"{out.name}.log")
     summary = json.loads((out / "summary.json").read_text())
     return {"tasks": {t: summary["tasks"][t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
@@ -219,8 +219,8 @@ def main(argv=None) -> dict:
 
             model_dir = embedded_minilm_dir()
         else:  # untrained: max_steps 0 saves the base model as the recipe would save a trained one
-            train_cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "recipes/train.py", *configs,
-                         "--output_dir", str(model_dir), *args.train_args, *untrained_or(overrides)]  # fmt: skip
+            train_cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "recipes/train.py", *configs]
+            train_cmd += ["--output_dir", str(model_dir), *args.train_args, *untrained_or(overrides)]
         done = out / f"{name}.result.json"
         previous = json.loads(done.read_text()) if done.is_file() else {}
         same = previous.get("eval_precision", "fp32") == args.eval_precision and previous.get("train_cmd") == train_cmd
@@ -233,9 +233,14 @@ def main(argv=None) -> dict:
                 model_dir, args.evaldata / "tasks", args.tasks, out / f"{name}.eval", args.eval_precision
             )
             values = list(scores["tasks"].values())
-            results[name] = {**scores, "average": round(sum(values) / len(values), 2),
-                             "train_s": None if overrides is None else seconds, "dev": dev_score(model_dir),
-                             "train_cmd": train_cmd, "eval_precision": args.eval_precision}  # fmt: skip
+            results[name] = {
+                **scores,
+                "average": round(sum(values) / len(values), 2),
+                "train_s": None if overrides is None else seconds,
+                "dev": dev_score(model_dir),
+                "train_cmd": train_cmd,
+                "eval_precision": args.eval_precision,
+            }
             done.write_text(json.dumps(results[name], indent=2))
         (out / "results.json").write_text(json.dumps(results, indent=2))
         print(table({name: results[name]}), flush=True)

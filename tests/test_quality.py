@@ -36,23 +36,30 @@ def offline_data(root):
     return root / "traindata", root / "evaldata"
 
 
+TWO_STEPS = ["--max_steps", "2", "--eval_steps", "2"]
+
+
+def runner_args(out, traindata, evaldata, model, *more) -> list[str]:
+    argv = ["--output_dir", str(out), "--traindata", str(traindata), "--evaldata", str(evaldata), "--tasks", "TinySTS"]
+    return argv + (["--model_name_or_path", str(model)] if model else []) + list(more)
+
+
 def test_runner_prints_one_row_per_grid_point(tmp_path, tiny_mistral_dir, capsys):
     traindata, evaldata = offline_data(tmp_path)
     quality = quality_module()
     points = ["untrained", "trained", "all-MiniLM-L6-v2"]
-    results = quality.main([
-        "--output_dir", str(tmp_path / "out"), "--traindata", str(traindata), "--evaldata", str(evaldata),
-        "--model_name_or_path", str(tiny_mistral_dir), "--tasks", "TinySTS", "--only", ",".join(points),
-        "--train_args", "--max_steps", "2", "--eval_steps", "2", "--per_device_train_batch_size", "4",
-    ])  # fmt: skip
+    argv = runner_args(tmp_path / "out", traindata, evaldata, tiny_mistral_dir, "--only", ",".join(points))
+    results = quality.main([*argv, "--train_args", *TWO_STEPS, "--per_device_train_batch_size", "4"])
     assert list(results) == points
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
     assert [line.split(" | ")[0].lstrip("| ") for line in table[2:]] == points
     assert results["trained"]["train_s"] > 0 and results["untrained"]["train_s"] is None
     assert results["trained"]["dev"] is not None  # the dev set was scored during training
-    steps = {n: json.loads((tmp_path / "out" / n / "synthembed_config.json").read_text())["training"]["global_step"]
-             for n in ("untrained", "trained")}  # fmt: skip
-    assert steps == {"untrained": 0, "trained": 2}  # the recipe's row trains, the base row does not
+    settings = {n: json.loads((tmp_path / "out" / n / "synthembed_config.json").read_text()) for n in points[:2]}
+    assert {n: s["training"]["global_step"] for n, s in settings.items()} == {
+        "untrained": 0,
+        "trained": 2,
+    }  # the recipe's row trains, the base row does not
     assert all(-100 <= r["tasks"]["TinySTS"] <= 100 for r in results.values())
     assert (tmp_path / "out" / "quality.png").stat().st_size > 5000
     assert (tmp_path / "out" / "trained" / "learning_curve.png").is_file()
@@ -62,19 +69,16 @@ def test_runner_prints_one_row_per_grid_point(tmp_path, tiny_mistral_dir, capsys
 def test_runner_rejects_unknown_grid_points(tmp_path):
     traindata, evaldata = offline_data(tmp_path)
     with pytest.raises(SystemExit, match="unknown grid point"):
-        quality_module().main(["--only", "trained,bogus", "--output_dir", str(tmp_path / "out"),
-                               "--traindata", str(traindata), "--evaldata", str(evaldata)])  # fmt: skip
+        quality_module().main(runner_args(tmp_path / "out", traindata, evaldata, None, "--only", "trained,bogus"))
+    assert not (tmp_path / "out").exists()  # rejected before anything is written
 
 
 def test_gpu_variant_dry_run_on_cpu(tmp_path, tiny_mistral_dir):
     """`python benchmarks/quality.py --gpu` as a GPU machine runs it, with a tiny model and budget on the CPU."""
     traindata, evaldata = offline_data(tmp_path)
-    results = quality_module().main([
-        "--gpu", "--output_dir", str(tmp_path / "out"), "--traindata", str(traindata), "--evaldata", str(evaldata),
-        "--model_name_or_path", str(tiny_mistral_dir), "--tasks", "TinySTS", "--only", "trained",
-        "--train_args", "--max_steps", "2", "--eval_steps", "2", "--per_device_train_batch_size", "8",
-        "--use_cpu", "true",
-    ])  # fmt: skip
+    argv = runner_args(tmp_path / "out", traindata, evaldata, tiny_mistral_dir, "--gpu", "--only", "trained")
+    train_args = [*TWO_STEPS, "--per_device_train_batch_size", "8", "--use_cpu", "true"]
+    results = quality_module().main([*argv, "--train_args", *train_args])
     settings = json.loads((tmp_path / "out/trained/synthembed_config.json").read_text())
     assert settings["training"]["global_batch_size"] == 8 and settings["training"]["world_size"] == 1
     assert results["trained"]["dev"] is not None
@@ -90,10 +94,9 @@ def test_recipe_short_run_raises_the_dev_score(tmp_path):
     (evaldata / "raw").mkdir(parents=True)
     (evaldata / "raw/STSBenchmark").symlink_to(SHARED / "evaldata/raw/STSBenchmark")
     make_sts_task(evaldata / "tasks/TinySTS")
-    quality_module().main([
-        "--output_dir", str(tmp_path / "out"), "--only", "trained", "--evaldata", str(evaldata), "--tasks", "TinySTS",
-        "--dev_rows", "200", "--train_args", "--max_steps", "8", "--eval_steps", "8", "--warmup_steps", "2",
-    ])  # fmt: skip
+    argv = ["--output_dir", str(tmp_path / "out"), "--only", "trained", "--evaldata", str(evaldata)]
+    argv += ["--tasks", "TinySTS", "--dev_rows", "200"]
+    quality_module().main([*argv, "--train_args", "--max_steps", "8", "--eval_steps", "8", "--warmup_steps", "2"])
     settings = json.loads((tmp_path / "out/trained/synthembed_config.json").read_text())
     dev = settings["training"]["dev"]["stsb_dev_cosine_spearman"]
     assert dev["steps"] == [0, 8] and dev["last"] > dev["first"] + 0.15, dev
