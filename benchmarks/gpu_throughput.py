@@ -3,9 +3,9 @@
     python benchmarks/gpu_throughput.py                 # one GPU, ~3–5 minutes on an H100 (most of it model init)
     python benchmarks/gpu_throughput.py --tiny          # CPU dry run: 2-layer model, a few short texts
 
-Each step: `--batch` triplets = 3 × batch texts of exactly `--seq-len` tokens (random ids), the GradCache step (synthembed.grad_cache) with
-`--chunk-size` texts per chunk, gradient checkpointing, AdamW on the LoRA parameters. Prints tokens/s, MFU and peak
-memory (torch.cuda.max_memory_allocated / reserved).
+Each step: `--batch` triplets = 3 × batch texts of exactly `--seq-len` tokens (random ids), the GradCache step
+(synthembed.grad_cache) with `--chunk-size` texts per chunk, gradient checkpointing, AdamW on the LoRA parameters.
+Prints tokens/s, MFU and peak memory (torch.cuda.max_memory_allocated / reserved).
 
 FLOP accounting (per token, N = frozen parameters in the decoder's matrices, i.e. everything but embeddings and norms;
 s = sequence length, d = hidden, l = layers; attention: 2·2·s·d per layer forward (QKᵀ and AV), causal not halved):
@@ -25,23 +25,30 @@ import time
 
 import torch
 
+from synthembed.memory_planner import ModelShape
+
+TINY = ModelShape(hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, vocab=512, name="tiny")
+TINY_EXTRA = {"max_position_embeddings": 4096}
+MISTRAL_7B = ModelShape()  # mistralai/Mistral-7B-v0.1 config.json, with these:
+MISTRAL_7B_EXTRA = {"max_position_embeddings": 32768, "rms_norm_eps": 1e-5, "rope_theta": 10000.0}
+
+
+def mistral_config(shape: ModelShape, **extra):
+    from transformers import MistralConfig
+
+    sizes = {"vocab_size": shape.vocab, "hidden_size": shape.hidden, "intermediate_size": shape.ffn}
+    heads = {"num_attention_heads": shape.heads, "num_key_value_heads": shape.kv_heads}
+    return MistralConfig(num_hidden_layers=shape.layers, **sizes, **heads, **extra)
+
 
 def build(args):
-    from transformers import MistralConfig, MistralModel
+    from transformers import MistralModel
 
     from synthembed.configs import ModelArguments
     from synthembed.modeling import EmbeddingModel, add_lora
 
-    if args.tiny:
-        config = MistralConfig(
-            vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=4096,
-        )  # fmt: skip
-    else:  # mistralai/Mistral-7B-v0.1 config.json
-        config = MistralConfig(
-            vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-            num_key_value_heads=8, max_position_embeddings=32768, rms_norm_eps=1e-5, rope_theta=10000.0,
-        )  # fmt: skip
+    shape, extra = (TINY, TINY_EXTRA) if args.tiny else (MISTRAL_7B, MISTRAL_7B_EXTRA)
+    config = mistral_config(shape, **extra)
     config._attn_implementation = "sdpa"
     config.use_cache = False
     dtype = torch.float32 if args.tiny else torch.bfloat16
@@ -52,17 +59,15 @@ def build(args):
             backbone = MistralModel(config)
     finally:
         torch.set_default_dtype(default)
-    backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     lora = ModelArguments(model_name_or_path="random/mistral-7b-shaped", lora_r=16, lora_alpha=32, lora_dropout=0.1)
     model = EmbeddingModel(add_lora(backbone, lora), pooling="last_token").train()
-    return model, config
+    return model, shape
 
 
-def flops_per_token(config, seq_len: int) -> tuple[float, float]:
-    d, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    kv = d // config.num_attention_heads * config.num_key_value_heads
-    n = layers * (2 * d * d + 2 * d * kv + 3 * d * f)
-    forward = 2 * n + 4 * layers * seq_len * d
+def flops_per_token(shape: ModelShape, seq_len: int) -> tuple[float, float]:
+    n = shape.layers * shape.layer_parameters()  # the decoder's matrices
+    forward = 2 * n + 4 * shape.layers * seq_len * shape.hidden
     model = forward + 2 * forward  # backward w.r.t. activations: 2N for the matmuls, 8·l·s·d for attention
     hardware = model + 2 * forward  # + cache forward + checkpoint recompute
     return model, hardware
@@ -86,19 +91,17 @@ def main(argv=None) -> None:
     from synthembed.losses import InfoNCELoss
 
     start = time.perf_counter()
-    model, config = build(args)
+    model, shape = build(args)
     init_s = time.perf_counter() - start
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.1)
-    loss_fn, chunking = (
-        InfoNCELoss(temperature=0.02, gather_across_devices=False),
-        Chunking(chunk_size=args.chunk_size),
-    )
+    loss_fn = InfoNCELoss(temperature=0.02, gather_across_devices=False)
+    chunking = Chunking(chunk_size=args.chunk_size)
 
     g = torch.Generator().manual_seed(0)
 
     def features(rows):
-        ids = torch.randint(3, config.vocab_size, (rows, args.seq_len), generator=g)
+        ids = torch.randint(3, shape.vocab, (rows, args.seq_len), generator=g)
         ids[:, -1] = 2  # EOS last, as the collator appends it
         return {"input_ids": ids.to(args.device), "attention_mask": torch.ones_like(ids).to(args.device)}
 
@@ -120,7 +123,7 @@ def main(argv=None) -> None:
     seconds = time.perf_counter() - start
 
     tokens = 3 * args.batch * args.seq_len * args.steps
-    model_flops, hardware_flops = flops_per_token(config, args.seq_len)
+    model_flops, hardware_flops = flops_per_token(shape, args.seq_len)
     result = {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
         "model": "tiny" if args.tiny else "Mistral-7B-shaped (random weights), bf16, SDPA, LoRA r16, grad ckpt",

@@ -1,8 +1,9 @@
 """Parsing and validation of LLM replies, with a named reason for every rejection, and exact-duplicate removal.
 
 The paper: "Any generated data that does not conform to the predefined JSON format are discarded during the parsing
-process. We also remove duplicates based on exact string matching." (spec §1.1). One surrounding markdown code fence
-is tolerated, and so are raw newlines inside strings; anything else that is not exactly the template's keys with non-empty string values is rejected.
+process. We also remove duplicates based on exact string matching." (Wang et al., 2024, §3.1). One surrounding
+markdown code fence is tolerated, and so are raw newlines inside strings; anything else that is not exactly the
+template's keys with non-empty string values is rejected.
 """
 
 from __future__ import annotations

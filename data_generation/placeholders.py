@@ -1,4 +1,5 @@
-"""Placeholder value sets, the language list and its weights, and seeded per-row sampling (spec §3).
+"""Placeholder value sets, the language list and its weights, and seeded per-row sampling
+(Wang et al., 2024, §3.1 and Appendix C).
 
 Every value set is the paper's full set (Tables 8-13 captions). The paper says values are "randomly sampled at
 runtime" and gives no weights, so the default is uniform; weights and value sets can be overridden from the recipe.
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 PLACEHOLDER_VALUES: dict[str, dict[str, list[str]]] = {
     "short-long": {
         "query_type": ["extremely long-tail", "long-tail", "common"],
-        # Table 8 says "5 to 15 words"; §3.1 says "5-10 words" (spec D1). Override via `placeholder_values`.
+        # Table 8 says "5 to 15 words"; §3.1 says "5-10 words": the appendix wins. Override via `placeholder_values`.
         "query_length": ["less than 5 words", "5 to 15 words", "at least 10 words"],
         "clarity": ["clear", "understandable with some effort", "ambiguous"],
         "num_words": ["50", "100", "200", "300", "400", "500"],
@@ -40,7 +41,8 @@ PLACEHOLDER_VALUES: dict[str, dict[str, list[str]]] = {
     },
 }
 
-# The XLM-R list (fairseq examples/xlmr) collapsed to the paper's 93 language names (spec §3.3, [DERIVED]).
+# The XLM-R list (fairseq examples/xlmr; §3.1) collapsed to the paper's 93 language names (§4.1): our reading drops
+# the five "Romanize" variants, "Burmese zawgyi font" and "Chinese (Traditional)"; the paper does not list them.
 _XLMR_NAMES = """\
 Afrikaans, Albanian, Amharic, Arabic, Armenian, Assamese, Azerbaijani, Basque, Belarusian,
 Bengali, Bosnian, Breton, Bulgarian, Burmese, Catalan, Chinese, Croatian, Czech, Danish,
@@ -75,7 +77,7 @@ PAPER_OTHERS_PERCENT = 19.8
 
 
 def paper_language_weights() -> dict[str, float]:
-    """{language: probability} reproducing the paper's realised distribution (spec §3.4)."""
+    """{language: probability} reproducing the paper's realised distribution (Figure 2, right)."""
     others = [lang for lang in XLMR_LANGUAGES if lang not in PAPER_LANGUAGE_PERCENT]
     weights = {lang: PAPER_LANGUAGE_PERCENT.get(lang, PAPER_OTHERS_PERCENT / len(others)) for lang in XLMR_LANGUAGES}
     total = sum(weights.values())
@@ -113,7 +115,7 @@ class PlaceholderSampler:
             for name, options in self.values[task_type].items()
         }
         if task_type == "bitext":
-            # The paper does not say how pairs were drawn (spec §3.5): both sides from the language weights, distinct;
+            # The paper does not say how pairs were drawn (Table 13): both sides from the language weights, distinct;
             # with a pivot, one side is the pivot language and the direction is random.
             if self.bitext_pivot_language:
                 other = self.language(rng, exclude=self.bitext_pivot_language)

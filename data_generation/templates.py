@@ -1,8 +1,8 @@
 """The paper's prompt templates, verbatim, and what each one produces.
 
 Source: Wang et al. 2024, "Improving Text Embeddings with Large Language Models" (arXiv 2401.00368v3), Appendix C,
-Tables 8-13, as transcribed in the project's spec (`e5-method-reference.md` §2). Typos are kept as printed. Placeholders
-are `{name}`; `{task}` is one brainstormed task. The paper gives no system prompt.
+Tables 8-13, and Figure 1. Typos are kept as printed. Placeholders are `{name}`; `{task}` is one brainstormed task.
+The paper gives no system prompt.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ PROMPT_VERSION = "e5-v3-appendix-c/1"
 TASK_TYPES = ("short-long", "long-short", "short-short", "long-long", "sts", "bitext")
 TWO_STEP_TASK_TYPES = ("short-long", "long-short", "short-short", "long-long")
 
-# Table 8 (appendix version; Figure 1 differs, spec D2/D3)
+# Table 8 (appendix version; Figure 1's first example and "should" for "must" differ)
 SHORT_LONG_BRAINSTORM = """\
 Brainstorm a list of potentially useful text retrieval tasks.
 
@@ -156,7 +156,7 @@ Please adhere to the following guidelines:
 
 Your output must always be a JSON object only with three keys "S1", "S2" and "S3", do not explain yourself or output anything else. Be creative!"""
 
-# Figure 1 (body version of the short-long brainstorm prompt; spec D2/D3), selectable with `brainstorm_variant: figure1`
+# Figure 1 (body version of the short-long brainstorm prompt), selectable with `brainstorm_variant: figure1`
 SHORT_LONG_BRAINSTORM_FIGURE1 = """\
 Brainstorm a list of potentially useful text retrieval tasks.
 
@@ -186,7 +186,8 @@ GENERATE_TEMPLATES = {
     "bitext": BITEXT_GENERATE,
 }
 
-# JSON keys each generation template asks for, in (query, positive, negative) order (spec §1.2); None: not generated.
+# JSON keys each generation template asks for, in (query, positive, negative) order (Figure 1, Tables 8-13); None:
+# not generated (Tables 10 and 11).
 OUTPUT_KEYS: dict[str, tuple[str, str, str | None]] = {
     "short-long": ("user_query", "positive_document", "hard_negative_document"),
     "long-short": ("input_text", "label", "misleading_label"),

@@ -3,8 +3,10 @@
 `torch.distributed.all_gather` carries no autograd history, and the common fix (re-inserting the local slice) drops
 the gradient that other ranks' queries send to this rank's documents. `gather_with_grad` is exact instead: its
 backward all-reduces the gradient of the whole gathered tensor and keeps this rank's rows, so that, after DDP or
-DeepSpeed average the parameter gradients, they equal the gradients of one process on the concatenated batch
-(spec §8.4, items 2–5). Rows may differ in number per rank (last batch, rows without negatives).
+DeepSpeed average the parameter gradients, they equal the gradients of one process on the concatenated batch.
+The candidates' layout, the labels' rank offset and the gathered sizes are where published implementations went
+wrong (sentence-transformers PRs #3453 and #3817, modelscope/ms-swift PR #10069). Rows may differ in number per rank
+(last batch, rows without negatives).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Per-GPU memory plan for cached-loss LoRA training under ZeRO-3, and the chunk size it allows.
 
 An estimate from shapes, not a measurement: every term is written out so it can be checked (and corrected against a
-measured run: `benchmarks/gpu_throughput.py` prints peak memory for one chunk on one GPU). Defaults = the paper recipe
-(spec §5.4): Mistral-7B, LoRA r16 on all linear layers, 8 × 80 GB, ZeRO-3, bf16, gradient checkpointing, global batch
-2048 with one hard negative, length 512.
+measured run: `benchmarks/gpu_throughput.py` prints peak memory for one chunk on one GPU). Defaults = the paper's
+recipe (Wang et al., 2024, §4.2 and Appendix A) on this project's 8 × 80 GB: Mistral-7B, LoRA r16 on all linear
+layers, ZeRO-3, bf16, gradient checkpointing, global batch 2048 with one hard negative, length 512.
 
 Terms (bytes; B = bytes per element of the compute dtype, P = frozen parameters, L = LoRA parameters, W = processes):
 
@@ -47,9 +47,10 @@ class ModelShape:
         return self.hidden // self.heads * self.kv_heads
 
     def parameters(self) -> int:
-        d, kv, f = self.hidden, self.kv_dim, self.ffn
-        per_layer = d * d * 2 + d * kv * 2 + 3 * d * f + 2 * d  # q, o; k, v; gate, up, down; two RMSNorms
-        return self.layers * per_layer + self.vocab * d + d  # + embeddings + final norm (no LM head)
+        per_layer = self.layer_parameters() + 2 * self.hidden  # + two RMSNorms
+        return (
+            self.layers * per_layer + self.vocab * self.hidden + self.hidden
+        )  # + embeddings + final norm (no LM head)
 
     def lora_parameters(self, r: int) -> int:
         d, kv, f = self.hidden, self.kv_dim, self.ffn
@@ -57,6 +58,7 @@ class ModelShape:
         return self.layers * per_layer
 
     def layer_parameters(self) -> int:
+        """The matrices of one decoder layer: q, o; k, v; gate, up, down."""
         d, kv, f = self.hidden, self.kv_dim, self.ffn
         return d * d * 2 + d * kv * 2 + 3 * d * f
 

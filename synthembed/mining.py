@@ -1,7 +1,7 @@
 """Hard-negative mining: embed queries and a corpus with a chosen model, pick negatives from a rank window.
 
-The paper mined the top-100 with mE5-base for labelled data without negatives (§5.6); the same applies to synthetic
-short-short and long-long rows, which come without one (spec §1.2). sentence-transformers' `mine_hard_negatives`
+The paper mined the top-100 with mE5-base for labelled data without negatives (Wang et al., 2024, Appendix A); the
+same applies to synthetic short-short and long-long rows, which come without one (Tables 10 and 11). sentence-transformers' `mine_hard_negatives`
 returns a new (anchor, positive, negative) table; this keeps every row and column of a seam-1 dataset and fills only
 the missing negatives, which is why the selection is written here (encoding is sentence-transformers').
 """

@@ -29,11 +29,11 @@ from synthembed.saving import export_sentence_transformer, folder_settings
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_KEYS = (
-    "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
-    "warmup_steps", "weight_decay", "max_grad_norm", "lr_scheduler_type", "temperature",
-    "num_hard_negatives", "gather_across_devices", "batch_sampling", "grad_cache", "seed",
-)  # fmt: skip
+# The training arguments recorded in the saved folder (the card's "Training" table), in this order.
+OPTIMIZER_KEYS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm")
+RUN_KEYS = ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps", "seed")
+LOSS_KEYS = ("temperature", "num_hard_negatives", "gather_across_devices", "batch_sampling", "grad_cache")
+SUMMARY_KEYS = OPTIMIZER_KEYS + RUN_KEYS + LOSS_KEYS
 
 
 def sts_metrics(prediction: EvalPrediction) -> dict[str, float]:
@@ -169,10 +169,8 @@ class ContrastiveTrainer(Trainer):
         settings = folder_settings(
             self.model_args, self.data_args, training=self.training_summary(), learning_curve=curve and CURVE_NAME
         )
-        export_sentence_transformer(
-            state_dict, model.config, self.processing_class, self.model_args, self.data_args, output_dir,
-            save_adapter=self.args.save_adapter, settings=settings,
-        )  # fmt: skip
+        arguments = (model.config, self.processing_class, self.model_args, self.data_args, output_dir)
+        export_sentence_transformer(state_dict, *arguments, save_adapter=self.args.save_adapter, settings=settings)
         self.create_model_card(directory=output_dir)
 
     def training_summary(self) -> dict:
