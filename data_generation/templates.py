@@ -197,7 +197,7 @@ OUTPUT_KEYS: dict[str, tuple[str, str, str | None]] = {
     "bitext": ("S1", "S2", "S3"),
 }
 
-# The training instruction of one-step task types ([P] Table 16); two-step rows use the brainstormed task.
+# The training instruction of one-step task types (Table 16); two-step rows use the brainstormed task.
 FIXED_INSTRUCTIONS = {"sts": "Retrieve semantically similar text.", "bitext": "Retrieve parallel sentences."}
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
