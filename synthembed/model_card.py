@@ -2,19 +2,32 @@
 
 The trainer calls `render_model_card(model_dir)` at save time (no results yet); the evaluation calls it again with
 `results` (the summary.json dict). Both read what they say about the model from the folder's settings
-(synthembed.model_folder), which the trainer wrote: one source.
+(synthembed.model_folder), which the trainer wrote: one source. The metadata claims only what something shows:
+
+- `license`: the recipe's (settings.license), else the base model's own card (a local folder's README.md or the
+  Hub cache's copy), else the Gemma terms for a Gemma base (its config's model type); otherwise none, and the text
+  says the base model's license applies;
+- `language`: the recipe's (settings.language), else the ISO 639-1 codes of the training data: a local dataset's
+  `language` / `source_language` / `target_language` columns (a seam-1 dataset writes names, mapped by
+  synthembed_common.languages), else its dataset card (a local README.md or the Hub cache's copy);
+- `datasets` and `base_model`: Hub ids only; local paths are named in the text;
+- `model-index`: the tasks whose scores compare with MTEB's; local tasks of one's own are in the text's table only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
 from synthembed.model_folder import FolderSettings, read_settings
+from synthembed_common.languages import to_iso_codes
 
 logger = logging.getLogger(__name__)
 
@@ -22,34 +35,227 @@ TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_cards" / "model_car
 CHART_NAME = "mteb_categories.png"
 DEFAULT_EXAMPLE_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+LANGUAGE_COLUMNS = ("language", "source_language", "target_language")
+SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
+GEMMA_TERMS = "https://ai.google.dev/gemma/terms"
+MTEB_URL = "https://github.com/embeddings-benchmark/mteb/"
 
 
 def _is_repo_id(name: str | None) -> bool:
-    return bool(name) and bool(_REPO_ID.match(name)) and not Path(name).exists()
+    """A Hub id ("org/name"), not a path: no leading ./~, and nothing of that name on disk."""
+    return (
+        bool(name)
+        and bool(_REPO_ID.match(name))
+        and not name.startswith((".", "~"))
+        and not Path(name).expanduser().exists()
+    )
 
 
-def eval_results(results: dict, model_name: str) -> list[EvalResult]:
-    """One EvalResult per evaluated task, in the shape of MTEB's own model-index entries (task type = mteb type)."""
+def _cached_hub_file(repo_id: str, filename: str, repo_type: str) -> Path | None:
+    """A file of a Hub repo from the local Hub cache (what a download left there); never the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, filename, repo_type=repo_type)
+    except Exception:  # an id the cache cannot hold (validation): nothing cached
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def _card_metadata(path: Path | None) -> dict:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return ModelCard.load(path).data.to_dict()
+    except Exception as e:  # a README without (valid) front matter says nothing
+        logger.debug("no card metadata in %s: %s", path, e)
+        return {}
+
+
+# ------------------------------------------------------------------------------------------------------- license
+
+
+@dataclass
+class LicenseFact:
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
+    source: str | None = None  # where it was read, for the card's text
+
+
+def base_model_license(base_model: str | None) -> LicenseFact:
+    """The base model's license as its own card states it (local folder or Hub cache), or the Gemma terms for a
+    Gemma model; an empty fact when nothing shows one."""
+    if not base_model:
+        return LicenseFact()
+    local = Path(base_model).expanduser()
+    is_local = local.is_dir()
+    readme = local / "README.md" if is_local else None
+    config = local / "config.json" if is_local else None
+    if not is_local and _is_repo_id(base_model):
+        readme = _cached_hub_file(base_model, "README.md", "model")
+        config = _cached_hub_file(base_model, "config.json", "model")
+    meta = _card_metadata(readme)
+    if meta.get("license"):
+        where = "the base model's card" + ("" if is_local else " (Hub cache)")
+        return LicenseFact(meta["license"], meta.get("license_name"), meta.get("license_link"), where)
+    model_type = ""
+    if config is not None and config.is_file():
+        try:
+            model_type = str(json.loads(config.read_text()).get("model_type") or "")
+        except ValueError:
+            model_type = ""
+    if model_type.startswith("gemma") or base_model.lower().startswith("google/gemma"):
+        return LicenseFact("gemma", None, GEMMA_TERMS, f"a Gemma base model ({model_type or base_model})")
+    return LicenseFact()
+
+
+def license_fact(settings: FolderSettings, base_model: str | None) -> LicenseFact:
+    if settings.license:
+        return LicenseFact(settings.license, settings.license_name, settings.license_link, "the training recipe")
+    return base_model_license(base_model)
+
+
+# ------------------------------------------------------------------------------------------------------ languages
+
+
+@dataclass
+class DatasetFact:
+    path: str
+    hub_id: str | None = None
+    languages: list[str] = field(default_factory=list)  # ISO 639-1 codes, most rows first
+    unmapped: list[str] = field(default_factory=list)  # language names without a code in the table
+    source: str | None = None  # where the languages were read
+
+
+def _column_counts(path: Path) -> Counter | None:
+    """Row counts of the values in a local dataset's language columns; None when it has none (or is not local)."""
+    counts: Counter = Counter()
+    found = False
+    if path.is_dir() and any((path / f).exists() for f in SAVED_DATASET_FILES):
+        from datasets import DatasetDict, load_from_disk
+
+        loaded = load_from_disk(str(path))
+        for ds in loaded.values() if isinstance(loaded, DatasetDict) else [loaded]:
+            for column in (c for c in LANGUAGE_COLUMNS if c in ds.column_names):
+                found = True
+                counts.update({k: v for k, v in Counter(ds[column]).items() if k})
+    elif path.is_file() and path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        columns = [c for c in LANGUAGE_COLUMNS if c in names]
+        found = bool(columns)
+        for column in pq.read_table(path, columns=columns).columns if columns else []:
+            counts.update(v for v in column.to_pylist() if v)
+    elif path.is_file() and path.suffix in (".jsonl", ".json"):
+        with path.open() as f:
+            for line in f:
+                try:
+                    row = json.loads(line) if line.strip() else {}
+                except ValueError:
+                    return None  # not JSON lines (a JSON document): the trainer's loader decides; we say nothing
+                for column in LANGUAGE_COLUMNS:
+                    if isinstance(row, dict) and column in row:
+                        found = True
+                        if row[column]:
+                            counts[row[column]] += 1
+    return counts if found else None
+
+
+def dataset_fact(path: str) -> DatasetFact:
+    """What the card can say about one training dataset: its Hub id and its languages, with their source."""
+    fact = DatasetFact(path=path, hub_id=path if _is_repo_id(path) else None)
+    if fact.hub_id:
+        meta, where = _card_metadata(_cached_hub_file(path, "README.md", "dataset")), "its dataset card (Hub cache)"
+    else:
+        local = Path(path).expanduser()
+        counts = _column_counts(local)
+        if counts is not None:
+            fact.languages, fact.unmapped = to_iso_codes(name for name, _ in counts.most_common())
+            fact.source = "the rows' language columns"
+            return fact
+        cards = [local / "README.md"] if local.is_dir() else []
+        if (local.parent / "generation_stats.json").is_file():  # data_generation's run folder holds the card
+            cards.append(local.parent / "README.md")
+        meta, where = next((m for m in map(_card_metadata, cards) if m.get("language")), {}), "its dataset card"
+    language = meta.get("language")
+    if language:
+        fact.languages, fact.unmapped = to_iso_codes([language] if isinstance(language, str) else language)
+        fact.source = where
+    return fact
+
+
+def training_languages(settings: FolderSettings, facts: list[DatasetFact]) -> tuple[list[str], str | None]:
+    """(the card's `language:` codes, where they came from)."""
+    if settings.language:
+        return list(settings.language), "the training recipe"
+    codes: list[str] = []
+    for fact in facts:
+        codes += [c for c in fact.languages if c not in codes]
+    return codes, "the training data" if codes else None
+
+
+# ------------------------------------------------------------------------------------------------------- results
+
+
+def _hf_task_type(mteb_task: str | None, mteb_type: str) -> str:
+    """The Hub task id mteb gives a task of this type (TaskMetadata._hf_task_type), e.g. STS -> sentence-similarity."""
+    import mteb
+
+    try:
+        return mteb.get_task(mteb_task).metadata._hf_task_type()[0]
+    except Exception:  # not an mteb task name: mteb's table by type, through any task of that type
+        tasks = mteb.get_tasks(task_types=[mteb_type]) if mteb_type else []
+        return tasks[0].metadata._hf_task_type()[0] if tasks else "other"
+
+
+def comparable(detail: dict) -> bool:
+    """A score that compares with MTEB's: an mteb task, or a local copy of one (evaluation.runner's `comparable`)."""
+    return detail.get("comparable", True) is not False and not str(detail.get("dataset", "")).startswith("local/")
+
+
+def eval_results(results: dict, model_name: str | None = None) -> list[EvalResult]:
+    """model-index entries as mteb's TaskResult.get_hf_eval_results writes them (Hub task type, the mteb type as task
+    name, "<task> (<subset>)", source MTEB), one per task whose score compares with MTEB's; scores x100 as in the
+    summary. Local tasks of one's own are left out: their numbers are not MTEB's."""
     out = []
     for name, value in results.get("tasks", {}).items():
         d = results.get("details", {}).get(name, {})
-        source = d.get("dataset") or f"local/{name}"
-        pretty = f"MTEB {d.get('mteb_task') or name}" + (
-            f" ({d['subset']})" if d.get("subset") not in (None, "default") else ""
-        )
+        if not comparable(d):
+            continue
+        task_name = d.get("mteb_task") or name
+        subset = d.get("subset")
         out.append(
             EvalResult(
-                task_type=d.get("type", "Other"),
-                dataset_type=source,
-                dataset_name=pretty if d.get("comparable", True) else f"{name} (local)",
-                dataset_config=d.get("subset"),
+                task_type=_hf_task_type(task_name, d.get("type", "")),
+                task_name=d.get("type"),
+                dataset_type=d.get("dataset") or task_name,
+                dataset_name=f"{task_name} ({subset})" if subset else task_name,
+                dataset_config=subset,
                 dataset_split=d.get("split"),
                 dataset_revision=d.get("revision"),
                 metric_type=d.get("main_score", "main_score"),
+                metric_name=d.get("main_score"),
                 metric_value=value,
+                source_name="MTEB",
+                source_url=MTEB_URL,
             )
         )
     return out
+
+
+def _marked_local(results: dict) -> tuple[dict, list[str]]:
+    """The summary with its non-comparable tasks renamed "<name> (local)" for the text's tables, and those names."""
+    details = results.get("details", {})
+    local = [n for n in results.get("tasks", {}) if not comparable(details.get(n, {}))]
+    rename = {n: f"{n} (local)" for n in local}
+    marked = {
+        **results,
+        "tasks": {rename.get(n, n): v for n, v in results.get("tasks", {}).items()},
+        "details": {rename.get(n, n): v for n, v in details.items()},
+    }
+    return marked, local
 
 
 def plot_categories(results: dict, path: Path) -> Path | None:
@@ -105,21 +311,29 @@ def render_model_card(
     template = settings.template
 
     chart = plot_categories(results, model_dir / CHART_NAME) if results else None
+    license_ = license_fact(settings, base_model)
+    facts = [dataset_fact(str(d)) for d in settings.datasets]
+    languages, language_source = training_languages(settings, facts)
+    evaluated = results if results and results.get("tasks") else None
+    index = eval_results(evaluated, model_name) if evaluated else []
     card_data = ModelCardData(
         model_name=model_name,
         base_model=base_model if _is_repo_id(base_model) else None,
-        datasets=[d for d in settings.datasets if _is_repo_id(d)] or None,
+        datasets=[f.hub_id for f in facts if f.hub_id] or None,
         library_name="sentence-transformers",
         pipeline_tag="sentence-similarity",
-        language="en",
-        license="apache-2.0",
+        language=languages or None,
+        license=license_.license,
+        license_name=license_.license_name,
+        license_link=license_.license_link,
         tags=["sentence-transformers", "feature-extraction", "sentence-similarity", "mteb", "synthembed"],
-        eval_results=eval_results(results, model_name) if results and results.get("tasks") else None,
+        eval_results=index or None,
     )
     example = template.prompt(DEFAULT_EXAMPLE_INSTRUCTION) if template else None
     training = dict(settings.training or {})
     dev = training.pop("dev", None)
     curve = settings.learning_curve if (model_dir / str(settings.learning_curve)).is_file() else None
+    marked, local_tasks = _marked_local(evaluated) if evaluated else ({}, [])
     card = ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE_PATH),
@@ -134,9 +348,12 @@ def render_model_card(
         training_summary=training or None,
         dev=dev,
         learning_curve=curve,
-        datasets=settings.datasets,
-        results_table=summary_markdown(results) if results and results.get("tasks") else None,
-        results_note="mteb's own evaluators; local tasks are marked in the metadata",
+        datasets=facts,
+        languages=languages,
+        language_source=language_source,
+        license=license_,
+        results_table=summary_markdown(marked) if evaluated else None,
+        local_tasks=local_tasks,
         chart=CHART_NAME if chart else None,
     )
     card.save(card_path)

@@ -60,6 +60,11 @@ class FolderSettings:
     datasets: list[str] = field(default_factory=list)
     training: dict | None = None  # the trainer's summary of its settings and run
     learning_curve: str | None = None  # a PNG in the folder: dev metrics against steps
+    # The card's Hub metadata where the recipe states it (else the card reads the base model's card / the data):
+    license: str | None = None  # a Hub license id, e.g. "apache-2.0", "gemma", or "other" with a name and link
+    license_name: str | None = None
+    license_link: str | None = None
+    language: list[str] | None = None  # ISO 639-1 codes
 
     @property
     def template(self) -> QueryTemplate | None:

@@ -64,8 +64,8 @@ class LoopbackHub:
                     hub.validated_yaml.append(json.loads(body).get("content", ""))
                     return self._send(200, {"errors": [], "warnings": []})
                 if "/preupload/" in self.path:
-                    files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                             for f in json.loads(body)["files"]]  # fmt: skip
+                    paths = [f["path"] for f in json.loads(body)["files"]]
+                    files = [{"path": p, "uploadMode": "regular", "shouldIgnore": False} for p in paths]
                     return self._send(200, {"files": files})
                 match = re.match(r"/api/(models/|datasets/|spaces/)?(.+)/commit/", self.path)
                 if match:
