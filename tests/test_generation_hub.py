@@ -1,4 +1,5 @@
-"""push_to_hub against a loopback stand-in for the Hub (HF_ENDPOINT), recording what would be published."""
+"""push_to_hub against a loopback stand-in for the Hub (HF_ENDPOINT), recording what would be published: the card's
+metadata states the languages of the rows that landed (ISO 639-1), their tasks, and whose terms govern them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import subprocess
 import pyarrow.parquet as pq
 from helpers.generation_server import TEST_KEY, ScriptedServer, child_env, generate_cmd, write_config
 from helpers.hub_server import LoopbackHub
+from huggingface_hub import DatasetCard
+
+from data_generation.card import UNKNOWN_TERMS
+from synthembed_common.languages import to_iso_codes
 
 HUB_TOKEN = "hf_test_token_4b3a2c1d"
 
@@ -33,6 +38,11 @@ def test_push_to_hub_publishes_card_chart_and_parquet(tmp_path):
     assert "| task type | requested | rows |" in card and "e5-v3-appendix-c/1" in card
     table = pq.read_table(io.BytesIO(hub.files["data/train-00000-of-00001.parquet"]))
     assert table.num_rows == 12 and "query" in table.column_names and "negative" in table.column_names
+    names = [n for n in table.column("language").to_pylist() + table.column("target_language").to_pylist() if n]
+    data = DatasetCard(card).data
+    assert sorted(data.language) == sorted(to_iso_codes(names)[0]) and len(data.language) > 1
+    assert (data.license, data.license_name) == ("other", UNKNOWN_TERMS) and "`scripted-model`: terms not" in card
+    assert data.task_categories == ["sentence-similarity", "text-retrieval", "translation"]
     assert hub.files["distribution.png"][:4] == b"\x89PNG"
     for name, data in hub.files.items():
         assert TEST_KEY.encode() not in data and HUB_TOKEN.encode() not in data, name
