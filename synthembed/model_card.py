@@ -199,26 +199,16 @@ def training_languages(settings: FolderSettings, facts: list[DatasetFact]) -> tu
 # ------------------------------------------------------------------------------------------------------- results
 
 
-def _hf_task_type(mteb_task: str | None, mteb_type: str) -> str:
-    """The Hub task id mteb gives a task of this type (TaskMetadata._hf_task_type), e.g. STS -> sentence-similarity."""
-    import mteb
-
-    try:
-        return mteb.get_task(mteb_task).metadata._hf_task_type()[0]
-    except Exception:  # not an mteb task name: mteb's table by type, through any task of that type
-        tasks = mteb.get_tasks(task_types=[mteb_type]) if mteb_type else []
-        return tasks[0].metadata._hf_task_type()[0] if tasks else "other"
-
-
 def comparable(detail: dict) -> bool:
     """A score that compares with MTEB's: an mteb task, or a local copy of one (evaluation.runner's `comparable`)."""
     return detail.get("comparable", True) is not False and not str(detail.get("dataset", "")).startswith("local/")
 
 
 def eval_results(results: dict, model_name: str | None = None) -> list[EvalResult]:
-    """model-index entries as mteb's TaskResult.get_hf_eval_results writes them (Hub task type, the mteb type as task
-    name, "<task> (<subset>)", source MTEB), one per task whose score compares with MTEB's; scores x100 as in the
-    summary. Local tasks of one's own are left out: their numbers are not MTEB's."""
+    """model-index entries in the shape of e5-mistral-7b-instruct's own card (what mteb's `create_meta` wrote, before
+    mteb 2 moved to `.eval_results/`, see synthembed.hub): task type = the mteb type, "MTEB <task> (<subset>)",
+    scores x100 as in the summary; one per task whose score compares with MTEB's. Local tasks of one's own are left
+    out: their numbers are not MTEB's."""
     out = []
     for name, value in results.get("tasks", {}).items():
         d = results.get("details", {}).get(name, {})
@@ -228,15 +218,13 @@ def eval_results(results: dict, model_name: str | None = None) -> list[EvalResul
         subset = d.get("subset")
         out.append(
             EvalResult(
-                task_type=_hf_task_type(task_name, d.get("type", "")),
-                task_name=d.get("type"),
+                task_type=d.get("type", "Other"),
                 dataset_type=d.get("dataset") or task_name,
-                dataset_name=f"{task_name} ({subset})" if subset else task_name,
+                dataset_name=f"MTEB {task_name}" + (f" ({subset})" if subset not in (None, "default") else ""),
                 dataset_config=subset,
                 dataset_split=d.get("split"),
                 dataset_revision=d.get("revision"),
                 metric_type=d.get("main_score", "main_score"),
-                metric_name=d.get("main_score"),
                 metric_value=value,
                 source_name="MTEB",
                 source_url=MTEB_URL,

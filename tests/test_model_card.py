@@ -109,13 +109,14 @@ def test_card_with_results_keeps_training_info(model_dir):
     assert card.data.license is None  # the Hub id's card is not in the cache: no claim
     assert card.data.language is None and "`/local/file.jsonl` (local) | not recorded" in card.text
     assert "| global_step | 4 |" in card.text and "![Learning curve](learning_curve.png)" in card.text
-    # model-index as mteb writes it, for the comparable tasks only; the local task is in the text, marked.
+    # model-index as e5-mistral-7b-instruct's card has it, for the comparable tasks only; the local task is in the
+    # text, marked.
     parsed = {r.dataset_name: r for r in card.data.eval_results}
-    assert set(parsed) == {"STSBenchmark", "AmazonCounterfactualClassification (en)"}
-    stsb, amazon = parsed["STSBenchmark"], parsed["AmazonCounterfactualClassification (en)"]
-    assert (stsb.task_type, stsb.task_name, stsb.metric_value) == ("sentence-similarity", "STS", 82.03)
+    assert set(parsed) == {"MTEB STSBenchmark", "MTEB AmazonCounterfactualClassification (en)"}
+    stsb, amazon = parsed["MTEB STSBenchmark"], parsed["MTEB AmazonCounterfactualClassification (en)"]
+    assert (stsb.task_type, stsb.metric_type, stsb.metric_value) == ("STS", "cosine_spearman", 82.03)
     assert stsb.dataset_type == "mteb/stsbenchmark-sts" and stsb.source_name == "MTEB"
-    assert (amazon.task_type, amazon.dataset_config, amazon.metric_type) == ("text-classification", "en", "accuracy")
+    assert (amazon.task_type, amazon.dataset_config, amazon.metric_type) == ("Classification", "en", "accuracy")
     assert "| NFCorpus (local) | Retrieval |" in card.text and "left out of the model-index" in card.text
     assert card.data.model_name == "someone/e5-repro"  # kept from the first render
     assert (model_dir / "mteb_categories.png").is_file() and "| Retrieval | 1 |" in card.text
@@ -200,5 +201,5 @@ def test_push_sends_card_and_mteb_eval_results(model_dir, tmp_path, monkeypatch)
     assert {"eval_results/summary.json", "eval_results/summary.md"} <= set(files)
     assert any(p.startswith("eval_results/results/") and p.endswith("TinySTS.json") for p in files)
     card = ModelCard(files["README.md"].decode())
-    assert [r.dataset_name for r in card.data.eval_results] == ["STSBenchmark (default)"]
+    assert [r.dataset_name for r in card.data.eval_results] == ["MTEB STSBenchmark"]
     assert "| TinySTS (local) |" in card.text and card.data.language == ["en", "zh", "sw", "fr", "de"]
