@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import httpx2
 import openai
@@ -19,26 +20,30 @@ from data_generation.config import GenerationConfig
 
 
 class RateLimiter:
-    """Token bucket: `per_minute` units per minute, bursting up to one minute's worth."""
+    """Token bucket: `per_minute` units per minute, bursting up to one minute's worth.
 
-    def __init__(self, per_minute: int):
+    `clock` and `sleep` are time.monotonic and asyncio.sleep; a test passes a simulated pair.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, sleep=asyncio.sleep):
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.available = self.capacity
-        self.updated = time.monotonic()
+        self.clock, self.sleep = clock, sleep
+        self.updated = clock()
         self.lock = asyncio.Lock()
 
     async def acquire(self, amount: float = 1.0) -> None:
         amount = min(amount, self.capacity)
         async with self.lock:
             while True:
-                now = time.monotonic()
+                now = self.clock()
                 self.available = min(self.capacity, self.available + (now - self.updated) * self.rate)
                 self.updated = now
                 if self.available >= amount:
                     self.available -= amount
                     return
-                await asyncio.sleep((amount - self.available) / self.rate)
+                await self.sleep((amount - self.available) / self.rate)
 
 
 class CountingTransport(httpx2.AsyncBaseTransport):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from synthembed_common.files import write_dir_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +39,12 @@ def convert_gguf(gguf_file: str | os.PathLike, output_dir: str | os.PathLike, mo
     config = AutoConfig.from_pretrained(src_dir, gguf_file=name)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}."))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, output_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return output_dir
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return write_dir_atomic(output_dir, save)
 
 
 def embedded_gemma_dir(cache_dir: str | os.PathLike = DEFAULT_CACHE) -> Path:

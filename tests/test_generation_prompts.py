@@ -1,9 +1,12 @@
-"""Templates against the spec's text, placeholder sampling, plan determinism, parsing and validation (no server)."""
+"""Templates against the paper's text (Appendix C, Tables 8-13 and Figure 1, as transcribed in the method reference in
+../shared, when present), placeholder sampling, plan determinism, parsing and validation (no server)."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from data_generation.templates import (
     GENERATE_TEMPLATES,
     SHORT_LONG_BRAINSTORM_FIGURE1,
     TASK_TYPES,
+    TWO_STEP_TASK_TYPES,
     placeholders_of,
     render,
 )
@@ -25,16 +29,17 @@ SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "e5-method-refe
 
 
 def spec_blocks() -> dict[str, str]:
-    """The spec's ```text blocks of §2, named by (section, order); skips when the spec is absent."""
+    """The method reference's ```text blocks of its prompt-template section, named by (template, order); skips when
+    the reference is absent."""
     if not SPEC.is_file():
-        pytest.skip("the spec ../shared/spec/e5-method-reference.md is not present")
+        pytest.skip("the method reference ../shared/spec/e5-method-reference.md is not present")
     text = SPEC.read_text()
     section2 = text[text.index("## 2. Prompt templates") : text.index("## 3. Placeholders")]
     blocks = [b.rstrip("\n") for b in re.findall(r"```text\n(.*?)```", section2, re.S)]
     names = """short-long/brainstorm short-long/brainstorm-figure1 short-long/generate long-short/brainstorm
         long-short/generate short-short/brainstorm short-short/generate long-long/brainstorm long-long/generate
         sts/generate bitext/generate""".split()
-    assert len(blocks) == len(names), "the spec's §2 layout changed"
+    assert len(blocks) == len(names), "the method reference's prompt-template section changed its layout"
     return dict(zip(names, blocks))
 
 
@@ -155,14 +160,42 @@ def test_validation_accepts_and_maps():
     assert not dedup.is_duplicate("Q", "P", None) and dedup.is_duplicate(" q ", "p", None)
 
 
-@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/generate.yaml")))
+GENERATION_RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/generate.yaml"))
+
+
+@pytest.mark.parametrize("recipe", GENERATION_RECIPES, ids=lambda p: p.parent.name)
 def test_every_generation_recipe_parses(recipe, monkeypatch):
+    """Every key of the YAML reaches the config unchanged, and the plan it makes asks for what the recipe says."""
+    import yaml
+
     from synthembed_common.config import parse_config
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-placeholder")
     (config,) = parse_config([GenerationConfig], ["--config", str(recipe)])
-    assert config.num_examples >= 1 and config.output_dir
-    if recipe.parent.name == "e5-mistral-7b-instruct":
+    for key, value in yaml.safe_load(recipe.read_text()).items():
+        assert getattr(config, key) == value, key
+    counts = split_counts(config.num_examples, config.task_proportions)
+    assert sum(counts.values()) == config.num_examples and all(counts[t] > 0 for t in TASK_TYPES)
+    brainstorms = Counter(r.task_type for r in brainstorm_requests(config))
+    assert set(brainstorms) == set(TWO_STEP_TASK_TYPES)
+    for task_type, calls in brainstorms.items():  # enough brainstormed tasks for examples_per_task uses each
+        assert calls * config.tasks_per_brainstorm * config.examples_per_task >= counts[task_type]
+    models = set(config.model_mix or {config.model: 1})
+    assert all(
+        r.model in models and r.params["temperature"] == config.temperature for r in brainstorm_requests(config)
+    )
+    if recipe.parent.name == "e5-mistral-7b-instruct":  # the paper's run (§4.1, Figure 2, Appendix C)
         assert config.num_examples == 500_000 and config.model_mix == {"gpt-3.5-turbo": 0.25, "gpt-4": 0.75}
-        assert config.temperature == 1.0 and config.top_p == 1.0
-        assert split_counts(config.num_examples, config.task_proportions)["short-short"] == round(500_000 * 13 / 507)
+        assert config.temperature == 1.0 and config.top_p == 1.0 and config.language_weights is None
+        assert counts["short-long"] == round(500_000 * 167 / 507) and counts["short-short"] == round(
+            500_000 * 13 / 507
+        )
+        assert brainstorms["short-long"] == math.ceil(counts["short-long"] / (20 * 3.3))
+        assert PlaceholderSampler(config.language_weights).language_weights == paper_language_weights()
+    else:  # a small run: plan every request against stand-in tasks and check each one
+        tasks = {t: [f"{t} task"] for t in TWO_STEP_TASK_TYPES}
+        requests, no_task = generation_requests(config, tasks)
+        assert not no_task and Counter(r.task_type for r in requests) == counts
+        languages = {r.meta.get("language") or r.meta["src_lang"] for r in requests}
+        assert languages <= set(config.language_weights or paper_language_weights())
+        assert all(r.params["max_tokens"] == config.max_tokens and r.model in models for r in requests)

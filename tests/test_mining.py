@@ -12,25 +12,39 @@ from helpers.paths import REPO_ROOT
 TOPICS = ["cats", "rockets", "bread", "volcanoes", "chess", "jazz", "tides", "bees"]
 
 
-def seam1_rows():
-    rows = []
-    for i, topic in enumerate(TOPICS):
-        for k in range(3):
-            rows.append({
-                "query": f"question {k} about {topic}", "positive": f"A passage number {k} explaining {topic}.",
-                "negative": f"An unrelated note {i}-{k} on {topic}" if k == 0 else None,
-                "instruction": "Retrieve passages", "task_type": "short-short" if k else "short-long",
-            })  # fmt: skip
-    return rows
+def seam1_row(i: int, topic: str, k: int) -> dict:
+    """Question k about a topic; only the first of each topic's three rows comes with a hard negative."""
+    return {
+        "query": f"question {k} about {topic}",
+        "positive": f"A passage number {k} explaining {topic}.",
+        "negative": f"An unrelated note {i}-{k} on {topic}" if k == 0 else None,
+        "instruction": "Retrieve passages",
+        "task_type": "short-short" if k else "short-long",
+    }
+
+
+def seam1_rows() -> list[dict]:
+    return [seam1_row(i, topic, k) for i, topic in enumerate(TOPICS) for k in range(3)]
+
+
+def mine(dataset_path, model_dir, output_dir, *extra) -> subprocess.CompletedProcess:
+    paths = [
+        "--dataset_path",
+        str(dataset_path),
+        "--model_name_or_path",
+        str(model_dir),
+        "--output_dir",
+        str(output_dir),
+    ]
+    cmd = [sys.executable, str(REPO_ROOT / "scripts/mine_hard_negatives.py"), *paths, *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
 def test_mining_fills_only_missing_negatives_from_the_rank_window(tmp_path, minilm_dir):
     data = tmp_path / "seam1"
     Dataset.from_list(seam1_rows()).save_to_disk(str(data))
     out = tmp_path / "mined"
-    cmd = [sys.executable, str(REPO_ROOT / "scripts/mine_hard_negatives.py"), "--dataset_path", str(data),
-           "--model_name_or_path", str(minilm_dir), "--output_dir", str(out), "--range_min", "1", "--range_max", "5"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = mine(data, minilm_dir, out, "--range_min", "1", "--range_max", "5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     stats = json.loads((out / "mining_stats.json").read_text())
     assert stats["mined"] == 16 and stats["rows"] == 24
@@ -48,8 +62,6 @@ def test_mining_fills_only_missing_negatives_from_the_rank_window(tmp_path, mini
 
 
 def test_mining_bad_input_is_one_line(tmp_path, minilm_dir):
-    cmd = [sys.executable, str(REPO_ROOT / "scripts/mine_hard_negatives.py"), "--dataset_path", str(tmp_path / "x"),
-           "--model_name_or_path", str(minilm_dir), "--output_dir", str(tmp_path / "o")]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = mine(tmp_path / "x", minilm_dir, tmp_path / "o")
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "dataset_path" in proc.stderr
     assert not (tmp_path / "o").exists()

@@ -55,10 +55,9 @@ def test_eval_loop_under_ddp_gathers_every_pair(tmp_path, tiny_mistral_dir):
     """2 processes: each scores half the dev pairs; the metric is computed on all of them (gathered)."""
     dev = tmp_path / "sts_dev.jsonl"
     dev.write_text("".join(json.dumps(r) + "\n" for r in STS_DEV))
-    recipe = write_recipe(
-        tmp_path, tiny_mistral_dir, eval_datasets=[{"path": str(dev), "name": "sts"}], eval_strategy="steps",
-        eval_steps=2, per_device_eval_batch_size=4, max_steps=2, save_strategy="no",
-    )  # fmt: skip
+    dev_sets = dict(eval_datasets=[{"path": str(dev), "name": "sts"}], per_device_eval_batch_size=4)
+    schedule = dict(eval_strategy="steps", eval_steps=2, max_steps=2, save_strategy="no")
+    recipe = write_recipe(tmp_path, tiny_mistral_dir, **dev_sets, **schedule)
     launch("cpu_ddp.yaml", recipe)
     state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
     evals = [h for h in state["log_history"] if "eval_sts_cosine_spearman" in h]

@@ -6,32 +6,37 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import yaml
 
+from data_generation.llama_server import free_port  # the one definition; the tests take it from here
 from helpers.paths import REPO_ROOT
 
-ROWS = [
-    {"query": f"question {i} about topic {i % 5}", "positive": f"passage {i} answering topic {i % 5}",
-     "negative": f"unrelated passage {i}" if i % 3 else None, "instruction": "Retrieve passages" if i % 2 else "",
-     "task_type": "short-long" if i % 2 else "sts"}
-    for i in range(48)
-]  # fmt: skip
+
+def toy_row(i: int) -> dict:
+    """Row i of the toy training set: a hard negative on two rows of three, an instruction on every other row."""
+    return {
+        "query": f"question {i} about topic {i % 5}",
+        "positive": f"passage {i} answering topic {i % 5}",
+        "negative": f"unrelated passage {i}" if i % 3 else None,
+        "instruction": "Retrieve passages" if i % 2 else "",
+        "task_type": "short-long" if i % 2 else "sts",
+    }
+
+
+ROWS = [toy_row(i) for i in range(48)]
 
 
 def write_recipe(tmp_path, model_dir, **overrides):
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
     recipe = yaml.safe_load((REPO_ROOT / "recipes/cpu-quickstart/train.yaml").read_text())
-    recipe.update(
-        model_name_or_path=str(model_dir), dataset_mixture=[{"path": str(data), "name": "toy"}],
-        output_dir=str(tmp_path / "out"), max_steps=4, save_steps=2, per_device_train_batch_size=4,
-        max_seq_length=32, activation_checkpointing=True,
-    )  # fmt: skip
+    recipe.update(model_name_or_path=str(model_dir), dataset_mixture=[{"path": str(data), "name": "toy"}])
+    recipe.update(output_dir=str(tmp_path / "out"), max_steps=4, save_steps=2, per_device_train_batch_size=4)
+    recipe.update(max_seq_length=32, activation_checkpointing=True)
     recipe.update(overrides)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -39,22 +44,15 @@ def write_recipe(tmp_path, model_dir, **overrides):
 
 
 def launch(accelerate_config, recipe, *extra, timeout=600):
-    cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-        str(REPO_ROOT / "configs/accelerate" / accelerate_config), "--main_process_port", str(free_port()),
-        str(REPO_ROOT / "recipes/train.py"), "--config", str(recipe), *extra,
-    ]  # fmt: skip
+    config = REPO_ROOT / "configs/accelerate" / accelerate_config
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
+    port = ["--main_process_port", str(free_port())]
+    cmd = [*launcher, *port, str(REPO_ROOT / "recipes/train.py"), "--config", str(recipe), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     start = time.time()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc, time.time() - start
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def losses(output_dir):
@@ -78,23 +76,23 @@ def stand_in_local_datasets(recipes, root):
                 (root / entry["path"]).mkdir(parents=True, exist_ok=True)
 
 
+ANIMALS = "cat dog bird fox owl cow hen eel ant bee".split() * 2
+PLACES = "tree river house road lake".split() * 4
+THINGS = "tree stone house cloud lake".split() * 4
 STS_DEV = [
     {"sentence1": f"a {a} sits by the {b}", "sentence2": f"the {a} is near a {c}", "score": float(i % 6)}
-    for i, (a, b, c) in enumerate(
-        zip("cat dog bird fox owl cow hen eel ant bee".split() * 2, "tree river house road lake".split() * 4,
-            "tree stone house cloud lake".split() * 4)
-    )
-]  # fmt: skip
+    for i, (a, b, c) in enumerate(zip(ANIMALS, PLACES, THINGS))
+]
 
 
 def train_with_dev_sets(tmp_path, model_dir, **overrides):
     """recipes/train.py in this process with an STS dev set and a held-out share scored by the eval loop."""
     dev = tmp_path / "sts_dev.jsonl"
     dev.write_text("".join(json.dumps(r) + "\n" for r in STS_DEV))
-    settings = dict(
-        eval_datasets=[{"path": str(dev), "name": "sts"}], eval_fraction=0.25, eval_strategy="steps",
-        eval_steps=2, eval_on_start=True, per_device_eval_batch_size=8, max_steps=4, save_strategy="no",
-        activation_checkpointing=False,
-    )  # fmt: skip
-    train_module().main(["--config", str(write_recipe(tmp_path, model_dir, **{**settings, **overrides}))])
+    dev_sets = dict(
+        eval_datasets=[{"path": str(dev), "name": "sts"}], eval_fraction=0.25, per_device_eval_batch_size=8
+    )
+    schedule = dict(eval_strategy="steps", eval_steps=2, eval_on_start=True, max_steps=4, save_strategy="no")
+    settings = {**dev_sets, **schedule, "activation_checkpointing": False, **overrides}
+    train_module().main(["--config", str(write_recipe(tmp_path, model_dir, **settings))])
     return tmp_path / "out"

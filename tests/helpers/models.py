@@ -31,11 +31,9 @@ def build_tiny_mistral(output_dir: Path) -> Path:
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="</s>"
     )
     torch.manual_seed(0)
-    config = MistralConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        bos_token_id=1, eos_token_id=2, pad_token_id=2,
-    )  # fmt: skip
+    sizes = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2)
+    heads = dict(num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    config = MistralConfig(**sizes, **heads, bos_token_id=1, eos_token_id=2, pad_token_id=2)
     MistralModel(config).save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
