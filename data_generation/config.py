@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from data_generation.templates import TASK_TYPES
 from synthembed_common.config import ConfigError
 
-# Figure 2 (left pie) task-type counts in thousands (spec §4); normalised into proportions.
+# Figure 2 (left pie) task-type counts in thousands (Wang et al., 2024, Figure 2); normalised into proportions.
 PAPER_TASK_PROPORTIONS = {
     "short-long": 167,
     "long-short": 122,

@@ -1,87 +1,9 @@
 #!/usr/bin/env python
-"""Generate E5-style synthetic embedding data with an OpenAI-compatible LLM.
+"""Generate E5-style synthetic data (data_generation/cli/generate.py; installed as `synthembed-generate`)."""
 
-    python scripts/generate.py --config recipes/cpu-quickstart/generate.yaml [--num_examples 12 ...]
-
-Resumes automatically: completed requests are read back from {output_dir}/requests.jsonl and never re-sent.
-With num_shards > 1 each shard writes {output_dir}/shard-XXXXX-of-YYYYY/; join them with scripts/merge_shards.py.
-"""
-
-from __future__ import annotations
-
-import logging
 import sys
 
-from data_generation.config import GenerationConfig
-from synthembed_common.config import parse_config
-from synthembed_common.logs import setup_logging
-
-logger = logging.getLogger("synthembed.generate")
-
-
-def main(args=None) -> int:
-    ###############
-    # Parse config (one line + exit 2 on any bad value, before anything is written)
-    ###############
-    (config,) = parse_config([GenerationConfig], args)
-    setup_logging(config.log_level)
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # the openai client's HTTP library logs every request
-
-    if config.dry_run:
-        import json
-
-        from data_generation.accounting import estimate
-
-        plan = estimate(config)
-        summary = {
-            "requests": plan["requests"],
-            "by_model": plan["ceiling"]["by_model"],
-            "total": plan["ceiling"]["total"],
-        }
-        print(json.dumps(summary, indent=1))
-        return 0
-
-    from data_generation.hub import push_to_hub
-    from data_generation.output import write_outputs
-    from data_generation.pipeline import generate, run_dir
-
-    directory = run_dir(config)
-    models = config.models_per_task_type or config.model_mix or config.model
-    logger.info("generating %d examples with %s at %s -> %s", config.num_examples, models, config.base_url, directory)
-
-    ###############
-    # Brainstorm + generate (resumes from the store)
-    ###############
-    result = generate(config)
-
-    ###############
-    # Save dataset, parquet, statistics, chart and card
-    ###############
-    stats = write_outputs(directory, result["rows"], result["stats"], config.to_dict())
-    usage = stats["usage"]["total"]
-    logger.info(
-        "usage: %d requests, %d prompt + %d completion tokens, $%.4f",
-        usage["requests"],
-        usage["prompt_tokens"],
-        usage["completion_tokens"],
-        usage["cost_usd"],
-    )
-
-    ###############
-    # Push to the Hub
-    ###############
-    if config.push_to_hub:
-        if config.num_shards > 1:
-            logger.info("sharded run: push after scripts/merge_shards.py, not per shard")
-        else:
-            push_to_hub(directory, config.hub_dataset_id, config.hub_private, config.hub_token_env)
-    if stats["unfinished_requests"]:
-        logger.warning(
-            "%d request(s) unfinished; rerun the same command to complete them", stats["unfinished_requests"]
-        )
-        return 3
-    return 0
-
+from data_generation.cli.generate import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -159,7 +159,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
         default=True, metadata={"help": "Use every process's documents as candidates (global batch negatives)."}
     )
     mask_false_negatives: bool = field(
-        default=False, metadata={"help": "Mask candidates whose text equals the query's positive (spec §8.9)."}
+        default=False,
+        metadata={"help": "Mask candidates whose text equals the query's positive (duplicates in synthetic data)."},
     )
     batch_sampling: Literal["random", "by_source", "by_task_type"] = field(
         default="random",
@@ -191,11 +192,17 @@ class ContrastiveTrainingArguments(TrainingArguments):
     save_adapter: bool = field(default=False, metadata={"help": "Also save the LoRA adapter to output_dir/adapter."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep text columns: the collator tokenizes."})
 
+    use_cpu: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Train on the CPU (gloo between processes). Unset: derived from the launch, true where no CUDA/XPU "
+            "device is present or accelerate was told to use the CPU (`accelerate launch --cpu`, ACCELERATE_USE_CPU)."
+        },
+    )
+
     def __post_init__(self):
-        if not self.use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
-            # Launched as several processes on a machine without CUDA: accelerate sets up gloo only when told to use
-            # the CPU; otherwise every process would train its own unconnected copy (and DeepSpeed miscounts ranks).
-            self.use_cpu = True
+        self.use_cpu = resolve_use_cpu(self.use_cpu)
+        check_deepspeed_config(self)  # before transformers/DeepSpeed meet it: one line instead of a traceback per rank
         super().__post_init__()
         if self.max_steps == 0 and (self.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"):
             raise ConfigError("`max_steps: 0` (save the untrained model) runs without DeepSpeed: one process or DDP")
@@ -218,6 +225,81 @@ class ContrastiveTrainingArguments(TrainingArguments):
     @property
     def chunking(self) -> Chunking:
         return Chunking(chunk_size=self.embed_chunk_size, token_budget=self.embed_token_budget)
+
+
+def resolve_use_cpu(use_cpu: bool | None) -> bool:
+    """`use_cpu` as the launch implies it where the recipe leaves it unset.
+
+    accelerate's DeepSpeed and torchrun launchers do not pass the accelerate config's `use_cpu` on to the processes,
+    and transformers sets up gloo only when `use_cpu` is true: without it, several CPU processes would each train an
+    unconnected copy (DDP) or disagree with DeepSpeed on the world size (`train_batch_size ... 16 != 16 * 1 * 2`).
+    Without CUDA there is nothing else to train on, so an explicit `false` is overridden there too when several
+    processes run.
+    """
+    launched_on_cpu = os.environ.get("ACCELERATE_USE_CPU", "false").lower() in ("1", "true", "yes")
+    if use_cpu is None:
+        return launched_on_cpu or not _has_accelerator()
+    if not use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
+        return True
+    return bool(use_cpu)
+
+
+def deepspeed_config_file(args: TrainingArguments) -> str | dict | None:
+    """The DeepSpeed config this run will use: `deepspeed:` of the recipe, else the accelerate config's file."""
+    if args.deepspeed:
+        return args.deepspeed
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE") or None
+    return None
+
+
+def check_deepspeed_config(args: TrainingArguments) -> None:
+    """Raise ConfigError where a fixed (not "auto") DeepSpeed value contradicts the training arguments.
+
+    transformers fills "auto" values from the arguments and DeepSpeed asserts the batch arithmetic; both fail late,
+    once per process, with a traceback. The same checks here name the key, both values and the fix.
+    """
+    import json
+
+    source = deepspeed_config_file(args)
+    if source is None:
+        return
+    where = "DeepSpeed config" if isinstance(source, dict) else f"DeepSpeed config {source}"
+    if isinstance(source, str):
+        if not os.path.isfile(source):
+            raise ConfigError(f"{where}: no such file (paths are relative to the directory you launch from)")
+        try:
+            with open(source) as f:
+                source = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{where}: not valid JSON ({e})") from None
+    if not isinstance(source, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(source).__name__}")
+
+    def fixed(*keys):
+        node = source
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return None if node in (None, "auto") else node
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
+    expected = {
+        "train_micro_batch_size_per_gpu": (micro, "per_device_train_batch_size"),
+        "gradient_accumulation_steps": (accumulation, "gradient_accumulation_steps"),
+        "train_batch_size": (
+            micro * accumulation * world_size,
+            f"per_device_train_batch_size {micro} × gradient_accumulation_steps {accumulation} × {world_size} "
+            "process(es)",
+        ),
+        "gradient_clipping": (args.max_grad_norm, "max_grad_norm"),
+        "bf16.enabled": (bool(args.bf16), "bf16"),
+        "fp16.enabled": (bool(args.fp16), "fp16"),
+    }
+    for key, (value, name) in expected.items():
+        ds_value = fixed(*key.split("."))
+        if ds_value is not None and ds_value != value:
+            raise ConfigError(f'{where}: `{key}` is {ds_value!r} but {name} gives {value!r}; set it to "auto"')
 
 
 def _has_accelerator() -> bool:

@@ -4,12 +4,13 @@ Schema after loading (seam 1 plus bookkeeping): `query`, `positive`, `negatives`
 `instruction`, `source` (which mixture entry), `task_type`.
 
 Gradient accumulation does NOT add in-batch negatives: each micro-batch is its own contrastive problem. The batch the
-loss sees is per_device_train_batch_size × number of processes (spec §8.3); for the paper's 2048 on fewer GPUs use
-the cached loss, not accumulation.
+loss sees is per_device_train_batch_size × number of processes (Wang et al., 2024, section 4.2: 2048); for the paper's
+2048 on fewer GPUs use GradCache (`grad_cache: true`), not accumulation.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import os
@@ -24,31 +25,85 @@ from synthembed.model_folder import QueryTemplate
 logger = logging.getLogger(__name__)
 
 FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+TEXT_FORMATS = ("json", "csv")
 
 
-def load_one(entry: dict[str, Any]) -> Dataset:
+class DataError(ValueError):
+    """A dataset cannot be trained on as given (unreadable, empty, a missing column, a row without text); the message
+    names the dataset, and the row or column."""
+
+
+def check_utf8(path: str) -> None:
+    """Raise DataError naming the line of the first byte that is not UTF-8 (readers would fail late, or garble)."""
+    decoder, line, offset = codecs.getincrementaldecoder("utf-8")(), 1, 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                line += chunk[: e.start].count(b"\n")
+                raise DataError(f"{path}: not UTF-8 text (line {line}, byte {offset + e.start})") from None
+            line, offset = line + chunk.count(b"\n"), offset + len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text (truncated character at the end)") from None
+
+
+def load_one(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
+    """One dataset entry: a save_to_disk folder, a local jsonl/json/parquet/csv/arrow file, or a Hub id."""
     path, split = os.path.expanduser(str(entry["path"])), entry.get("split", "train")
     if os.path.isdir(path) and any(
         os.path.exists(os.path.join(path, f)) for f in ("dataset_info.json", "dataset_dict.json", "state.json")
     ):
         loaded = load_from_disk(path)
-        return loaded[split] if isinstance(loaded, DatasetDict) else loaded
+        if isinstance(loaded, DatasetDict):
+            if split not in loaded:
+                raise DataError(f"{path}: no split {split!r} (splits: {', '.join(loaded)})")
+            loaded = loaded[split]
+        return loaded
     if os.path.isfile(path):
-        suffix = os.path.splitext(path)[1]
-        return load_dataset(FORMATS.get(suffix, "json"), data_files={split: path}, split=split)
-    return load_dataset(path, entry.get("config_name"), data_dir=entry.get("data_dir"), split=split)
+        builder = FORMATS.get(os.path.splitext(path)[1], "json")
+        if os.path.getsize(path) == 0:
+            raise DataError(f"{path}: the file is empty")
+        if builder in TEXT_FORMATS:
+            check_utf8(path)
+        try:
+            return load_dataset(builder, data_files={split: path}, split=split, num_proc=num_proc)
+        except Exception as e:  # datasets wraps the reader's error (pyarrow, json, csv) in its own
+            raise DataError(f"{path}: cannot be read as {builder} ({_first_line(e)})") from e
+    return load_dataset(path, entry.get("config_name"), data_dir=entry.get("data_dir"), split=split, num_proc=num_proc)
 
 
-def to_schema(ds: Dataset, entry: dict[str, Any], source: str) -> Dataset:
-    """Rename the entry's columns onto query/positive/negative/instruction and keep only the schema."""
+def _first_line(error: BaseException) -> str:
+    while error.__cause__ is not None:  # the reader's own message is the informative one
+        error = error.__cause__
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | None = None) -> Dataset:
+    """Rename the entry's columns onto query/positive/negative/instruction and keep only the schema.
+
+    Every row needs a non-empty `query` and `positive`; a column the entry's `columns` names must exist.
+    """
+    if len(ds) == 0:
+        raise DataError(f"dataset {source!r} has no rows")
     columns = {"query": "query", "positive": "positive", "negative": "negative", "instruction": "instruction"}
     columns.update(entry.get("columns", {}))
-    for role in ("query", "positive"):
+    for role in ("query", "positive", *entry.get("columns", {})):
         if columns[role] not in ds.column_names:
-            raise ValueError(f"dataset {source!r} has no column {columns[role]!r} for `{role}`: {ds.column_names}")
+            raise DataError(
+                f"dataset {source!r} has no column {columns[role]!r} for `{role}` (columns: {', '.join(ds.column_names)})"
+            )
     default_instruction = entry.get("instruction", "")
 
-    def convert(row):
+    def convert(row, index):
+        for role in ("query", "positive"):
+            text = row[columns[role]]
+            if not isinstance(text, str) or not text.strip():
+                what = "missing" if text is None else "empty" if isinstance(text, str) else type(text).__name__
+                raise DataError(f"dataset {source!r} row {index}: `{role}` (column {columns[role]!r}) is {what}")
         negative = row.get(columns["negative"])
         negatives = [n for n in (negative if isinstance(negative, list) else [negative]) if n]
         instruction = row.get(columns["instruction"]) or default_instruction
@@ -61,7 +116,9 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str) -> Dataset:
             "task_type": row.get("task_type") or source,
         }
 
-    return ds.map(convert, remove_columns=ds.column_names, desc=f"schema {source}")
+    return ds.map(
+        convert, with_indices=True, remove_columns=ds.column_names, desc=f"schema {source}", num_proc=num_proc
+    )
 
 
 def sample_fraction(ds: Dataset, fraction: float, seed: int) -> Dataset:
@@ -80,7 +137,7 @@ def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
     parts = []
     for i, entry in enumerate(data_args.dataset_mixture):
         source = entry_name(entry, i)
-        ds = to_schema(load_one(entry), entry, source)
+        ds = to_schema(load_one(entry, data_args.dataset_num_proc), entry, source, data_args.dataset_num_proc)
         if entry.get("fraction", 1.0) != 1.0:
             ds = sample_fraction(ds, float(entry["fraction"]), seed + i)
         logger.info("dataset %s: %d rows", source, len(ds))
@@ -92,6 +149,13 @@ def sts_schema(ds: Dataset, entry: dict[str, Any], source: str) -> Dataset:
     """STS pairs: sentence1, sentence2, score (any scale: Spearman only ranks), instruction (both sides)."""
     columns = {c: c for c in STS_COLUMNS} | entry.get("columns", {})
     instruction = entry.get("instruction", STS_INSTRUCTION)
+    if len(ds) == 0:
+        raise DataError(f"dev set {source!r} has no rows")
+    for role, column in columns.items():
+        if column not in ds.column_names:
+            raise DataError(
+                f"dev set {source!r} has no column {column!r} for `{role}` (columns: {', '.join(ds.column_names)})"
+            )
     ds = ds.select_columns([columns[c] for c in STS_COLUMNS])
     ds = ds.rename_columns({columns[c]: c for c in STS_COLUMNS if columns[c] != c})
     return ds.map(lambda row: {"score": float(row["score"]), "instruction": instruction}, desc=f"schema {source}")
@@ -102,9 +166,10 @@ def load_eval_datasets(data_args: DataArguments, seed: int = 42) -> dict[str, Da
     out = {}
     for i, entry in enumerate(data_args.eval_datasets):
         name = entry_name(entry, i)
-        ds = load_one({"split": "validation", **entry})
-        score = entry.get("columns", {}).get("score", "score")
-        ds = sts_schema(ds, entry, name) if score in ds.column_names else to_schema(ds, entry, name)
+        ds = load_one({"split": "validation", **entry}, data_args.dataset_num_proc)
+        mapped = entry.get("columns", {})
+        is_sts = "score" in mapped or "score" in ds.column_names  # STS pairs; else training-shaped rows
+        ds = sts_schema(ds, entry, name) if is_sts else to_schema(ds, entry, name)
         if entry.get("max_rows") and len(ds) > entry["max_rows"]:
             ds = ds.shuffle(seed=seed).select(range(int(entry["max_rows"])))
         if "score" in ds.column_names:  # similar lengths in one eval batch pad less (Spearman ignores the order)
@@ -121,7 +186,10 @@ def text_id(text: str) -> int:
 
 
 class EOSTokenizer:
-    """Tokenizes with exactly one EOS at the end of every text, whatever the tokenizer's own flags (spec §8.1).
+    """Tokenizes with exactly one EOS at the end of every text, whatever the tokenizer's own flags.
+
+    The paper appends [EOS] to every query and document and pools its last-layer vector (Wang et al., 2024,
+    section 3.2).
 
     Text is truncated to max_length - 1 tokens (special tokens such as BOS included), any EOS the tokenizer added is
     dropped, and `eos_token_id` is appended with attention 1. With `append_eos=False` (mean/cls pooling) it is a plain

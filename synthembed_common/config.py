@@ -136,23 +136,54 @@ def _load_config_file(path: str | None) -> dict:
     return config
 
 
-def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = None) -> tuple:
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The entry point's docstring as written (commands stay one per line), and every default."""
+
+
+def _pop_config_files(args: list[str]) -> list[str | None]:
+    """Remove `--config FILE` and `--config=FILE` from args; the files in order (None for a missing value)."""
+    files, rest = [], []
+    while args:
+        arg = args.pop(0)
+        if arg == "--config":
+            files.append(args.pop(0) if args else None)
+        elif arg.startswith("--config="):
+            files.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+    args[:] = rest
+    return files
+
+
+def parse_config(
+    dataclass_types: Iterable[type],
+    args: Sequence[str] | None = None,
+    description: str | None = None,
+    ignore_unknown_keys: bool = False,
+) -> tuple:
     """Parse `--config FILE.yaml` plus CLI overrides into the given dataclasses; exit with one line on bad input.
 
     The same contract as TRL's `TrlParser.parse_args_and_config` (YAML sets defaults, flags override, unknown YAML keys
     are an error), plus: `--config` may repeat (later files override earlier ones, for ablation files), YAML values
     are type-checked before any `__post_init__` runs, and mapping and list-of-mapping fields accept a YAML/JSON value
     on the command line (`--task_proportions '{"sts": 1}'`, `--dataset_mixture '[{"path": "data.jsonl"}]'`).
+
+    `description` heads `--help` (default: the docstring of the script run as __main__). `ignore_unknown_keys` drops
+    config-file keys no dataclass has, for tools that read part of another entry point's recipe (the memory planner
+    reads a training recipe); flags are still checked.
     """
     from trl import TrlParser  # TRL's own argparse subclass: does not import transformers (keeps --help fast)
 
     dataclass_types = list(dataclass_types)
     args = list(sys.argv[1:] if args is None else args)
+    if description is None:
+        description = getattr(sys.modules.get("__main__"), "__doc__", None)
     config: dict = {}
-    while "--config" in args:  # several files merge in order: a base recipe, then small override files
-        i = args.index("--config")
-        config.update(_load_config_file(args[i + 1] if i + 1 < len(args) else None))
-        del args[i : i + 2]
+    for path in _pop_config_files(args):  # several files merge in order: a base recipe, then small override files
+        config.update(_load_config_file(path))
+    if ignore_unknown_keys:
+        known = {f.name for cls in dataclass_types for f in dataclasses.fields(cls)}
+        config = {key: value for key, value in config.items() if key in known}
     structured, rest = _structured_fields(dataclass_types), []
     while args:  # `--name VALUE` and `--name=VALUE` of structured fields become YAML values in `config`
         flag, eq, value = args.pop(0).partition("=")
@@ -168,7 +199,14 @@ def parse_config(dataclass_types: Iterable[type], args: Sequence[str] | None = N
     try:
         if config:  # nothing to check otherwise (and checking may import transformers: `--help` stays fast)
             check_yaml_types(config, dataclass_types)
-        parser = TrlParser(dataclass_types)
+        parser = TrlParser(dataclass_types, description=description, formatter_class=_HelpFormatter)
+        if "-h" in args or "--help" in args:  # listed for --help only: parse_config reads it itself (above)
+            parser.add_argument(
+                "--config",
+                metavar="FILE.yaml",
+                action="append",
+                help="YAML settings (repeatable: later files override earlier ones; flags override both)",
+            )
         parser.exit_on_error = False
         parser.error = lambda message: fail(message)  # argparse's usage dump would bury the one line that matters
         unknown = parser.set_defaults_with_config(**config)

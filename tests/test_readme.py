@@ -3,6 +3,7 @@ recipes parse together, and the commands that can run offline here do (dry runs)
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -50,17 +51,13 @@ def test_training_commands_parse(tmp_path, monkeypatch):
             args = [a for c in configs for a in ("--config", str(c))]
             parse_config(
                 [ModelArguments, DataArguments, ContrastiveTrainingArguments],
-                [*args, "--model_name_or_path", str(tmp_path), "--use_cpu", "true"],
+                [*args, "--model_name_or_path", str(tmp_path)],
             )
 
 
 def test_paper_generation_command_dry_run(monkeypatch, capsys):
     """The paper-scale generate command, planned (no request is sent, nothing written) at a reduced count."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("generate", REPO_ROOT / "scripts/generate.py")
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
+    generate = load_script("generate")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     config = str(REPO_ROOT / "recipes/e5-mistral-7b-instruct/generate.yaml")
     assert generate.main(["--config", config, "--num_examples", "2000", "--dry_run", "true"]) == 0
@@ -68,12 +65,46 @@ def test_paper_generation_command_dry_run(monkeypatch, capsys):
     assert "gpt-4" in printed and "sk-test" not in printed
 
 
-@pytest.mark.parametrize("argv", [[], ["--gpus", "4", "--gpu-memory-gib", "40", "--json"]])
-def test_memory_planner_command(argv, capsys):
+def load_script(name):
+    """scripts/<name>.py as the README runs it (a wrapper of the installed entry point)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("plan_memory", REPO_ROOT / "scripts/plan_memory.py")
-    plan = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plan)
-    plan.main(argv)
-    assert "chunk" in capsys.readouterr().out.lower()
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        # recipes/e5-mistral-7b-instruct/MEMORY.md's table: 8 × 80 GB, 768 texts per GPU, chunks of 128, ≈ 44 GiB
+        ([], {"gpus": 8, "texts_per_gpu_per_step": 768, "recommended_embed_chunk_size": 128, "chunks_per_step": 6}),
+        (
+            ["--gpus", "4", "--gpu-memory-gib", "40", "--json"],
+            {"gpus": 4, "texts_per_gpu_per_step": 1536, "recommended_embed_chunk_size": 32, "chunks_per_step": 48},
+        ),
+        # the training recipe itself: 256 per device × 8 = 2048 queries, its embed_chunk_size 128 reported as fitting
+        (
+            ["--config", "recipes/e5-mistral-7b-instruct/train.yaml"],
+            {"gpus": 8, "texts_per_gpu_per_step": 768, "recommended_embed_chunk_size": 128},
+        ),
+    ],
+)
+def test_memory_planner_command(argv, expected, capsys, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    report = load_script("plan_memory").main(argv)
+    printed = capsys.readouterr().out
+    assert {key: report[key] for key in expected} == expected
+    assert report["frozen_parameters"] == pytest.approx(7.11e9, rel=1e-3)  # Mistral-7B
+    assert report["lora_parameters"] == 41_943_040  # r16 on all linear layers
+    gib = report["gib"]
+    if report["gpus"] == 8:
+        assert gib["total_at_recommended_chunk"] == pytest.approx(44, abs=0.5)
+    assert gib["total_at_recommended_chunk"] < report["settings"]["gpu_memory_gib"]
+    if "--json" in argv:
+        assert json.loads(printed)["recommended_embed_chunk_size"] == report["recommended_embed_chunk_size"]
+    else:
+        assert f"embed_chunk_size {report['recommended_embed_chunk_size']} " in printed
+    if "--config" in argv:
+        assert report["recipe_embed_chunk_size"]["fits"] and "embed_chunk_size 128: " in printed

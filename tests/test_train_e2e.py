@@ -1,10 +1,12 @@
-"""`accelerate launch recipes/train.py` on 2 CPU processes (ZeRO-3 and DDP) with a tiny random Mistral."""
+"""`accelerate launch recipes/train.py` on 2 CPU processes (ZeRO-3 and DDP) with a tiny random Mistral, from a recipe
+that does not say `use_cpu` (training derives it from the launch)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import yaml
 from helpers.launch import launch, losses, write_recipe
 
 from synthembed.model_folder import read_settings
@@ -15,6 +17,9 @@ def test_train_two_processes_and_load_with_sentence_transformers(tmp_path, tiny_
     from sentence_transformers import SentenceTransformer
 
     recipe = write_recipe(tmp_path, tiny_mistral_dir)
+    settings = yaml.safe_load(recipe.read_text())
+    settings.pop("use_cpu", None)  # derived from the launch: no CUDA here, so gloo on the CPU
+    recipe.write_text(yaml.safe_dump(settings))
     proc, seconds = launch(accelerate_config, recipe)
     print(f"{accelerate_config}: {seconds:.1f}s")
     out = tmp_path / "out"

@@ -1,0 +1,90 @@
+"""Bad training data fails with one `error:` line and exit status 2, before a model is loaded or anything written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.launch import train_module, write_recipe
+
+GOOD = {"query": "how tall is the tower", "positive": "The tower is 300 m tall.", "negative": "Bread needs yeast."}
+
+
+def write_rows(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def train_in_process(recipe, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_module().main(["--config", str(recipe)])
+    return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def bad_data_recipes(tmp_path):
+    """{case: (dataset_mixture or eval_datasets settings, the words the error line must hold)}."""
+    missing = write_rows(tmp_path / "missing.jsonl", [GOOD, {"query": "q", "negative": "n"}, GOOD])
+    blank = write_rows(tmp_path / "blank.jsonl", [GOOD, GOOD, {**GOOD, "query": "  "}])
+    null = write_rows(tmp_path / "null.jsonl", [{**GOOD, "positive": None}])
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(json.dumps(GOOD).encode() + b'\n{"query": "caf\xe9", "positive": "p"}\n')
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("query,positive\n")
+    good = write_rows(tmp_path / "good.jsonl", [GOOD] * 8)
+    sts = write_rows(tmp_path / "sts.jsonl", [{"sentence1": "a", "sentence2": "b", "score": 1.0}] * 4)
+    return {
+        "missing positive": ({"dataset_mixture": [{"path": str(missing)}]}, "row 1: `positive`", "missing"),
+        "empty query": ({"dataset_mixture": [{"path": str(blank)}]}, "row 2: `query`", "empty"),
+        "null positive": ({"dataset_mixture": [{"path": str(null)}]}, "row 0: `positive`", "missing"),
+        "not utf-8": ({"dataset_mixture": [{"path": str(latin1)}]}, "latin1.jsonl: not UTF-8", "line 2"),
+        "empty file": ({"dataset_mixture": [{"path": str(empty)}]}, "empty.jsonl", "empty"),
+        "no rows": ({"dataset_mixture": [{"path": str(header_only)}]}, "header.csv", "no"),
+        "mapped column missing": (
+            {"dataset_mixture": [{"path": str(good), "columns": {"negative": "hard_negative"}}]},
+            "no column 'hard_negative' for `negative`",
+            "columns: query, positive, negative",
+        ),
+        "mapped query missing": (
+            {"dataset_mixture": [{"path": str(good), "columns": {"query": "question"}}]},
+            "no column 'question' for `query`",
+            "good",
+        ),
+        "dev set column missing": (
+            {
+                "dataset_mixture": [{"path": str(good)}],
+                "eval_datasets": [{"path": str(sts), "columns": {"score": "label"}}],
+                "eval_strategy": "steps",
+                "eval_steps": 2,
+            },
+            "no column",
+            "label",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing positive",
+        "empty query",
+        "null positive",
+        "not utf-8",
+        "empty file",
+        "no rows",
+        "mapped column missing",
+        "mapped query missing",
+        "dev set column missing",
+    ],
+)
+def test_bad_data_fails_with_one_line(tmp_path, tiny_mistral_dir, capsys, case):
+    settings, *expected = bad_data_recipes(tmp_path)[case]
+    recipe = write_recipe(tmp_path, tiny_mistral_dir, **settings)
+    code, lines = train_in_process(recipe, capsys)
+    assert code == 2
+    errors = [line for line in lines if "error" in line.lower() or "Traceback" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and lines[-1] == errors[0], lines  # (progress bars)
+    for words in expected:
+        assert words in errors[0], errors[0]
+    assert not (tmp_path / "out").exists()
