@@ -31,7 +31,7 @@ from synthembed_common.languages import to_iso_codes
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_cards" / "model_card.md.j2"
+TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "synthembed_common" / "templates" / "model_card.md.j2"
 CHART_NAME = "mteb_categories.png"
 DEFAULT_EXAMPLE_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

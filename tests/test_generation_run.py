@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,20 +19,14 @@ from helpers.generation_server import (
     request_hash,
     write_config,
 )
+from helpers.paths import REPO_ROOT, load_module
 
 from data_generation.output import COLUMNS
 from data_generation.templates import FIXED_INSTRUCTIONS, OUTPUT_KEYS, PROMPT_VERSION, TASK_TYPES
 
 
 def load_script(name: str):
-    from importlib import util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = util.spec_from_file_location(f"script_{name}", path)
-    module = util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO_ROOT / "scripts" / f"{name}.py", f"script_{name}")
 
 
 def run_main(config: Path, *extra: str) -> int:

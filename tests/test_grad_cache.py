@@ -3,7 +3,6 @@ loss curve from `accelerate launch` under ZeRO-3 (and DDP); plus the token-budge
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -12,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from helpers.launch import free_port
-from helpers.paths import REPO_ROOT
+from helpers.paths import REPO_ROOT, load_module
 
 from synthembed import grad_cache
 from synthembed.chunking import make_chunks, plan_chunks, pool_features, right_align
@@ -243,10 +242,7 @@ def test_memory_plan_for_the_paper_recipe():
 
 def gpu_benchmark():
     """benchmarks/gpu_throughput.py as a module (benchmarks are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("gpu_throughput", REPO_ROOT / "benchmarks/gpu_throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO_ROOT / "benchmarks/gpu_throughput.py", "gpu_throughput")
 
 
 def test_gpu_benchmark_tiny_dry_run(capsys):

@@ -3,7 +3,6 @@ recipes/train.py in this process, and the loss curve a run logged."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ import time
 import yaml
 
 from data_generation.llama_server import free_port  # the one definition; the tests take it from here
-from helpers.paths import REPO_ROOT
+from helpers.paths import REPO_ROOT, load_module
 
 
 def toy_row(i: int) -> dict:
@@ -62,10 +61,7 @@ def losses(output_dir):
 
 def train_module():
     """recipes/train.py as a module, to call its main() in this process (imports stay warm: fast)."""
-    spec = importlib.util.spec_from_file_location("train_recipe", REPO_ROOT / "recipes/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO_ROOT / "recipes/train.py", "train_recipe")
 
 
 def stand_in_local_datasets(recipes, root):
