@@ -16,7 +16,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from synthembed_common.languages import to_iso_code, to_iso_codes
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "dataset_card.md.j2"
+TEMPLATE = Path(__file__).resolve().parents[1] / "synthembed_common" / "templates" / "dataset_card.md.j2"
 CHART_FILE = "distribution.png"
 # The settings the card shows: how the data was made, nothing about credentials or local paths.
 CARD_SETTINGS = (

@@ -105,3 +105,9 @@ def main(argv=None) -> dict:
     (out / "mining_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     print(json.dumps(stats))
     return stats
+
+
+def command() -> int:
+    """The console script: exit status 0 (main() returns the mining statistics, which sys.exit would print as an error)."""
+    main()
+    return 0

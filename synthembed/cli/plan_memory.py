@@ -129,3 +129,9 @@ def main(argv: list[str] | None = None) -> dict:
             verdict = "fits" if chunk["fits"] else "does NOT fit"
             print(f"recipe: embed_chunk_size {chunk['rows']}: {chunk['total_gib']:.2f} GiB per GPU, {verdict}")
     return report
+
+
+def command() -> int:
+    """The console script: exit status 0 (main() returns the report, which sys.exit would print as an error)."""
+    main()
+    return 0
