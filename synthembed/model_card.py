@@ -16,6 +16,7 @@ The trainer calls `render_model_card(model_dir)` at save time (no results yet); 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -26,7 +27,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
-from synthembed.model_folder import FolderSettings, read_settings
+from synthembed.model_folder import FolderSettings, read_settings, write_settings
 from synthembed_common.languages import to_iso_codes
 
 logger = logging.getLogger(__name__)
@@ -196,6 +197,31 @@ def training_languages(settings: FolderSettings, facts: list[DatasetFact]) -> tu
     return codes, "the training data" if codes else None
 
 
+def recorded_facts(model_dir: Path, settings: FolderSettings, base_model: str | None):
+    """(license, dataset facts) as read now, else as recorded at an earlier render (settings.card_facts): the first
+    render runs where training ran, so relative paths and the Hub cache resolve there; a later one (evaluation, on
+    another machine) keeps what was found. What is read is recorded in a trainer-written folder's settings."""
+    recorded = settings.card_facts or {}
+    license_ = license_fact(settings, base_model)
+    if not license_.license and recorded.get("base_model") == base_model and recorded.get("license"):
+        license_ = LicenseFact(**recorded["license"])
+    before = recorded.get("datasets", {})
+    facts = []
+    for path in dict.fromkeys(str(d) for d in settings.datasets):  # a mixture may draw twice from one dataset
+        fact = dataset_fact(path)
+        if not fact.source and before.get(path, {}).get("source"):
+            fact = DatasetFact(**before[path])
+        facts.append(fact)
+    card_facts = {
+        "base_model": base_model,
+        "license": dataclasses.asdict(license_) if license_.license and not settings.license else None,
+        "datasets": {f.path: dataclasses.asdict(f) for f in facts},
+    }
+    if card_facts != recorded and read_settings(model_dir) is not None:
+        write_settings(model_dir, dataclasses.replace(settings, card_facts=card_facts))
+    return license_, facts
+
+
 # ------------------------------------------------------------------------------------------------------- results
 
 
@@ -299,8 +325,7 @@ def render_model_card(
     template = settings.template
 
     chart = plot_categories(results, model_dir / CHART_NAME) if results else None
-    license_ = license_fact(settings, base_model)
-    facts = [dataset_fact(str(d)) for d in settings.datasets]
+    license_, facts = recorded_facts(model_dir, settings, base_model)
     languages, language_source = training_languages(settings, facts)
     evaluated = results if results and results.get("tasks") else None
     index = eval_results(evaluated, model_name) if evaluated else []

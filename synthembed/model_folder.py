@@ -65,6 +65,9 @@ class FolderSettings:
     license_name: str | None = None
     license_link: str | None = None
     language: list[str] | None = None  # ISO 639-1 codes
+    # What the model card found where training ran (the base model's license, the datasets' languages), kept for a
+    # later render elsewhere (synthembed.model_card.recorded_facts writes it).
+    card_facts: dict | None = None
 
     @property
     def template(self) -> QueryTemplate | None:

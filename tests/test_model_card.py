@@ -122,6 +122,17 @@ def test_card_with_results_keeps_training_info(model_dir):
     assert (model_dir / "mteb_categories.png").is_file() and "| Retrieval | 1 |" in card.text
 
 
+def test_facts_found_where_training_ran_survive_a_render_elsewhere(model_dir, tmp_path):
+    data = shutil.copytree(read_settings(model_dir).datasets[0], tmp_path / "data")
+    _set(model_dir, datasets=[str(data)], base_model=str(data))  # a "base" without a card: no license
+    render_model_card(model_dir)
+    recorded = read_settings(model_dir).card_facts
+    assert recorded["datasets"][str(data)]["languages"] == ["en", "zh", "sw", "fr", "de"]
+    shutil.rmtree(data)  # evaluation on another machine: the training data's path does not resolve there
+    card = ModelCard.load(render_model_card(model_dir, results=_results()))
+    assert card.data.language == ["en", "zh", "sw", "fr", "de"] and "(from the rows' language columns)" in card.text
+
+
 def _cache_file(cache, repo_type, repo_id, filename, text):
     repo = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
     (repo / "refs").mkdir(parents=True, exist_ok=True)
