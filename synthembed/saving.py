@@ -4,7 +4,8 @@
 - for last-token pooling the saved tokenizer's post-processor appends EOS (plus BOS where the base tokenizer adds
   one), so plain `SentenceTransformer.encode` pools the EOS exactly like the training collator; the tokenizer counts
   special tokens inside `max_seq_length`, so truncation keeps the EOS too;
-- pooling (`lasttoken`, `mean`, `cls`) and Normalize modules, the query prompt as the named prompt "query";
+- pooling (`lasttoken`, `mean`, `cls`) and Normalize modules, the query prompt as the named prompt "query", and
+  with a query template the E5 evaluation instructions as per-task prompts (synthembed.evaluation.instructions);
 - the folder settings (synthembed.model_folder) record the query template, pooling and what the card needs.
 """
 
@@ -121,6 +122,10 @@ def export_sentence_transformer(
         modules.append(Normalize())
     settings = settings or folder_settings(model_args, data_args)
     prompts = {"query": settings.default_prompt(), "document": ""}
+    if settings.template:  # the E5 evaluation protocol as per-task prompts, for plain mteb on this folder
+        from synthembed.evaluation.instructions import sentence_transformer_prompts
+
+        prompts = sentence_transformer_prompts(settings.template, settings.default_instruction)
     SentenceTransformer(modules=modules, prompts=prompts).save(str(output_dir))
     write_settings(output_dir, settings)
     logger.info("Saved a SentenceTransformer folder to %s", output_dir)

@@ -72,6 +72,73 @@ def test_missing_model(tmp_path, capsys):
     assert_one_line_failure(code, err, "model not found", "nope")
 
 
+def test_hub_id_not_available_offline(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run_main(
+        capsys,
+        "--model_name_or_path",
+        "someone/no-such-model",
+        "--tasks",
+        "STSBenchmark",
+        "--offline",
+        "true",
+        "--output_dir",
+        out,
+    )
+    assert_one_line_failure(code, err, "model_name_or_path", "someone/no-such-model", "offline")
+    assert code == 2 and not out.exists()
+
+
+def test_local_looking_path_that_does_not_exist(tmp_path, capsys):
+    code, err = run_main(capsys, "--model_name_or_path", "./outputs/no/such/model", "--tasks", "STSBenchmark")
+    assert_one_line_failure(code, err, "model_name_or_path", "model not found", "./outputs/no/such/model")
+
+
+def test_bad_query_template(minilm_dir, capsys):
+    code, err = run_main(
+        capsys,
+        "--model_name_or_path",
+        minilm_dir,
+        "--tasks",
+        "STSBenchmark",
+        "--query_template",
+        "{query} {instruction}",
+    )
+    assert_one_line_failure(code, err, "query_template")
+
+
+@pytest.mark.parametrize(
+    "given", ["e5", r"Instruct: {instruction}\nQuery: {query}", "Instruct: {instruction}\nQuery: {query}"]
+)
+def test_query_template_spellings(given):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import evaluate
+
+    from synthembed.model_folder import E5_TEMPLATE
+    from synthembed_common.config import parse_config
+
+    (args,) = parse_config([evaluate.EvaluationArguments], ["--model_name_or_path", "x", "--query_template", given])
+    assert args.query_template == E5_TEMPLATE == evaluate.E5_TEMPLATE
+
+
+def test_baseline_under_the_e5_protocol(minilm_dir, tmp_path):
+    """A model without synthembed_config.json (all-MiniLM here; intfloat/e5-mistral-7b-instruct alike) evaluated
+    with the E5 instruction format from the command line; its card goes to the output folder."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import evaluate
+
+    task = make_sts_task(tmp_path / "tasks" / "TinySTS", n=12)
+    out = tmp_path / "out"
+    common = ["--model_name_or_path", str(minilm_dir), "--local_tasks", str(task), "--show_progress_bar", "false"]
+    e5 = evaluate.main(
+        [*common, "--output_dir", str(out), "--query_template", r"Instruct: {instruction}\nQuery: {query}"]
+    )
+    plain = evaluate.main([*common, "--output_dir", str(tmp_path / "plain"), "--update_model_card", "false"])
+    assert e5["protocol"] == "e5-instruction" and plain["protocol"] == "plain"
+    assert e5["tasks"]["TinySTS"] != plain["tasks"]["TinySTS"]
+    assert (out / "README.md").is_file() and not (minilm_dir / "eval").exists()
+
+
 def test_unknown_config_key(tmp_path, capsys):
     cfg = tmp_path / "evaluate.yaml"
     cfg.write_text("model_name_or_path: x\nbenchmrk: MTEB(eng, v1)\n")
@@ -88,17 +155,26 @@ def test_recipes_parse(recipe):
 
     keys = set(yaml.safe_load(recipe.read_text()))
     (args,) = parse_config([evaluate.EvaluationArguments], ["--config", str(recipe)])
-    assert keys <= set(vars(args)) and (args.benchmark or args.local_tasks)
+    assert keys <= set(vars(args)) and (args.tasks or args.benchmark or args.local_tasks)
 
 
 def test_push_to_hub_records_card_and_results(minilm_dir, tmp_path):
     with LoopbackHub() as hub:
-        task = make_sts_task(tmp_path / "tasks" / "TinySTS")
+        # A local copy of an mteb task: comparable, so the card carries model-index metadata for it.
+        task = make_sts_task(tmp_path / "tasks" / "STSBenchmark", name="STSBenchmark", mteb_task="STSBenchmark")
         env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test_token"}
         proc = run_script(
-            "--model_name_or_path", minilm_dir, "--local_tasks", task, "--output_dir", tmp_path / "out",
-            "--push_to_hub", "--hub_model_id", "someone/minilm-eval", env=env,
-        )  # fmt: skip
+            "--model_name_or_path",
+            minilm_dir,
+            "--local_tasks",
+            task,
+            "--output_dir",
+            tmp_path / "out",
+            "--push_to_hub",
+            "--hub_model_id",
+            "someone/minilm-eval",
+            env=env,
+        )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert hub.created["name"] == "minilm-eval"
     assert any("model-index:" in content for content in hub.validated_yaml)
@@ -107,7 +183,7 @@ def test_push_to_hub_records_card_and_results(minilm_dir, tmp_path):
     assert commit_auth == ["Bearer hf_test_token"]
     files = hub.files
     assert {"README.md", "mteb_categories.png", "eval_results/summary.json", "eval_results/summary.md"} <= set(files)
-    assert any(p.startswith("eval_results/results/") and p.endswith("TinySTS.json") for p in files)
+    assert any(p.startswith("eval_results/results/") and p.endswith("STSBenchmark.json") for p in files)
     summary = json.loads(files["eval_results/summary.json"])
-    assert "TinySTS" in summary["tasks"]
-    assert f"value: {summary['tasks']['TinySTS']}" in files["README.md"].decode()
+    assert "STSBenchmark" in summary["tasks"]
+    assert f"value: {summary['tasks']['STSBenchmark']}" in files["README.md"].decode()

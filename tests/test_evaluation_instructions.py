@@ -1,4 +1,4 @@
-"""The per-task instruction table (spec §6.3) against mteb's own MTEB(eng, v1) task list."""
+"""The per-task instruction table (Wang et al., 2024, Table 15) against mteb's own MTEB(eng, v1) task list."""
 
 from __future__ import annotations
 
@@ -57,5 +57,5 @@ def test_unknown_task_raises():
 
 
 def test_query_format_is_exact():
-    # spec §8.7: a real newline, no space before "Query:", one space after it
+    # unilm's get_detailed_instruct (Wang et al., 2024, §3): a real newline, no space before "Query:", one space after it
     assert QueryTemplate().apply("Do X", "text") == "Instruct: Do X\nQuery: text"

@@ -1,4 +1,4 @@
-"""The exact strings a trained (query_template) model receives under the E5 protocol (spec §6.2, §8.6)."""
+"""The exact strings a trained (query_template) model receives under the E5 protocol (Wang et al., 2024, §4.2; the official unilm e5 scripts)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_retrieval_instruction_on_queries_only(recorded):
             f"Instruct: {instruction}\nQuery: what do embeddings do",
         ]
     )
-    # corpus: "{title} {text}".strip(), no instruction (spec §8.6 items 1 and 7)
+    # corpus: "{title} {text}".strip(), no instruction (unilm e5/mteb_beir_eval.py)
     assert sorted(documents) == sorted(
         [
             "Protein Women need about 46 grams of protein a day.",

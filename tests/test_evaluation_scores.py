@@ -28,8 +28,20 @@ def minilm_run(minilm_dir, evaldata_tasks, tmp_path_factory):
     import evaluate
 
     out = tmp_path_factory.mktemp("minilm-eval")
-    argv = ["--model_name_or_path", str(minilm_dir), "--model_name", "all-MiniLM-L6-v2", "--output_dir", str(out),
-            "--device", "cpu", "--batch_size", "64", "--local_tasks", *[str(evaldata_tasks / n) for n in LOCAL]]  # fmt: skip
+    argv = [
+        "--model_name_or_path",
+        str(minilm_dir),
+        "--model_name",
+        "all-MiniLM-L6-v2",
+        "--output_dir",
+        str(out),
+        "--device",
+        "cpu",
+        "--batch_size",
+        "64",
+        "--local_tasks",
+        *[str(evaldata_tasks / n) for n in LOCAL],
+    ]
     summary = evaluate.main(argv)
     return summary, out
 
@@ -65,10 +77,13 @@ def test_card_metadata_parses_back_with_every_score(minilm_run):
     card = ModelCard.load(out / "README.md")  # MiniLM is not a synthembed model: its own card is left alone
     results = card.data.eval_results
     assert {(r.dataset_name, r.metric_type, r.metric_value) for r in results} == {
-        (f"MTEB {name}" + (" (en)" if name.startswith("AmazonCounterfactual") else ""),
-         summary["details"][name]["main_score"], score)
+        (
+            f"MTEB {name}" + (" (en)" if name.startswith("AmazonCounterfactual") else ""),
+            summary["details"][name]["main_score"],
+            score,
+        )
         for name, score in summary["tasks"].items()
-    }  # fmt: skip
+    }
     assert all(r.task_type in {"STS", "Classification"} and r.dataset_split == "test" for r in results)
     assert (out / "mteb_categories.png").stat().st_size > 1000
     assert "![MTEB scores by category](mteb_categories.png)" in card.text

@@ -1,13 +1,22 @@
-"""An mteb encoder for SentenceTransformer folders that applies the E5 evaluation protocol (spec §6.2, §8.6).
+"""An mteb encoder for SentenceTransformer models that applies the E5 evaluation protocol (Wang et al., 2024, §4.2,
+as the official `microsoft/unilm` e5 scripts `mteb_beir_eval.py` and `mteb_except_retrieval_eval.py` run it).
 
-Models saved by the trainer carry a query template in their folder settings (synthembed.model_folder); for them:
+Models saved by the trainer carry a query template in their folder settings (synthembed.model_folder); any other
+model (a Hub id or a folder, e.g. intfloat/e5-mistral-7b-instruct or all-MiniLM-L6-v2) gets the protocol when a
+template is given (`query_template`). Then:
 - the per-task instruction (instructions.py) goes into the template: on queries only for Retrieval, on every input
   for all other task types (STS, Summarization, PairClassification, Clustering, Classification, BitextMining, and
   Reranking queries *and* candidates);
-- embeddings are L2-normalized, except for Classification (the trained Normalize module is skipped there);
-- max length 512 tokens (instruction included), fp16 weights on a GPU.
-Models without that file (e.g. all-MiniLM-L6-v2) are evaluated plainly, exactly as mteb's own ST wrapper would.
+- embeddings are L2-normalized, except for Classification (the final Normalize module is skipped there);
+- at most 512 tokens (instruction included), fp16 weights on a GPU.
+Without a template a model is evaluated plainly, exactly as mteb's own ST wrapper would (no prompts at all).
 SentenceTransformer.encode sorts each call's inputs by length before batching, so padding stays small.
+
+The trainer also saves the instructions as per-task SentenceTransformer prompts (`config_sentence_transformers.json`,
+`instructions.sentence_transformer_prompts`), so plain `mteb.evaluate(SentenceTransformer(folder), tasks)` puts the
+same instruction on the same inputs. What prompts cannot say, and only this encoder does: no L2 normalization for
+Classification (plain mteb keeps the Normalize module: classification scores differ), the 512-token cap (plain mteb
+uses the folder's `max_seq_length`), fp16 on a GPU, instructions from a local task's task.json, and `doc_as_query`.
 """
 
 from __future__ import annotations
@@ -23,11 +32,25 @@ from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
 from synthembed.evaluation.instructions import get_instruction
-from synthembed.model_folder import FolderSettings, read_settings
+from synthembed.model_folder import CONFIG_NAME, FolderSettings, QueryTemplate, read_settings
 
 logger = logging.getLogger(__name__)
 
-MAX_LENGTH = 512
+MAX_LENGTH = 512  # "only the first 512 tokens are evaluated" (Wang et al., 2024, §4.2)
+
+
+def folder_settings(model_name_or_path: str | Path) -> FolderSettings:
+    """The settings a synthembed model records (a local folder, or a Hub repo the trainer's folder was pushed to);
+    empty settings (no template: a plain model) for any other model."""
+    folder = Path(model_name_or_path)
+    if not folder.is_dir():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            folder = Path(hf_hub_download(str(model_name_or_path), CONFIG_NAME)).parent
+        except Exception as e:  # not there (a plain model), or no network: SentenceTransformer reports a missing model
+            logger.debug("%s: no %s on the Hub (%s)", model_name_or_path, CONFIG_NAME, type(e).__name__)
+    return read_settings(folder) or FolderSettings(query_template=None)
 
 
 class E5ProtocolEncoder(AbsEncoder):
@@ -45,17 +68,30 @@ class E5ProtocolEncoder(AbsEncoder):
         doc_as_query: bool = False,
         instruction_overrides: dict[str, str] | None = None,
         model_name: str | None = None,
+        query_template: str | None = None,
+        default_instruction: str | None = None,
     ) -> None:
+        """`model_name_or_path`: a local folder or a Hub id. `query_template` (with `default_instruction`, for tasks
+        the table lacks) applies the E5 protocol to a model whose folder does not record a template."""
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.models import Normalize
 
         path = Path(model_name_or_path)
-        self.settings = read_settings(path) or FolderSettings(query_template=None)
+        settings = folder_settings(model_name_or_path)
+        if query_template:
+            QueryTemplate(query_template)  # ValueError for a malformed template, before the model loads
+            settings = FolderSettings(
+                query_template=query_template,
+                default_instruction=default_instruction or settings.default_instruction,
+                max_seq_length=settings.max_seq_length,
+            )
+        self.settings = settings
         self.template = self.settings.template
-        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.model = SentenceTransformer(str(model_name_or_path), device=device)
         self.model.default_prompt_name = None  # prompts are applied here, per task, never implicitly
         if self.template:
-            self.model.max_seq_length = max_seq_length or min(self.settings.max_seq_length or MAX_LENGTH, MAX_LENGTH)
+            own_limit = self.settings.max_seq_length or self.model.max_seq_length or MAX_LENGTH
+            self.model.max_seq_length = max_seq_length or min(own_limit, MAX_LENGTH)
         elif max_seq_length:
             self.model.max_seq_length = max_seq_length
         if fp16 is None:
@@ -65,7 +101,8 @@ class E5ProtocolEncoder(AbsEncoder):
         self.bf16 = bf16 and not fp16  # autocast, as the trainer's `bf16: true`: fp32 weights, bf16 matmuls
         self.model.eval()
         modules = list(self.model)
-        # A view of the same weights without the final Normalize: the classification encoder (spec §6.2).
+        # A view of the same weights without the final Normalize: the classification encoder (the official script:
+        # "disable l2 normalize for classification tasks, as it achieves slightly better results").
         self._unnormalized = (
             SentenceTransformer(
                 modules=[m for m in modules if not isinstance(m, Normalize)], device=str(self.model.device)

@@ -1,8 +1,12 @@
 """Per-task instructions of the E5-mistral evaluation, verbatim from `microsoft/unilm/e5/utils.py`
-(`get_task_def_by_task_name_and_type`; identical to [P] Table 15). Spec §6.3.
+(`get_task_def_by_task_name_and_type`; identical to Wang et al., 2024, Table 15).
 
-The model sees `'Instruct: ' + instruction + '\\nQuery: ' + text` (spec §8.7). Punctuation matters: only the STS,
-BitextMining and Ocnli/Cmnli instructions end with a period.
+The model sees `'Instruct: ' + instruction + '\\nQuery: ' + text` (unilm's `get_detailed_instruct`, Wang et al.,
+2024, §3). Punctuation matters: only the STS, BitextMining and Ocnli/Cmnli instructions end with a period.
+
+`sentence_transformer_prompts` writes the same table as SentenceTransformer prompts, keyed the way mteb looks them up
+(`<Task>-query`, `<Task>`, `<TaskType>`, `query`/`document`), so that plain `mteb` on the saved folder applies the
+instruction where the E5 protocol does: on Retrieval queries only, on every input of every other task type.
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ from __future__ import annotations
 STS_INSTRUCTION = "Retrieve semantically similar text."
 SUMMARIZATION_INSTRUCTION = "Given a news summary, retrieve other semantically similar summaries"
 BITEXT_INSTRUCTION = "Retrieve parallel sentences."
+# The 12 sub-forums MTEB(eng, v1) runs as separate tasks and averages into CQADupstackRetrieval.
+CQADUPSTACK_FORUMS = (
+    "Android English Gaming Gis Mathematica Physics Programmers Stats Tex Unix Webmasters Wordpress".split()
+)
 CQADUPSTACK_INSTRUCTION = "Given a question, retrieve detailed question descriptions from Stackexchange that are duplicates to the given question"
 
 CLASSIFICATION = {
@@ -33,7 +41,7 @@ CLASSIFICATION = {
     "JDReview": "Classify the customer review for iPhone on e-commerce platform into positive or negative",
     "OnlineShopping": "Classify the customer review for online shopping into positive or negative",
     "Waimai": "Classify the customer review from a food takeaway platform into positive or negative",
-}  # fmt: skip
+}
 
 CLUSTERING = {
     "ArxivClusteringP2P": "Identify the main and secondary category of Arxiv papers based on the titles and abstracts",
@@ -52,7 +60,7 @@ CLUSTERING = {
     "CLSClusteringP2P": "Identify the main category of scholar papers based on the titles and abstracts",
     "ThuNewsClusteringS2S": "Identify the topic or theme of the given news articles based on the titles",
     "ThuNewsClusteringP2P": "Identify the topic or theme of the given news articles based on the titles and contents",
-}  # fmt: skip
+}
 
 # Reranking and PairClassification share one dictionary in the unilm code.
 RERANKING_PAIR = {
@@ -70,7 +78,7 @@ RERANKING_PAIR = {
     "CMedQAv2": "Given a Chinese community medical question, retrieve replies that best answer the question",
     "Ocnli": "Retrieve semantically similar text.",
     "Cmnli": "Retrieve semantically similar text.",
-}  # fmt: skip
+}
 
 RETRIEVAL = {
     "ArguAna": "Given a claim, find documents that refute the claim",
@@ -97,7 +105,7 @@ RETRIEVAL = {
     "EcomRetrieval": "Given a user query from an e-commerce website, retrieve description sentences of relevant products",
     "MedicalRetrieval": "Given a medical question, retrieve user replies that best answer the question",
     "VideoRetrieval": "Given a video search query, retrieve the titles of relevant videos",
-}  # fmt: skip
+}
 # Lower-case keys for every entry, plus the BEIR aliases and MIRACL (as in the unilm code).
 RETRIEVAL.update({k.lower(): v for k, v in list(RETRIEVAL.items())})
 RETRIEVAL.update(
@@ -119,23 +127,62 @@ BY_TYPE = {
     "PairClassification": RERANKING_PAIR,
     "Retrieval": RETRIEVAL,
 }
-# Task types whose inputs are all queries (instruction on every input); Retrieval puts it on queries only.
-SYMMETRIC_TYPES = {"STS", "Summarization", "BitextMining", "Classification", "Clustering", "PairClassification",
-                   "Reranking"}  # fmt: skip
+# Task types with one instruction for all their tasks.
+TYPE_INSTRUCTIONS = {
+    "STS": STS_INSTRUCTION,
+    "Summarization": SUMMARIZATION_INSTRUCTION,
+    "BitextMining": BITEXT_INSTRUCTION,
+}
 
 
 def get_instruction(task_name: str, task_type: str) -> str:
     """The instruction for an mteb task (name as mteb spells it, type as in its metadata). ValueError if unknown."""
-    if task_type == "STS":
-        return STS_INSTRUCTION
-    if task_type == "Summarization":
-        return SUMMARIZATION_INSTRUCTION
-    if task_type == "BitextMining":
-        return BITEXT_INSTRUCTION
+    if task_type in TYPE_INSTRUCTIONS:
+        return TYPE_INSTRUCTIONS[task_type]
     if task_type == "Retrieval" and task_name.lower().startswith("cqadupstack"):
         return CQADUPSTACK_INSTRUCTION
     table = BY_TYPE.get(task_type, {})
     for key in (task_name, task_name.removesuffix(".v2"), task_name.lower()):
         if key in table:
             return table[key]
-    raise ValueError(f"no E5 instruction for task {task_name!r} of type {task_type!r} (spec §6.3)")
+    raise ValueError(f"no E5 instruction for task {task_name!r} of type {task_type!r} (Wang et al., 2024, Table 15)")
+
+
+def prompt_task_names() -> dict[str, str]:
+    """The mteb tasks that get a per-task prompt, with their mteb type: every task the table names (as mteb spells
+    it), its `.v2` successor, and the 12 English CQADupstack sub-forums that MTEB(eng, v1) runs."""
+    import mteb
+
+    names = [name for table in BY_TYPE.values() for name in table if name[0].isupper()]
+    names += [f"{name}.v2" for name in names]
+    names += [f"CQADupstack{forum}Retrieval" for forum in CQADUPSTACK_FORUMS]
+    found = {}
+    for name in dict.fromkeys(names):
+        try:
+            task_type = mteb.get_task(name).metadata.type
+        except KeyError:  # a name of the unilm table that mteb does not have (e.g. `CQADupstackRetrieval.v2`)
+            continue
+        try:
+            get_instruction(name, task_type)
+        except ValueError:  # mteb files it under another type than the unilm table does
+            continue
+        found[name] = task_type
+    return found
+
+
+def sentence_transformer_prompts(template, default_instruction: str | None = None) -> dict[str, str]:
+    """SentenceTransformer prompts (`config_sentence_transformers.json`) that make plain mteb apply the E5 protocol.
+
+    mteb's SentenceTransformer wrapper takes the first of `<Task>-<query|document>`, `<Task>`, `<Type>-<...>`,
+    `<Type>`, `<query|document>` present in the prompts. So: `<Task>-query` for a Retrieval task (its documents fall
+    through to `document`: no prompt), `<Task>` for every other task (queries, documents and unlabelled inputs alike:
+    Reranking candidates get the instruction too), `<Type>` for STS, Summarization and BitextMining, `query` with the
+    model's default instruction (Retrieval tasks the table lacks; `model.encode_query`) and `document` empty.
+    `template` is a `synthembed.model_folder.QueryTemplate`.
+    """
+    prompts = {"query": template.prompt(default_instruction or ""), "document": ""}
+    prompts.update({task_type: template.prompt(text) for task_type, text in TYPE_INSTRUCTIONS.items()})
+    for name, task_type in prompt_task_names().items():
+        key = f"{name}-query" if task_type == "Retrieval" else name
+        prompts[key] = template.prompt(get_instruction(name, task_type))
+    return prompts

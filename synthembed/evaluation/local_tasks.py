@@ -3,7 +3,7 @@
 Layout (as `../shared/evaldata/tasks/`): `task.json` = {"name", "type", "mteb_task", "main_score", "split", ...};
 STS `test.jsonl` {sentence1, sentence2, score}; PairClassification `test.jsonl` {sentence1, sentence2, label};
 Classification `train.jsonl` + `test.jsonl` {text, label}; Retrieval (BEIR) `corpus.jsonl`, `queries.jsonl`,
-`qrels/<split>.tsv`. Optional `instruction` in task.json: the E5 instruction for a task the table (spec §6.3) lacks.
+`qrels/<split>.tsv`. Optional `instruction` in task.json: the E5 instruction for a task the table (Wang et al., 2024, Table 15) lacks.
 
 When `mteb_task` names a known mteb task, that task object is used as is (its metadata, main score, evaluator
 parameters such as `samples_per_label` / `n_experiments` / seed, its English subset) and only its data is replaced,
@@ -118,8 +118,12 @@ def _new_task(spec: dict, folder: Path):
     from mteb.abstasks.retrieval import AbsTaskRetrieval
     from mteb.abstasks.sts import AbsTaskSTS
 
-    base = {"STS": AbsTaskSTS, "PairClassification": AbsTaskPairClassification,
-            "Classification": AbsTaskClassification, "Retrieval": AbsTaskRetrieval}[spec["type"]]  # fmt: skip
+    base = {
+        "STS": AbsTaskSTS,
+        "PairClassification": AbsTaskPairClassification,
+        "Classification": AbsTaskClassification,
+        "Retrieval": AbsTaskRetrieval,
+    }[spec["type"]]
     cls = type(f"Local{base.__name__[3:]}_{spec['name']}", (base,), {"metadata": _metadata(spec, folder)})
     return cls()
 
@@ -143,7 +147,7 @@ def _known_task(spec: dict, folder: Path):
             f"{task.metadata.main_score}"
         )
     subsets = task.hf_subsets or ["default"]
-    # The local files hold the English part (MTEB(eng, v1) uses `en` / `en-en` subsets; spec §6.1).
+    # The local files hold the English part (MTEB(eng, v1) uses `en` / `en-en` subsets, as the paper's 56-task runs, Wang et al., 2024, Table 1).
     subset = next((s for s in ("default", "en", "en-en", "eng", "eng-Latn") if s in subsets), subsets[0])
     task.hf_subsets = [subset]
     task.filter_eval_splits([spec["split"]])
@@ -165,9 +169,12 @@ def load_local_task(folder: str | Path):
         queries = _jsonl(folder / "queries.jsonl", ("_id", "text"))
         qrels = _qrels(folder / "qrels" / f"{split}.tsv")
         corpus_ds = Dataset.from_dict(
-            {"id": [str(r["_id"]) for r in corpus], "title": [r.get("title") or "" for r in corpus],
-             "text": [r["text"] for r in corpus]}
-        )  # fmt: skip
+            {
+                "id": [str(r["_id"]) for r in corpus],
+                "title": [r.get("title") or "" for r in corpus],
+                "text": [r["text"] for r in corpus],
+            }
+        )
         kept = [q for q in queries if str(q["_id"]) in qrels]  # as mteb's loader: queries without qrels are dropped
         queries_ds = Dataset.from_dict({"id": [str(q["_id"]) for q in kept], "text": [q["text"] for q in kept]})
         task.dataset = {
@@ -182,8 +189,11 @@ def load_local_task(folder: str | Path):
         if kind == "Classification":
             rename = {"text": task.input_column_name, "label": task.label_column_name}
         elif kind == "PairClassification":
-            rename = {"sentence1": task.input1_column_name, "sentence2": task.input2_column_name,
-                      "label": task.label_column_name}  # fmt: skip
+            rename = {
+                "sentence1": task.input1_column_name,
+                "sentence2": task.input2_column_name,
+                "label": task.label_column_name,
+            }
         elif kind == "STS":
             rename = {"sentence1": task.column_names[0], "sentence2": task.column_names[1]}
         task.dataset = {

@@ -82,18 +82,28 @@ def evaluate_model(
     doc_as_query: bool = False,
     encoder: E5ProtocolEncoder | None = None,
     model_name: str | None = None,
+    query_template: str | None = None,
+    show_progress_bar: bool = True,
 ) -> dict:
-    """Evaluate and write `output_dir/{results/<model>/<revision>/*.json, summary.json, summary.md}`; return the summary."""
+    """Evaluate and write `output_dir/{results/<model>/<revision>/*.json, summary.json, summary.md}`; return the summary.
+    Each task's score is logged as soon as it is known."""
     import mteb
 
     output_dir = Path(output_dir)
     selected = resolve_tasks(tasks, benchmark, local_tasks)
     if encoder is None:
         encoder = E5ProtocolEncoder(
-            model_name_or_path, device=device, batch_size=batch_size, fp16=fp16, bf16=bf16,
-            doc_as_query=doc_as_query, model_name=model_name,
-        )  # fmt: skip
-    if encoder.template:  # every task needs its instruction before anything runs (spec §6.3; task.json may add one)
+            model_name_or_path,
+            device=device,
+            batch_size=batch_size,
+            fp16=fp16,
+            bf16=bf16,
+            doc_as_query=doc_as_query,
+            model_name=model_name,
+            query_template=query_template,
+        )
+    # Every task needs its instruction before anything runs (Wang et al., 2024, Table 15; task.json may add one).
+    if encoder.template:
         for task in selected:
             local = getattr(task, "local_spec", None) or {}
             if local.get("instruction"):
@@ -105,30 +115,34 @@ def evaluate_model(
                 if not (local and default):
                     raise TaskSelectionError(f"{e}; add an `instruction` to its task.json") from None
                 # A local task of one's own (e.g. built from generated data): the model's own default instruction.
-                logger.warning("%s: no instruction in the table or task.json; using the model's default %r",
-                               task.metadata.name, default)  # fmt: skip
+                logger.warning(
+                    "%s: no instruction in the table or task.json; using the model's default %r",
+                    task.metadata.name,
+                    default,
+                )
                 encoder.instruction_overrides[task.metadata.name] = default
-    logger.info(
-        "Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected),
-        f"the E5 protocol (template {encoder.template.template!r})" if encoder.template else "no instructions (plain model)",
-    )  # fmt: skip
+    protocol = f"the E5 protocol (template {encoder.template.template!r})" if encoder.template else "no instructions"
+    logger.info("Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected), protocol)
     start = time.perf_counter()
-    result = mteb.evaluate(
-        encoder,
-        selected,
-        cache=mteb.ResultCache(output_dir),  # mteb writes output_dir/results/<model>/<revision>/<task>.json
-        overwrite_strategy="always",
-        encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
-        show_progress_bar=False,
-    )
-    elapsed = time.perf_counter() - start
+    cache = mteb.ResultCache(output_dir)  # mteb writes output_dir/results/<model>/<revision>/<task>.json
     by_name = {t.metadata.name: t for t in selected}
     scores, details = {}, {}
-    for task_result in result.task_results:
-        task = by_name[task_result.task_name]
-        details[task.metadata.name] = _detail(task)
-        scores[task.metadata.name] = float(task_result.get_score(splits=[_main_split(task)]))
-        details[task.metadata.name]["evaluation_time_s"] = round(float(task_result.evaluation_time or 0.0), 1)
+    for number, task in enumerate(selected, 1):  # one task at a time: each score is logged when it is known
+        result = mteb.evaluate(
+            encoder,
+            [task],
+            cache=cache,
+            overwrite_strategy="always",
+            encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
+            show_progress_bar=show_progress_bar,
+        )
+        for task_result in result.task_results:
+            name = task_result.task_name
+            details[name] = detail = _detail(by_name[name])
+            scores[name] = score = float(task_result.get_score(splits=[detail["split"]]))
+            detail["evaluation_time_s"] = round(float(task_result.evaluation_time or 0.0), 1)
+            logger.info("[%d/%d] %s %s: %.4f", number, len(selected), name, detail["main_score"], score)
+    elapsed = time.perf_counter() - start
     summary = build_summary(scores, details)
     summary["model"] = str(model_name_or_path)
     summary["protocol"] = "e5-instruction" if encoder.template else "plain"

@@ -19,9 +19,11 @@ def save_trained_like_model(base_dir: Path, output_dir: Path, pooling: str = "la
     from synthembed.saving import export_sentence_transformer
 
     model_args = ModelArguments(
-        model_name_or_path=str(base_dir), pooling={"lasttoken": "last_token"}.get(pooling, pooling), lora_r=4,
+        model_name_or_path=str(base_dir),
+        pooling={"lasttoken": "last_token"}.get(pooling, pooling),
+        lora_r=4,
         dtype="float32",
-    )  # fmt: skip
+    )
     data_args = DataArguments(
         dataset_mixture=[{"path": str(base_dir)}],
         query_template=QUERY_TEMPLATE,
@@ -76,4 +78,17 @@ def make_retrieval_task(folder: Path, name: str = "TinyRetrieval") -> Path:
     )
     (folder / "qrels").mkdir(exist_ok=True)
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    return folder
+
+
+def make_pair_task(folder: Path, name: str = "TinyPairs", n: int = 8) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"name": name, "type": "PairClassification", "mteb_task": None, "main_score": "max_ap", "split": "test"}
+    (folder / "task.json").write_text(json.dumps(spec))
+    words = ["cat", "dog", "car", "tree", "house", "river", "bird", "train"]
+    rows = [
+        {"sentence1": f"a {words[i]} sits here", "sentence2": f"a {words[(i * 3) % 8]} sits there", "label": i % 2}
+        for i in range(n)
+    ]
+    write_jsonl(folder / "test.jsonl", rows)
     return folder

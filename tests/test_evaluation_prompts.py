@@ -1,0 +1,107 @@
+"""The E5 protocol travels in the model folder: plain mteb on a trained folder scores as our E5 encoder does.
+
+The trainer writes the per-task instructions as SentenceTransformer prompts (synthembed.saving,
+instructions.sentence_transformer_prompts); mteb's own SentenceTransformer wrapper picks them by task name, task type
+and prompt type. Nothing of synthembed's encoder runs on the plain side: `mteb.evaluate(SentenceTransformer(folder))`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.evaluation import (
+    DEFAULT_INSTRUCTION,
+    make_pair_task,
+    make_retrieval_task,
+    make_sts_task,
+    save_trained_like_model,
+)
+
+from synthembed.evaluation.encoder import E5ProtocolEncoder
+from synthembed.evaluation.instructions import get_instruction
+from synthembed.evaluation.local_tasks import load_local_task
+from synthembed.evaluation.runner import evaluate_model
+from synthembed.model_folder import QueryTemplate
+
+PREFIX = "Instruct: {}\nQuery: "
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tiny_mistral_dir, tmp_path_factory):
+    return save_trained_like_model(tiny_mistral_dir, tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture(scope="module")
+def task_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tasks")
+    return [
+        make_sts_task(root / "TinySTS", n=12),  # not an mteb name: the type-level "STS" prompt
+        make_retrieval_task(root / "SciFact", name="SciFact"),  # "SciFact-query"; documents: "document" (none)
+        make_pair_task(root / "TwitterURLCorpus", name="TwitterURLCorpus"),  # "TwitterURLCorpus", both sides
+    ]
+
+
+def test_saved_prompts_follow_mteb_lookup(trained_dir):
+    import mteb
+    from mteb.models.abs_encoder import get_prompt
+    from mteb.types import PromptType
+
+    prompts = json.loads((trained_dir / "config_sentence_transformers.json").read_text())["prompts"]
+    assert prompts["query"] == PREFIX.format(DEFAULT_INSTRUCTION) and prompts["document"] == ""
+    assert len(prompts) < 150
+    benchmark = mteb.get_benchmark("MTEB(eng, v1)").tasks
+    checked = list(benchmark) + [mteb.get_task(n) for n in ("CQADupstackGisRetrieval", "STS22", "T2Retrieval")]
+    for task in checked:
+        meta = task.metadata
+        expected = PREFIX.format(get_instruction(meta.name, meta.type))
+        if meta.type == "Retrieval":
+            sides = {PromptType.query: expected, PromptType.document: ""}
+        else:  # every input, Reranking candidates included
+            sides = {None: expected, PromptType.query: expected, PromptType.document: expected}
+        for prompt_type, want in sides.items():
+            assert get_prompt(prompts, meta, prompt_type) == want, (meta.name, prompt_type)
+
+
+def test_plain_mteb_scores_as_the_e5_encoder(trained_dir, task_dirs, tmp_path):
+    import mteb
+    from sentence_transformers import SentenceTransformer
+
+    ours = evaluate_model(
+        trained_dir, local_tasks=[str(d) for d in task_dirs], output_dir=tmp_path / "ours", batch_size=4
+    )
+    plain = mteb.evaluate(
+        SentenceTransformer(str(trained_dir), device="cpu"),  # mteb's own wrapper, the folder's own prompts
+        [load_local_task(d) for d in task_dirs],
+        cache=None,
+        encode_kwargs={"batch_size": 4},
+        show_progress_bar=False,
+    )
+    plain_scores = {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in plain.task_results}
+    assert set(plain_scores) == set(ours["tasks"]) == {"TinySTS", "SciFact", "TwitterURLCorpus"}
+    for name, score in ours["tasks"].items():
+        assert plain_scores[name] == pytest.approx(score, abs=0.01), name
+    # ... and the instruction matters: without prompts the same folder scores differently on some task
+    bare = SentenceTransformer(str(trained_dir), device="cpu")
+    bare.prompts = {"query": "", "document": ""}
+    bare_run = mteb.evaluate(
+        bare,
+        [load_local_task(d) for d in task_dirs],
+        cache=None,
+        encode_kwargs={"batch_size": 4},
+        show_progress_bar=False,
+    )
+    bare_scores = {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in bare_run.task_results}
+    assert any(abs(bare_scores[n] - s) > 0.01 for n, s in ours["tasks"].items())
+
+
+def test_protocol_for_a_model_without_settings(minilm_dir):
+    """A baseline (no synthembed_config.json) under the E5 protocol: the instruction comes from the flag."""
+    from mteb.types import PromptType
+
+    encoder = E5ProtocolEncoder(minilm_dir, query_template=QueryTemplate().template)
+    assert encoder.template is not None and encoder.model.max_seq_length <= 512
+    instruction = get_instruction("SciFact", "Retrieval")
+    assert encoder.prepare(["q"], "SciFact", "Retrieval", PromptType.query) == [PREFIX.format(instruction) + "q"]
+    assert encoder.prepare(["d"], "SciFact", "Retrieval", PromptType.document) == ["d"]
+    assert not encoder.normalizes("Classification") and encoder.normalizes("STS")
