@@ -16,7 +16,7 @@ from pathlib import Path
 from synthembed_common.files import write_text_atomic
 
 CONFIG_NAME = "synthembed_config.json"
-E5_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"  # unilm's get_detailed_instruct (Wang et al., 2024, §3)
+E5_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"  # unilm's get_detailed_instruct (Wang et al., 2024, section 3)
 BARE_TEMPLATE = "{query}"  # the paper's "w/o instruction" ablation (Table 5)
 
 
