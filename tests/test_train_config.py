@@ -172,15 +172,14 @@ def test_every_training_recipe_parses(tmp_path, monkeypatch):
 def test_push_to_hub_publishes_the_sentence_transformer_folder_and_card(tmp_path, tiny_mistral_dir):
     from helpers.hub_server import LoopbackHub
 
-    recipe = write_recipe(tmp_path, tiny_mistral_dir, max_steps=1, save_strategy="no", push_to_hub=True,
-                          hub_model_id="synth-org/tiny-embedder", hub_strategy="end")  # fmt: skip
+    hub_settings = {"push_to_hub": True, "hub_model_id": "synth-org/tiny-embedder", "hub_strategy": "end"}
+    recipe = write_recipe(tmp_path, tiny_mistral_dir, max_steps=1, save_strategy="no", **hub_settings)
     token = "hf_test_token_trainer_1234"
     with LoopbackHub() as hub:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": token, "HF_HUB_OFFLINE": "0"}
-        proc = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "recipes/train.py"), "--config", str(recipe)],
-            cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+        cmd = [sys.executable, str(REPO_ROOT / "recipes/train.py"), "--config", str(recipe)]
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert hub.created["name"] == "tiny-embedder"
     assert {"README.md", "modules.json", "synthembed_config.json", "tokenizer.json"} <= set(hub.files)
@@ -217,6 +216,7 @@ def test_deepspeed_config_mismatch_is_one_line(tmp_path, tiny_mistral_dir, capsy
 def test_late_deepspeed_errors_become_one_line():
     """The mismatches transformers and DeepSpeed raise once training starts, as recipes/train.py reports them."""
     from synthembed.cli.train import deepspeed_problem as problem
+
     hf = ValueError(
         "Please correct the following DeepSpeed config values that mismatch TrainingArguments values:\n"
         "- ds train_micro_batch_size_per_gpu=8 vs hf per_device_train_batch_size=4\n"

@@ -1,0 +1,129 @@
+"""Every field of every entry point's config takes a value on the command line: `--name VALUE` gives the same value
+as `name: VALUE` in the YAML file, for every annotation in use (bool, int, float, str, Literal, Optional, list[str],
+dict, list[dict])."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+
+import pytest
+import yaml
+
+
+def entry_point_configs() -> dict[str, list[type]]:
+    from data_generation.cli.merge_shards import MergeConfig
+    from data_generation.config import GenerationConfig
+    from synthembed.cli.mine import MiningArguments
+    from synthembed.cli.plan_memory import MemoryPlanArguments
+    from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+
+    return {
+        "generate": [GenerationConfig],
+        "merge_shards": [MergeConfig],
+        "mine": [MiningArguments],
+        "plan_memory": [MemoryPlanArguments],
+        "train": [ModelArguments, DataArguments, ContrastiveTrainingArguments],
+    }
+
+
+def sample(hint):
+    """A value of this annotation unlike any default, and how the command line spells it."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return args[-1], [str(args[-1])]
+    if hint is bool:
+        return None, None  # both spellings checked below
+    if hint is int:
+        return 7, ["7"]
+    if hint is float:
+        return 0.25, ["0.25"]
+    if hint is str:
+        return "some text", ["some text"]
+    if origin is list and args and (args[0] is dict or typing.get_origin(args[0]) is dict):
+        value = [{"path": "data.jsonl", "fraction": 0.5}]
+        return value, [json.dumps(value)]
+    if origin is list:
+        return ["a", "b"], ["a", "b"]
+    if hint is dict or origin is dict:
+        value = {"a": 1, "b": {"c": [1, 2]}}
+        return value, [json.dumps(value)]
+    return None, None
+
+
+def own_fields(cls):
+    """The fields this project declares (TrainingArguments' own fields are transformers' business)."""
+    from transformers import TrainingArguments
+
+    inherited = (
+        {f.name: f for f in dataclasses.fields(TrainingArguments)} if issubclass(cls, TrainingArguments) else {}
+    )
+    return [f for f in dataclasses.fields(cls) if f.name not in inherited or f is not inherited[f.name]]
+
+
+@pytest.fixture
+def raw(monkeypatch):
+    """parse_config without the dataclasses' checks: what the command line and YAML hand to the constructor."""
+    configs = entry_point_configs()
+    for classes in configs.values():
+        for cls in classes:
+            monkeypatch.setattr(cls, "__post_init__", lambda self: None)
+    return configs
+
+
+@pytest.mark.parametrize("entry_point", ["generate", "merge_shards", "mine", "plan_memory", "train"])
+def test_every_field_takes_a_command_line_value(entry_point, raw, tmp_path):
+    from synthembed_common.config import parse_config
+
+    classes = raw[entry_point]
+    required = {  # fields without a default: given on every command line below
+        f.name: sample(typing.get_type_hints(cls)[f.name])[1]
+        for cls in classes
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    checked = 0
+    for index, cls in enumerate(classes):
+        hints = typing.get_type_hints(cls)
+        for f in own_fields(cls):
+            base = [arg for name, spelled in required.items() if name != f.name for arg in (f"--{name}", *spelled)]
+            value, spelled = sample(hints[f.name])
+            if hints[f.name] in (bool, bool | None):
+                cases = [(True, ["true"]), (False, ["false"])]
+            elif spelled is None:
+                pytest.fail(f"{cls.__name__}.{f.name}: no sample for {hints[f.name]}")
+            else:
+                cases = [(value, spelled)]
+            for expected, argv in cases:
+                from_flag = parse_config(classes, [*base, f"--{f.name}", *argv], description="")[index]
+                assert getattr(from_flag, f.name) == expected, (cls.__name__, f.name, argv)
+                config = tmp_path / "config.yaml"
+                config.write_text(yaml.safe_dump({f.name: expected}))
+                from_yaml = parse_config(classes, [*base, "--config", str(config)], description="")[index]
+                assert getattr(from_yaml, f.name) == expected, (cls.__name__, f.name, "yaml")
+                checked += 1
+    assert checked >= 5
+
+
+def test_mapping_flags_from_the_issue(raw):
+    """`--model_mix '{"a": 1}'` and `--task_proportions '{"sts": 1}'` (once `invalid dict value`)."""
+    from data_generation.config import GenerationConfig
+    from synthembed_common.config import parse_config
+
+    (config,) = parse_config([GenerationConfig], ["--model_mix", '{"a": 1}', "--task_proportions={sts: 1}"])
+    assert config.model_mix == {"a": 1} and config.task_proportions == {"sts": 1}
+
+
+def test_help_shows_the_docstring_and_config(capsys):
+    from data_generation.cli import generate
+
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert "--config FILE.yaml" in out and generate.__doc__.splitlines()[0] in out
+    assert "python scripts/generate.py --config recipes/cpu-quickstart/generate.yaml" in out  # as written
