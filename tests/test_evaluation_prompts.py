@@ -105,3 +105,24 @@ def test_protocol_for_a_model_without_settings(minilm_dir):
     assert encoder.prepare(["q"], "SciFact", "Retrieval", PromptType.query) == [PREFIX.format(instruction) + "q"]
     assert encoder.prepare(["d"], "SciFact", "Retrieval", PromptType.document) == ["d"]
     assert not encoder.normalizes("Classification") and encoder.normalizes("STS")
+
+
+def test_last_token_baseline_pools_the_eos(tiny_mistral_dir, tmp_path):
+    """A last-token model whose tokenizer does not append EOS (intfloat/e5-mistral-7b-instruct under transformers 5)
+    pools the EOS under the E5 protocol, as the trainer's own folders do."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    transformer = Transformer(str(tiny_mistral_dir), max_seq_length=16)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="lasttoken")
+    SentenceTransformer(modules=[transformer, pooling, Normalize()]).save(str(tmp_path / "st"))
+    tokenizer = SentenceTransformer(str(tmp_path / "st"), device="cpu").tokenizer
+    assert tokenizer("a")["input_ids"][-1] != tokenizer.eos_token_id  # the case being fixed
+
+    encoder = E5ProtocolEncoder(tmp_path / "st", query_template=QueryTemplate().template)
+    ids = encoder.model.tokenizer("some text")["input_ids"]
+    assert ids[-1] == tokenizer.eos_token_id and ids[:-1] == tokenizer("some text")["input_ids"]
+    long = encoder.model.tokenize(["word " * 100])["input_ids"][0]
+    assert len(long) == 16 and long[-1] == tokenizer.eos_token_id  # truncation keeps it
+    plain = E5ProtocolEncoder(tmp_path / "st")  # no protocol: the model exactly as saved
+    assert plain.model.tokenizer("a")["input_ids"][-1] != tokenizer.eos_token_id

@@ -100,6 +100,8 @@ class E5ProtocolEncoder(AbsEncoder):
             self.model.half()
         self.bf16 = bf16 and not fp16  # autocast, as the trainer's `bf16: true`: fp32 weights, bf16 matmuls
         self.model.eval()
+        if self.template:
+            self._pool_the_eos(str(model_name_or_path))
         modules = list(self.model)
         # A view of the same weights without the final Normalize: the classification encoder (the official script:
         # "disable l2 normalize for classification tasks, as it achieves slightly better results").
@@ -132,6 +134,25 @@ class E5ProtocolEncoder(AbsEncoder):
                 open_weights=True,
             )
         )
+
+    def _pool_the_eos(self, name: str) -> None:
+        """Last-token pooling pools the EOS under the E5 protocol. Some tokenizers stopped appending it under
+        transformers >= 5 (intfloat/e5-mistral-7b-instruct: `add_eos_token` is ignored, mteb PR #5237), which pools
+        the last content token instead: put the EOS back, as the trainer's saved tokenizers have it."""
+        from sentence_transformers.models import Pooling
+
+        tokenizer = self.model.tokenizer
+        last_token = any(isinstance(m, Pooling) and m.pooling_mode == "lasttoken" for m in self.model)
+        if not (last_token and getattr(tokenizer, "is_fast", False) and tokenizer.eos_token_id is not None):
+            return
+        if tokenizer("a")["input_ids"][-1] == tokenizer.eos_token_id:
+            return
+        from synthembed.saving import eos_appending_tokenizer
+
+        tokenizer.backend_tokenizer.post_processor = eos_appending_tokenizer(
+            tokenizer
+        ).backend_tokenizer.post_processor
+        logger.warning("%s: the tokenizer does not append EOS; appending it for last-token pooling", name)
 
     # -- protocol -----------------------------------------------------------------------------------------------
     def instruction_for(self, task_name: str, task_type: str) -> str:

@@ -141,7 +141,7 @@ def evaluate_model(
             details[name] = detail = _detail(by_name[name])
             scores[name] = score = float(task_result.get_score(splits=[detail["split"]]))
             detail["evaluation_time_s"] = round(float(task_result.evaluation_time or 0.0), 1)
-            logger.info("[%d/%d] %s %s: %.4f", number, len(selected), name, detail["main_score"], score)
+            logger.info("[%d/%d] %s: %s %.2f", number, len(selected), name, detail["main_score"], 100 * score)
     elapsed = time.perf_counter() - start
     summary = build_summary(scores, details)
     summary["model"] = str(model_name_or_path)
