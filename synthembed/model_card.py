@@ -99,7 +99,10 @@ def base_model_license(base_model: str | None) -> LicenseFact:
     meta = _card_metadata(readme)
     if meta.get("license"):
         where = "the base model's card" + ("" if is_local else " (Hub cache)")
-        return LicenseFact(meta["license"], meta.get("license_name"), meta.get("license_link"), where)
+        link = meta.get("license_link")
+        if link and "://" not in link:  # a file of the base model's repo: absolute for a Hub id, else not ours
+            link = None if is_local else f"https://huggingface.co/{base_model}/blob/main/{link.lstrip('./')}"
+        return LicenseFact(meta["license"], meta.get("license_name"), link, where)
     model_type = ""
     if config is not None and config.is_file():
         try:

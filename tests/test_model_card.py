@@ -156,16 +156,18 @@ def test_license_and_language_from_what_shows_them(model_dir, gemma_dir, tmp_pat
     (base / "README.md").write_text("---\nlicense: other\nlicense_name: acme-research\nlicense_link: LICENSE\n---\n")
     _set(model_dir, base_model=str(base))
     card = ModelCard.load(render_model_card(model_dir))
-    assert (card.data.license, card.data.license_name, card.data.license_link) == ("other", "acme-research", "LICENSE")
+    # its license_link is a file of that folder, not of this repo: no link
+    assert (card.data.license, card.data.license_name, card.data.license_link) == ("other", "acme-research", None)
 
     # Hub ids whose cards a download left in the Hub cache: the base model's license, the dataset card's languages.
     cache = tmp_path / "hub-cache"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    _cache_file(cache, "model", "acme/base-7b", "README.md", "---\nlicense: mit\n---\n# base\n")
+    _cache_file(cache, "model", "acme/base-7b", "README.md", "---\nlicense: other\nlicense_link: LICENSE\n---\n")
     _cache_file(cache, "dataset", "acme/nli", "README.md", "---\nlanguage:\n- en\n---\n# nli\n")
     _set(model_dir, base_model="acme/base-7b", datasets=["acme/nli", "acme/not-cached"])
     card = ModelCard.load(render_model_card(model_dir))
-    assert card.data.base_model == "acme/base-7b" and card.data.license == "mit"
+    assert card.data.base_model == "acme/base-7b" and card.data.license == "other"
+    assert card.data.license_link == "https://huggingface.co/acme/base-7b/blob/main/LICENSE"
     assert card.data.datasets == ["acme/nli", "acme/not-cached"] and card.data.language == ["en"]
     assert "(from its dataset card (Hub cache))" in card.text
 
