@@ -88,3 +88,18 @@ def test_bad_data_fails_with_one_line(tmp_path, tiny_mistral_dir, capsys, case):
     for words in expected:
         assert words in errors[0], errors[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_dataset_num_proc_maps_in_several_processes(tmp_path):
+    from synthembed.configs import DataArguments
+    from synthembed.data import DataError, load_mixture
+
+    rows = [{**GOOD, "query": f"question {i}"} for i in range(40)]
+    mixture = [{"path": str(write_rows(tmp_path / "rows.jsonl", rows)), "name": "rows"}]
+    loaded = load_mixture(DataArguments(dataset_mixture=mixture, dataset_num_proc=2), seed=1)
+    assert sorted(loaded["query"]) == sorted(r["query"] for r in rows) and set(loaded["source"]) == {"rows"}
+
+    rows[30]["positive"] = ""
+    mixture = [{"path": str(write_rows(tmp_path / "bad.jsonl", rows))}]
+    with pytest.raises(DataError, match=r"row 30: `positive` \(column 'positive'\) is empty"):
+        load_mixture(DataArguments(dataset_mixture=mixture, dataset_num_proc=2))
