@@ -179,6 +179,7 @@ class ContrastiveTrainer(Trainer):
             del summary["num_train_epochs"]  # max_steps wins
         summary["lr_scheduler_type"] = str(summary["lr_scheduler_type"]).split(".")[-1].lower()
         lora = self.model_args.use_lora
+        runtime = self._last_logged("train_runtime")
         summary.update(
             world_size=self.args.world_size,
             global_batch_size=self.args.per_device_train_batch_size * self.args.world_size,
@@ -186,13 +187,14 @@ class ContrastiveTrainer(Trainer):
             lora={"r": self.model_args.lora_r, "alpha": self.model_args.lora_alpha} if lora else None,
             pooling=self.model_args.pooling,
             max_seq_length=self.data_args.max_seq_length,
-            train_runtime_s=next(
-                (round(h["train_runtime"]) for h in reversed(self.state.log_history) if "train_runtime" in h), None
-            ),
-            final_loss=next((h["loss"] for h in reversed(self.state.log_history) if "loss" in h), None),
+            train_runtime_s=None if runtime is None else round(runtime),
+            final_loss=self._last_logged("loss"),
             dev=dev_metrics(self.state.log_history) or None,
         )
         return summary
+
+    def _last_logged(self, key: str):
+        return next((h[key] for h in reversed(self.state.log_history) if key in h), None)
 
     def create_model_card(self, *args, directory: str | None = None, **kwargs) -> None:
         """Replaces the Trainer's card (which push_to_hub would write) with ours, rendered from the saved folder."""
