@@ -3,20 +3,16 @@ evaluated with scripts/evaluate.py; and, slow, the recipe itself: a short run of
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 from helpers.evaluation import make_sts_task
 from helpers.launch import ROWS, STS_DEV
-from helpers.paths import REPO_ROOT, SHARED, TRAINDATA
+from helpers.paths import REPO_ROOT, SHARED, TRAINDATA, load_module
 
 
 def quality_module():
-    spec = importlib.util.spec_from_file_location("quality", REPO_ROOT / "benchmarks/quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO_ROOT / "benchmarks/quality.py", "quality")
 
 
 def offline_data(root):
