@@ -101,11 +101,12 @@ def model_location(name: str) -> Path | None:
 
 def main(argv=None) -> dict:
     (args,) = parse_config([EvaluationArguments], argv)
-    setup_logging(args.log_level)
-    if args.offline:  # before huggingface_hub reads its settings
+    # Before anything imports huggingface_hub, which reads these once (setup_logging imports transformers).
+    if args.offline:
         if not args.push_to_hub:
             os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
+    setup_logging(args.log_level)
     import logging
 
     logger = logging.getLogger("synthembed.evaluate")

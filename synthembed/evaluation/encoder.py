@@ -7,9 +7,10 @@ template is given (`query_template`). Then:
 - the per-task instruction (instructions.py) goes into the template: on queries only for Retrieval, on every input
   for all other task types (STS, Summarization, PairClassification, Clustering, Classification, BitextMining, and
   Reranking queries *and* candidates);
-- embeddings are L2-normalized, except for Classification (the final Normalize module is skipped there);
+- embeddings are L2-normalized by the model's final Normalize module, except for Classification (skipped there);
+- last-token pooling pools the EOS (appended where the tokenizer no longer does, see `_pool_the_eos`);
 - at most 512 tokens (instruction included), fp16 weights on a GPU.
-Without a template a model is evaluated plainly, exactly as mteb's own ST wrapper would (no prompts at all).
+Without a template a model is evaluated plainly: as saved, with no prompts at all.
 SentenceTransformer.encode sorts each call's inputs by length before batching, so padding stays small.
 
 The trainer also saves the instructions as per-task SentenceTransformer prompts (`config_sentence_transformers.json`,
