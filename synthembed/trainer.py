@@ -58,6 +58,17 @@ class ContrastiveTrainer(Trainer):
         self.can_return_loss = True  # the model computes no loss itself and no batch carries label columns:
         self.label_names = []  # compute_loss / prediction_step below own both
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._tensorboard_under_output_dir()
+
+    def _tensorboard_under_output_dir(self) -> None:
+        """TensorBoard events go under output_dir/runs also when evaluate() logs before any train() (the 0-step
+        baseline): the callback only picks that folder in on_train_begin, and would otherwise write ./runs."""
+        from transformers.integrations import TensorBoardCallback
+        from transformers.integrations.integration_utils import default_logdir
+
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+                callback.logging_dir = os.path.join(self.args.output_dir, default_logdir())
 
     # ---- loss -------------------------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -64,3 +64,10 @@ def test_eval_loop_under_ddp_gathers_every_pair(tmp_path, tiny_mistral_dir):
     assert len(evals) == 1 and read_settings(tmp_path / "out").training["world_size"] == 2
     # half the pairs per process would give another number
     assert evals[0]["eval_sts_cosine_spearman"] == pytest.approx(saved_model_spearman(tmp_path / "out"), abs=1e-3)
+
+
+def test_zero_step_baseline_logs_tensorboard_under_the_output_dir(tmp_path, tiny_mistral_dir, monkeypatch):
+    """report_to tensorboard (offline): the 0-step baseline's dev scores land in output_dir/runs, not in ./runs."""
+    monkeypatch.chdir(tmp_path)
+    out = train_with_dev_sets(tmp_path, tiny_mistral_dir, max_steps=0, eval_fraction=0.0, report_to="tensorboard")
+    assert list((out / "runs").glob("*/events.out.tfevents.*")) and not (tmp_path / "runs").exists()
