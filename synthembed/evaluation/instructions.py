@@ -6,7 +6,9 @@ The model sees `'Instruct: ' + instruction + '\\nQuery: ' + text` (unilm's `get_
 
 `sentence_transformer_prompts` writes the same table as SentenceTransformer prompts, keyed the way mteb looks them up
 (`<Task>-query`, `<Task>`, `<TaskType>`, `query`/`document`), so that plain `mteb` on the saved folder applies the
-instruction where the E5 protocol does: on Retrieval queries only, on every input of every other task type.
+instruction where the E5 protocol does: on Retrieval queries only, on every input of every other task type. Prompts
+cannot switch off the L2 normalization for Classification (the official evaluation does), cap the length at 512
+tokens, or turn on `doc_as_query`: that needs synthembed's encoder (encoder.py, scripts/evaluate.py).
 """
 
 from __future__ import annotations
