@@ -10,13 +10,27 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from transformers import TrainingArguments
-
-from synthembed.embedding import Chunking
 from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, QueryTemplate
 from synthembed_common.config import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
+    from synthembed.embedding import Chunking
+    from synthembed.training_args import ContrastiveTrainingArguments  # noqa: F401 (lazy: see __getattr__)
+
+
+def __getattr__(name: str):
+    """`ContrastiveTrainingArguments` imports transformers: loaded on first use, so that `ModelArguments`,
+    `DataArguments` and `ContrastiveArguments` (and config errors about them) stay fast."""
+    if name == "ContrastiveTrainingArguments":
+        from synthembed.training_args import ContrastiveTrainingArguments
+
+        return ContrastiveTrainingArguments
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 TEXT_COLUMNS = ("query", "positive", "negative", "instruction")
 STS_COLUMNS = ("sentence1", "sentence2", "score")
@@ -150,7 +164,10 @@ def validate_dataset_entry(where: str, entry: Any, keys: set[str], columns: tupl
 
 
 @dataclass
-class ContrastiveTrainingArguments(TrainingArguments):
+class ContrastiveArguments:
+    """The contrastive fields of the training arguments (synthembed.training_args.ContrastiveTrainingArguments adds
+    transformers.TrainingArguments); checkable without importing transformers."""
+
     temperature: float = field(default=0.02, metadata={"help": "InfoNCE temperature τ (paper: 0.02, fixed)."})
     num_hard_negatives: int = field(
         default=1, metadata={"help": "Hard negatives per query taken from the data (paper: 1); 0 = in-batch only."}
@@ -201,21 +218,20 @@ class ContrastiveTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
-        self.use_cpu = resolve_use_cpu(self.use_cpu)
-        check_deepspeed_config(self)  # before transformers/DeepSpeed meet it: one line instead of a traceback per rank
-        super().__post_init__()
-        if self.max_steps == 0 and (self.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"):
-            raise ConfigError("`max_steps: 0` (save the untrained model) runs without DeepSpeed: one process or DDP")
+        self.check_contrastive()
+
+    def check_contrastive(self) -> None:
+        """Reject bad contrastive values (one line naming the field); map the deprecated names onto the new ones."""
         if self.temperature <= 0:
             raise ConfigError(f"`temperature` must be > 0, got {self.temperature}")
         if self.num_hard_negatives < 0:
             raise ConfigError(f"`num_hard_negatives` must be >= 0, got {self.num_hard_negatives}")
         for old, new in (("cache_chunk_size", "embed_chunk_size"), ("cache_token_budget", "embed_token_budget")):
             if getattr(self, old) is not None:
-                warnings.warn(f"`{old}` is deprecated: use `{new}`", FutureWarning, stacklevel=2)
+                warnings.warn(f"`{old}` is deprecated: use `{new}`", FutureWarning, stacklevel=3)
                 setattr(self, new, getattr(self, new) or getattr(self, old))
         if self.loss == "cached_infonce":
-            warnings.warn("`loss: cached_infonce` is deprecated: use `grad_cache: true`", FutureWarning, stacklevel=2)
+            warnings.warn("`loss: cached_infonce` is deprecated: use `grad_cache: true`", FutureWarning, stacklevel=3)
             self.grad_cache = True
         for name in ("embed_chunk_size", "embed_token_budget"):
             value = getattr(self, name)
@@ -224,6 +240,8 @@ class ContrastiveTrainingArguments(TrainingArguments):
 
     @property
     def chunking(self) -> Chunking:
+        from synthembed.embedding import Chunking
+
         return Chunking(chunk_size=self.embed_chunk_size, token_budget=self.embed_token_budget)
 
 
@@ -306,3 +324,29 @@ def _has_accelerator() -> bool:
     import torch
 
     return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+
+
+def training_argument_names() -> set[str] | None:
+    """The field names of transformers.TrainingArguments, read from its source without importing transformers
+    (seconds of start-up); None where the source cannot be read (then the full parse finds unknown keys)."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("transformers")
+        source = os.path.join(spec.submodule_search_locations[0], "training_args.py")
+        with open(source) as f:
+            tree = ast.parse(f.read())
+    except (AttributeError, ImportError, OSError, SyntaxError, TypeError, IndexError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":
+            return {
+                item.target.id
+                for item in node.body
+                if isinstance(item, ast.AnnAssign)
+                and isinstance(item.target, ast.Name)
+                and not item.target.id.startswith("_")
+                and "ClassVar" not in ast.unparse(item.annotation)
+            }
+    return None

@@ -160,6 +160,7 @@ def parse_config(
     args: Sequence[str] | None = None,
     description: str | None = None,
     ignore_unknown_keys: bool = False,
+    foreign_keys: set[str] | None = None,
 ) -> tuple:
     """Parse `--config FILE.yaml` plus CLI overrides into the given dataclasses; exit with one line on bad input.
 
@@ -170,7 +171,8 @@ def parse_config(
 
     `description` heads `--help` (default: the docstring of the script run as __main__). `ignore_unknown_keys` drops
     config-file keys no dataclass has, for tools that read part of another entry point's recipe (the memory planner
-    reads a training recipe); flags are still checked.
+    reads a training recipe); flags are still checked. `foreign_keys` are settings another parser reads (keys and
+    flags both): skipped here, so that part of a config can be checked before the classes of the rest are imported.
     """
     from trl import TrlParser  # TRL's own argparse subclass: does not import transformers (keeps --help fast)
 
@@ -181,9 +183,10 @@ def parse_config(
     config: dict = {}
     for path in _pop_config_files(args):  # several files merge in order: a base recipe, then small override files
         config.update(_load_config_file(path))
-    if ignore_unknown_keys:
-        known = {f.name for cls in dataclass_types for f in dataclasses.fields(cls)}
-        config = {key: value for key, value in config.items() if key in known}
+    known = {f.name for cls in dataclass_types for f in dataclasses.fields(cls)}
+    if ignore_unknown_keys or foreign_keys:
+        skip = (lambda key: True) if ignore_unknown_keys else foreign_keys.__contains__
+        config = {key: value for key, value in config.items() if key in known or not skip(key)}
     structured, rest = _structured_fields(dataclass_types), []
     while args:  # `--name VALUE` and `--name=VALUE` of structured fields become YAML values in `config`
         flag, eq, value = args.pop(0).partition("=")
@@ -212,7 +215,15 @@ def parse_config(
         unknown = parser.set_defaults_with_config(**config)
         if unknown:
             fail(f"unknown config key(s): {', '.join(s[2:] for s in unknown[::2])}")
-        parsed = parser.parse_args_into_dataclasses(args=args)
+        if foreign_keys:
+            parser.allow_abbrev = False  # a foreign flag must not pass for a prefix of one of ours
+            *parsed, remaining = parser.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
+            flags = [a[2:].partition("=")[0].replace("-", "_") for a in remaining if a.startswith("--")]
+            strays = [f for f in flags if f not in foreign_keys and f.removeprefix("no_") not in foreign_keys]
+            if strays or (remaining and not remaining[0].startswith("--")):
+                fail(f"unrecognized arguments: {' '.join(remaining)}")
+        else:
+            parsed = parser.parse_args_into_dataclasses(args=args)
     except (ConfigError, ValueError, TypeError, argparse.ArgumentError) as e:
         fail(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
     return tuple(parsed)

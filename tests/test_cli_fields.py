@@ -127,3 +127,58 @@ def test_help_shows_the_docstring_and_config(capsys):
     assert exit_info.value.code == 0
     assert "--config FILE.yaml" in out and generate.__doc__.splitlines()[0] in out
     assert "python scripts/generate.py --config recipes/cpu-quickstart/generate.yaml" in out  # as written
+
+
+START_UP = """
+import contextlib, importlib, io, sys
+
+module, argv = sys.argv[1], sys.argv[2:]
+main = importlib.import_module(module).main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        main(argv)
+    except SystemExit as e:
+        code = e.code
+heavy = sorted(m for m in ("torch", "transformers", "datasets", "sentence_transformers", "openai") if m in sys.modules)
+print(code, ",".join(heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    "module,argv",
+    [
+        ("data_generation.cli.generate", ["--help"]),
+        ("data_generation.cli.generate", ["--config", "missing.yaml"]),
+        ("data_generation.cli.generate", ["--base_url", "http://localhost:1", "--output_dir", "o", "--top_p", "2"]),
+        ("data_generation.cli.merge_shards", ["--help"]),
+        ("data_generation.cli.merge_shards", ["--output_dir", "missing"]),
+        ("synthembed.cli.mine", ["--help"]),
+        ("synthembed.cli.mine", ["--dataset_path", "d", "--output_dir", "o", "--model_name_or_path", "m", "--x", "1"]),
+        ("synthembed.cli.plan_memory", ["--help"]),
+        ("synthembed.cli.plan_memory", ["--gpus", "0"]),
+        ("synthembed.cli.train", ["--config", "missing.yaml"]),
+        (
+            "synthembed.cli.train",
+            ["--model_name_or_path", "missing/folder/", "--dataset_mixture", "[{path: x.jsonl}]"],
+        ),
+        (
+            "synthembed.cli.train",
+            ["--model_name_or_path", ".", "--dataset_mixture", "[{path: x}]", "--lora_rank", "8"],
+        ),
+    ],
+)
+def test_help_and_config_errors_load_no_heavy_library(module, argv, tmp_path):
+    """What keeps --help and config errors under a second (benchmarks measure it): torch, transformers, datasets,
+    sentence-transformers and openai are imported only once the config is good (train's --help needs transformers)."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers.paths import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    cmd = [sys.executable, "-c", START_UP, module, *argv]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, _, heavy = proc.stdout.strip().partition(" ")
+    assert int(code) == (0 if argv == ["--help"] else 2) and heavy == "", proc.stdout

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import warnings
 
-from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+from synthembed.configs import ContrastiveArguments, DataArguments, ModelArguments, training_argument_names
 from synthembed_common.config import fail, parse_config
 from synthembed_common.logs import setup_logging
 
@@ -23,6 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     ################
     # Config: parsed and validated before anything heavy is imported or loaded
     ################
+    argv = list(sys.argv[1:] if argv is None else argv)
+    check_before_importing_transformers(argv)
+    from synthembed.configs import ContrastiveTrainingArguments  # imports transformers (seconds)
+
     model_args, data_args, training_args = parse_config(
         [ModelArguments, DataArguments, ContrastiveTrainingArguments], argv, description=__doc__
     )
@@ -117,6 +123,18 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("Model saved to %s", training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="synthembed: trained embedding model")
+
+
+def check_before_importing_transformers(argv: list[str]) -> None:
+    """The config errors that need no transformers, in well under a second: config files, unknown keys (the names of
+    TrainingArguments' fields are read from its source), and every value of the model, data and contrastive fields.
+    TrainingArguments' own values are checked by the full parse that follows. (`--help` needs the full parse.)"""
+    names = training_argument_names()
+    if names is None or "-h" in argv or "--help" in argv:
+        return
+    with warnings.catch_warnings():  # deprecation warnings come once, from the full parse
+        warnings.simplefilter("ignore")
+        parse_config([ModelArguments, DataArguments, ContrastiveArguments], argv, foreign_keys=names)
 
 
 def last_complete_checkpoint(output_dir: str) -> str | None:
