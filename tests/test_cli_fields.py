@@ -182,3 +182,24 @@ def test_help_and_config_errors_load_no_heavy_library(module, argv, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     code, _, heavy = proc.stdout.strip().partition(" ")
     assert int(code) == (0 if argv == ["--help"] else 2) and heavy == "", proc.stdout
+
+
+def test_training_argument_names_read_from_source_are_the_fields():
+    """train's early check knows TrainingArguments' keys from transformers' source: the same set as the dataclass."""
+    from transformers import TrainingArguments
+
+    from synthembed.configs import training_argument_names
+
+    assert training_argument_names() == {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
+@pytest.mark.parametrize("module", ["synthembed.cli.train", "synthembed.cli.mine", "synthembed.cli.plan_memory"])
+def test_every_help_shows_its_docstring_and_config(module, capsys):
+    import importlib
+
+    entry_point = importlib.import_module(module)
+    with pytest.raises(SystemExit) as exit_info:
+        entry_point.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "--config FILE.yaml" in out
+    assert all(line in out for line in entry_point.__doc__.strip().splitlines()[:3])
