@@ -156,6 +156,7 @@ print(code, ",".join(heavy))
         ("synthembed.cli.mine", ["--dataset_path", "d", "--output_dir", "o", "--model_name_or_path", "m", "--x", "1"]),
         ("synthembed.cli.plan_memory", ["--help"]),
         ("synthembed.cli.plan_memory", ["--gpus", "0"]),
+        ("synthembed.cli.train", ["--help"]),
         ("synthembed.cli.train", ["--config", "missing.yaml"]),
         (
             "synthembed.cli.train",
@@ -169,7 +170,7 @@ print(code, ",".join(heavy))
 )
 def test_help_and_config_errors_load_no_heavy_library(module, argv, tmp_path):
     """What keeps --help and config errors under a second (benchmarks measure it): torch, transformers, datasets,
-    sentence-transformers and openai are imported only once the config is good (train's --help needs transformers)."""
+    sentence-transformers and openai are imported only once the config is good."""
     import os
     import subprocess
     import sys
@@ -203,3 +204,28 @@ def test_every_help_shows_its_docstring_and_config(module, capsys):
     out = capsys.readouterr().out
     assert exit_info.value.code == 0 and "--config FILE.yaml" in out
     assert all(line in out for line in entry_point.__doc__.strip().splitlines()[:3])
+
+
+def test_train_help_stand_in_lists_what_the_full_parser_lists():
+    """train's --help comes from a stand-in for TrainingArguments built from its source (no transformers import):
+    the same flags, defaults and help texts as the real parser (enum fields show no choice list; optim's default is
+    computed at import)."""
+    from trl import TrlParser
+
+    from synthembed.configs import (
+        ContrastiveArguments,
+        ContrastiveTrainingArguments,
+        DataArguments,
+        ModelArguments,
+        training_arguments_for_help,
+    )
+
+    real = TrlParser([ModelArguments, DataArguments, ContrastiveTrainingArguments])
+    stand_in = TrlParser([ModelArguments, DataArguments, training_arguments_for_help(), ContrastiveArguments])
+
+    def described(parser):
+        return {a.dest: (tuple(a.option_strings), a.default, a.help) for a in parser._actions}
+
+    real, stand_in = described(real), described(stand_in)
+    assert set(real) == set(stand_in) and len(real) > 100
+    assert {dest for dest in real if real[dest] != stand_in[dest]} <= {"optim"}

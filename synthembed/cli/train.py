@@ -14,7 +14,13 @@ import os
 import sys
 import warnings
 
-from synthembed.configs import ContrastiveArguments, DataArguments, ModelArguments, training_argument_names
+from synthembed.configs import (
+    ContrastiveArguments,
+    DataArguments,
+    ModelArguments,
+    training_argument_names,
+    training_arguments_for_help,
+)
 from synthembed_common.config import fail, parse_config
 from synthembed_common.logs import setup_logging
 
@@ -128,9 +134,15 @@ def main(argv: list[str] | None = None) -> None:
 def check_before_importing_transformers(argv: list[str]) -> None:
     """The config errors that need no transformers, in well under a second: config files, unknown keys (the names of
     TrainingArguments' fields are read from its source), and every value of the model, data and contrastive fields.
-    TrainingArguments' own values are checked by the full parse that follows. (`--help` needs the full parse.)"""
+    TrainingArguments' own values are checked by the full parse that follows. `--help` lists TrainingArguments'
+    fields from a stand-in built from the same source."""
+    if "-h" in argv or "--help" in argv:
+        stand_in = training_arguments_for_help()
+        if stand_in is not None:
+            parse_config([ModelArguments, DataArguments, stand_in, ContrastiveArguments], argv, description=__doc__)
+        return  # (the full parse prints the help where the stand-in cannot be built)
     names = training_argument_names()
-    if names is None or "-h" in argv or "--help" in argv:
+    if names is None:
         return
     with warnings.catch_warnings():  # deprecation warnings come once, from the full parse
         warnings.simplefilter("ignore")
