@@ -61,7 +61,7 @@ def eval_inputs(tasks: list[str], evaldata: Path) -> tuple[list[str], bool]:
             f"error: `--evaldata`: {evaldata} does not exist and HF_HUB_OFFLINE=1 forbids downloading "
             f"{' and '.join(tasks)} from the Hub; give a folder of local task copies or allow downloads"
         )
-    return ["--local_tasks", "null", "--tasks", *tasks], True
+    return ["--local_tasks", "null", "--tasks", *tasks, "--offline", "false"], True
 
 
 def eval_precision() -> str:

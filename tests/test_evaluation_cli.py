@@ -30,8 +30,7 @@ def run_script(*args, env=None, timeout=300, drop=()):
 
 def run_main(capsys, *args):
     """The script's main() in this process (a subprocess per case costs ~20 s of imports on a busy 2-core box)."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import evaluate
+    from synthembed.cli import evaluate
 
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main([str(a) for a in args])
@@ -108,21 +107,18 @@ def test_bad_query_template(minilm_dir, capsys):
     "given", ["e5", r"Instruct: {instruction}\nQuery: {query}", "Instruct: {instruction}\nQuery: {query}"]
 )
 def test_query_template_spellings(given):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import evaluate
-
+    from synthembed.cli import evaluate
     from synthembed.model_folder import E5_TEMPLATE
     from synthembed_common.config import parse_config
 
     (args,) = parse_config([evaluate.EvaluationArguments], ["--model_name_or_path", "x", "--query_template", given])
-    assert args.query_template == E5_TEMPLATE == evaluate.E5_TEMPLATE
+    assert args.query_template == E5_TEMPLATE
 
 
 def test_baseline_under_the_e5_protocol(minilm_dir, tmp_path):
     """A model without synthembed_config.json (all-MiniLM here; intfloat/e5-mistral-7b-instruct alike) evaluated
     with the E5 instruction format from the command line; its card goes to the output folder."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import evaluate
+    from synthembed.cli import evaluate
 
     task = make_sts_task(tmp_path / "tasks" / "TinySTS", n=12)
     out = tmp_path / "out"
@@ -145,9 +141,7 @@ def test_unknown_config_key(tmp_path, capsys):
 
 @pytest.mark.parametrize("recipe", sorted(REPO.glob("recipes/*/evaluate.yaml")), ids=lambda p: p.parent.name)
 def test_recipes_parse(recipe):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import evaluate
-
+    from synthembed.cli import evaluate
     from synthembed_common.config import parse_config
 
     keys = set(yaml.safe_load(recipe.read_text()))

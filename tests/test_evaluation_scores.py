@@ -6,12 +6,8 @@ One evaluation run (module-scoped) feeds every assertion: scores, outputs, and t
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 # Published MTEB (mteb 1.12 leaderboard) main scores x100 of all-MiniLM-L6-v2; ../shared/evaldata/README.md.
 STS_EXACT = {"STSBenchmark": 82.03, "SICK-R": 77.58}
@@ -25,7 +21,7 @@ LOCAL = ["STSBenchmark", "SICK-R", "Banking77", "Emotion", "AmazonCounterfactual
 
 @pytest.fixture(scope="module")
 def minilm_run(minilm_dir, evaldata_tasks, tmp_path_factory):
-    import evaluate
+    from synthembed.cli import evaluate
 
     out = tmp_path_factory.mktemp("minilm-eval")
     argv = [

@@ -20,6 +20,7 @@ COMMANDS = {
     "synthembed-train",
     "synthembed-mine",
     "synthembed-plan-memory",
+    "synthembed-evaluate",
 }
 
 RENDER_BOTH_CARDS = """
