@@ -72,6 +72,13 @@ class ModelArguments:
         default_factory=lambda: ["all-linear"],
         metadata={"help": "Modules that get adapters; 'all-linear' = every linear layer (paper)."},
     )
+    card_license: str | None = field(
+        default=None,
+        metadata={"help": "Hub license id for the model card (default: the base model card's, e.g. gemma)."},
+    )
+    card_language: list[str] | None = field(
+        default=None, metadata={"help": "ISO 639-1 codes for the model card (default: the training data's)."}
+    )
 
     def __post_init__(self):
         if self.lora_r <= 0:

@@ -37,6 +37,8 @@ def folder_settings(model_args: ModelArguments, data_args: DataArguments, **card
         max_seq_length=data_args.max_seq_length,
         base_model=model_args.model_name_or_path,
         datasets=[str(entry["path"]) for entry in data_args.dataset_mixture],
+        license=model_args.card_license,
+        language=model_args.card_language,
         **card_facts,
     )
 
