@@ -17,6 +17,30 @@ import urllib.request
 from pathlib import Path
 
 
+def without_weight_repacking() -> None:
+    """Load models without llama.cpp's extra buffer types (weight repacking for AMX and the like).
+
+    On CPUs with AMX (e.g. Sapphire Rapids) llama-cpp-python 0.3.36, built natively, segfaults in
+    ggml_backend_amx_mul_mat at the first request on a Q4_K model; the plain CPU kernels are correct and, for a 270M
+    model, as fast. The server does not expose the model parameter, so its default is patched.
+    """
+    import llama_cpp.llama_cpp as lib
+
+    default_params = lib.llama_model_default_params
+    if getattr(default_params, "without_repacking", False) or "use_extra_bufts" not in dict(
+        lib.llama_model_params._fields_
+    ):
+        return
+
+    def params():
+        result = default_params()
+        result.use_extra_bufts = False
+        return result
+
+    params.without_repacking = True
+    lib.llama_model_default_params = params
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -60,7 +84,7 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> LlamaServer:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--host", "127.0.0.1"]
+        cmd = [sys.executable, "-m", "data_generation.llama_server", "--model", self.model_path, "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads)]
         cmd += self.extra_args
         with open(self.log_path, "wb") as log:
@@ -96,3 +120,10 @@ class LlamaServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+if __name__ == "__main__":  # `python -m data_generation.llama_server <llama_cpp.server flags>`
+    from llama_cpp.server.__main__ import main
+
+    without_weight_repacking()
+    main()
