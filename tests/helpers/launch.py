@@ -50,8 +50,19 @@ def launch(accelerate_config, recipe, *extra, timeout=600):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     start = time.time()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert proc.returncode == 0, failure_report(proc)
     return proc, time.time() - start
+
+
+ROOT_CAUSE_MARKS = ("Error", "error:", "terminate called", "what():", "Abort", "Signal", "Killed")
+
+
+def failure_report(proc) -> str:
+    """A failed launch's likely root cause first (a rank's C++ abort or Python error is otherwise buried above the
+    launcher's own traceback, which CI logs cut), then the output's tail."""
+    lines = proc.stdout.splitlines() + proc.stderr.splitlines()
+    causes = dict.fromkeys(line for line in lines if any(mark in line for mark in ROOT_CAUSE_MARKS))
+    return "\n".join(["rank errors:", *list(causes)[:40], "tail:", *lines[-60:]])
 
 
 def losses(output_dir):
