@@ -9,6 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write `text` to a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
@@ -17,6 +23,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 would hide the file from the rest of a shared cluster
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -31,6 +38,7 @@ def write_dir_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         write(tmp)
+        tmp.chmod(0o777 & ~umask())  # mkdtemp's 0700, as above
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
