@@ -121,6 +121,19 @@ def _structured_fields(dataclass_types: list[type]) -> dict[str, str]:
     return kinds
 
 
+def _nullable_fields(dataclass_types: list[type]) -> set[str]:
+    """Fields whose annotation admits None: `--name null` on the command line sets them to None, as `name: null` in
+    YAML does (argparse alone would read the string "null", or a one-item list ["null"])."""
+    names = set()
+    for cls in dataclass_types:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints.get(f.name)
+            if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
+                names.add(f.name)
+    return names
+
+
 def _load_config_file(path: str | None) -> dict:
     if path is None or not os.path.isfile(path):
         fail(f"`--config` must name an existing YAML file, got {path!r}")
@@ -187,10 +200,15 @@ def parse_config(
     if ignore_unknown_keys or foreign_keys:
         skip = (lambda key: True) if ignore_unknown_keys else foreign_keys.__contains__
         config = {key: value for key, value in config.items() if key in known or not skip(key)}
-    structured, rest = _structured_fields(dataclass_types), []
+    structured, nullable, rest = _structured_fields(dataclass_types), _nullable_fields(dataclass_types), []
     while args:  # `--name VALUE` and `--name=VALUE` of structured fields become YAML values in `config`
         flag, eq, value = args.pop(0).partition("=")
         name = flag[2:].replace("-", "_") if flag.startswith("--") else None
+        alone = eq or (args[:1] and (len(args) == 1 or args[1].startswith("--")))  # one value follows the flag
+        if name in nullable and alone and (value if eq else args[0]) == "null":
+            config[name] = None
+            args = args if eq else args[1:]
+            continue
         if name not in structured:
             rest.append(flag + eq + value)
             continue

@@ -16,11 +16,13 @@ import yaml
 def entry_point_configs() -> dict[str, list[type]]:
     from data_generation.cli.merge_shards import MergeConfig
     from data_generation.config import GenerationConfig
+    from synthembed.cli.evaluate import EvaluationArguments
     from synthembed.cli.mine import MiningArguments
     from synthembed.cli.plan_memory import MemoryPlanArguments
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
 
     return {
+        "evaluate": [EvaluationArguments],
         "generate": [GenerationConfig],
         "merge_shards": [MergeConfig],
         "mine": [MiningArguments],
@@ -75,7 +77,10 @@ def raw(monkeypatch):
     return configs
 
 
-@pytest.mark.parametrize("entry_point", ["generate", "merge_shards", "mine", "plan_memory", "train"])
+ENTRY_POINTS = ["evaluate", "generate", "merge_shards", "mine", "plan_memory", "train"]
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
 def test_every_field_takes_a_command_line_value(entry_point, raw, tmp_path):
     from synthembed_common.config import parse_config
 
@@ -107,6 +112,33 @@ def test_every_field_takes_a_command_line_value(entry_point, raw, tmp_path):
                 assert getattr(from_yaml, f.name) == expected, (cls.__name__, f.name, "yaml")
                 checked += 1
     assert checked >= 5
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_null_on_the_command_line_is_none_as_in_yaml(entry_point, raw):
+    """`--name null` for every field that admits None (`--tasks null --local_tasks DIR`, as the quick start and the
+    README write it), whatever its type, also for a list field (argparse alone reads ["null"])."""
+    from synthembed_common.config import parse_config
+
+    classes = raw[entry_point]
+    required = [
+        arg
+        for cls in classes
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        for arg in (f"--{f.name}", *sample(typing.get_type_hints(cls)[f.name])[1])
+    ]
+    checked = 0
+    for index, cls in enumerate(classes):
+        hints = typing.get_type_hints(cls)
+        for f in own_fields(cls):
+            if type(None) not in typing.get_args(hints[f.name]) or f"--{f.name}" in required:
+                continue
+            for argv in ([f"--{f.name}", "null"], [f"--{f.name}=null"]):
+                parsed = parse_config(classes, [*required, *argv], description="")[index]
+                assert getattr(parsed, f.name) is None, (cls.__name__, f.name, argv)
+            checked += 1
+    assert checked >= 1
 
 
 def test_mapping_flags_from_the_issue(raw):
