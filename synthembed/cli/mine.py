@@ -10,13 +10,12 @@ Installed as `synthembed-mine`. A dataset that cannot be read, or lacks the name
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from synthembed_common.config import ConfigError, fail, parse_config
+from synthembed_common.files import write_dir_atomic, write_text_atomic
 from synthembed_common.logs import setup_logging
 
 
@@ -95,14 +94,10 @@ def main(argv=None) -> dict:
     # Save (to a temporary folder first: a killed run leaves no half-written dataset)
     ################
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".dataset.tmp"
-    mined.save_to_disk(str(tmp))
-    shutil.rmtree(out / "dataset", ignore_errors=True)
-    os.replace(tmp, out / "dataset")
+    write_dir_atomic(out / "dataset", lambda tmp: mined.save_to_disk(str(tmp)))
     mined.to_parquet(str(out / "data.parquet"))
     stats.update(model=args.model_name_or_path, range=[args.range_min, args.range_max], sampling=args.sampling)
-    (out / "mining_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    write_text_atomic(out / "mining_stats.json", json.dumps(stats, indent=2) + "\n")
     print(json.dumps(stats))
     return stats
 
