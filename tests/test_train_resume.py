@@ -31,18 +31,21 @@ def test_killed_run_resumes_from_the_last_checkpoint(tmp_path, tiny_mistral_dir)
         deadline = time.time() + 300
         while not (out / "checkpoint-2" / "trainer_state.json").is_file():  # the Trainer writes it last
             assert proc.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
-            time.sleep(0.2)
+            time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)  # in step 3 (or saving checkpoint-4): no handler runs
     finally:
         proc.kill()
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "model.safetensors").exists() and not (out / "modules.json").exists()
-    partial = out / "checkpoint-4"
-    resume_point = "checkpoint-4" if (partial / "trainer_state.json").is_file() else "checkpoint-2"
-    if resume_point == "checkpoint-2":  # a checkpoint as a kill during `save` leaves it: to be skipped
-        partial.mkdir(exist_ok=True)
-        (partial / "model.safetensors").write_bytes(b"\0" * 64)
+    # The run may have got past checkpoint-4 before the kill landed (a tiny model trains fast on a busy machine):
+    # the newest complete checkpoint is the resume point, and a newer one cut short while saving must be skipped.
+    complete = [int(c.name.split("-")[1]) for c in out.glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+    newest = max(complete)
+    partial = out / f"checkpoint-{newest + 1}"  # what a kill during `save` leaves: weights, no trainer_state.json
+    partial.mkdir(exist_ok=True)
+    (partial / "model.safetensors").write_bytes(b"\0" * 64)
+    resume_point = f"checkpoint-{newest}"
 
     rerun = subprocess.run(train_command(recipe), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
