@@ -101,6 +101,8 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
     def convert(row, index):
         for role in ("query", "positive"):
             text = row[columns[role]]
+            if role == "positive" and isinstance(text, list):  # sets listing several positives: the first
+                text = row[columns[role]] = text[0] if text else None
             if not isinstance(text, str) or not text.strip():
                 what = "missing" if text is None else "empty" if isinstance(text, str) else type(text).__name__
                 raise DataError(f"dataset {source!r} row {index}: `{role}` (column {columns[role]!r}) is {what}")
@@ -112,7 +114,7 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
             "positive": row[columns["positive"]],
             "negatives": negatives,
             "instruction": instruction,
-            "source": source,
+            "source": row.get("source") or source,  # a prepared mixture (prepare_public_data) keeps its sets apart
             "task_type": row.get("task_type") or source,
         }
 

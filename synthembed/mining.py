@@ -4,11 +4,19 @@ The paper mined the top-100 with mE5-base for labelled data without negatives (W
 same applies to synthetic short-short and long-long rows, which come without one (Tables 10 and 11). sentence-transformers' `mine_hard_negatives`
 returns a new (anchor, positive, negative) table; this keeps every row and column of a seam-1 dataset and fills only
 the missing negatives, which is why the selection is written here (encoding is sentence-transformers').
+
+Positive-aware filter (`positive_fraction`, NV-Retriever's TopK-PercPos, Moreira et al., 2024): a candidate is kept
+only if it scores below that share of the query's positive, which drops the unlabelled positives that top ranks hold.
+
+Data-parallel under `accelerate launch`: each process embeds its contiguous share of the corpus (gathered back in
+order) and ranks its share of the queries; the picks are gathered so every process returns the same table. Random
+picks draw from a generator seeded by (seed, row), so the result does not depend on the number of processes.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 
 import torch
 from datasets import Dataset
@@ -33,11 +41,16 @@ def mine_negatives(
     corpus_prompt: str | None = None,
     batch_size: int = 32,
     seed: int = 42,
+    positive_fraction: float | None = None,
+    as_list: bool = False,
+    accelerator=None,
 ) -> tuple[Dataset, dict]:
-    """Return (dataset with negatives filled, stats). `negative_column` holds one text (num_negatives=1) or a list.
+    """Return (dataset with negatives filled, stats). `negative_column` holds one text (num_negatives=1 and not
+    `as_list`) or a list.
 
     Candidates are the corpus (default: every positive and existing negative in the dataset) ranked by cosine
-    similarity to the query; ranks [range_min, range_max) are eligible, minus any text equal to the row's positive.
+    similarity to the query; ranks [range_min, range_max) are eligible, minus any text equal to the row's positive
+    and, with `positive_fraction`, any scoring at or above that share of the positive's score.
     """
     if not 0 <= range_min < range_max:
         raise ValueError(f"need 0 <= range_min < range_max, got {range_min}, {range_max}")
@@ -52,31 +65,108 @@ def mine_negatives(
     if not todo:
         return dataset, stats
 
-    encode = dict(batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=True)
-    corpus_emb = model.encode(corpus, prompt=corpus_prompt, **encode)
-    query_emb = model.encode([rows[i][query_column] for i in todo], prompt=query_prompt, **encode)
-    k = min(range_max, len(corpus))
-    generator = torch.Generator().manual_seed(seed)
-    for start in tqdm(range(0, len(todo), 256), desc="mining hard negatives"):
-        chunk = todo[start : start + 256]
-        top = (query_emb[start : start + len(chunk)] @ corpus_emb.T).topk(k, dim=1).indices.cpu()
-        for row_index, ranked in zip(chunk, top.tolist()):
-            positive = rows[row_index][positive_column]
-            eligible = [corpus[j] for j in ranked[range_min:] if corpus[j] != positive]
-            if not eligible:
-                stats["without_candidate"] += 1
-                continue
-            if sampling == "random":
-                order = torch.randperm(len(eligible), generator=generator).tolist()
-                eligible = [eligible[j] for j in order]
-            picked = eligible[:num_negatives]
-            rows[row_index][negative_column] = picked[0] if num_negatives == 1 else picked
-            stats["mined"] += 1
+    picks = mine_window(
+        [rows[i][query_column] for i in todo],
+        [rows[i][positive_column] for i in todo],
+        corpus,
+        model,
+        row_ids=todo,
+        range_min=range_min,
+        range_max=range_max,
+        num_negatives=num_negatives,
+        sampling=sampling,
+        positive_fraction=positive_fraction,
+        query_prompt=query_prompt,
+        corpus_prompt=corpus_prompt,
+        batch_size=batch_size,
+        seed=seed,
+        accelerator=accelerator,
+    )
+    for row_index, picked in zip(todo, picks):
+        if not picked:
+            stats["without_candidate"] += 1
+            continue
+        rows[row_index][negative_column] = picked if as_list or num_negatives > 1 else picked[0]
+        stats["mined"] += 1
     logger.info(
         "mined %d negatives (%d rows had no candidate in the window)", stats["mined"], stats["without_candidate"]
     )
-    keep_features = has_negative and num_negatives == 1  # a list of negatives changes the column's type
+    keep_features = has_negative and num_negatives == 1 and not as_list  # a list changes the column's type
     return Dataset.from_list(rows, features=dataset.features if keep_features else None), stats
+
+
+def mine_window(
+    queries: list[str],
+    positives: list[str],
+    corpus: list[str],
+    model,
+    row_ids: list[int],
+    range_min: int = 0,
+    range_max: int = 100,
+    num_negatives: int = 1,
+    sampling: str = "random",
+    positive_fraction: float | None = None,
+    query_prompt: str | None = None,
+    corpus_prompt: str | None = None,
+    batch_size: int = 32,
+    seed: int = 42,
+    accelerator=None,
+) -> list[list[str]]:
+    """The negatives picked for each query (an empty list where the window holds no candidate), on every process.
+
+    `row_ids` seed each row's random draw, so the picks are the same whatever the split across processes.
+    """
+    encode = dict(batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
+    corpus_emb = _sharded_encode(model, corpus, corpus_prompt, encode, accelerator)
+    index = {text: j for j, text in enumerate(corpus)}
+    mine = list(range(len(queries)))
+    if accelerator is not None and accelerator.num_processes > 1:
+        with accelerator.split_between_processes(mine) as share:
+            mine = list(share)
+    query_emb = model.encode([queries[i] for i in mine], prompt=query_prompt, **encode) if mine else None
+    # A positive outside the corpus (a given corpus) is embedded on its own, for the positive-aware threshold.
+    outside = [positives[i] for i in mine if positives[i] not in index]
+    outside_emb = dict(zip(outside, model.encode(outside, **encode))) if outside else {}
+    k = min(range_max, len(corpus))
+    local: list[list[str]] = []
+    for start in tqdm(range(0, len(mine), 256), desc="mining hard negatives", disable=not mine):
+        chunk = mine[start : start + 256]
+        scores = query_emb[start : start + len(chunk)] @ corpus_emb.T
+        top_scores, top = (t.cpu().tolist() for t in scores.topk(k, dim=1))
+        for n, i in enumerate(chunk):
+            positive = positives[i]
+            if positive_fraction is None:
+                ceiling = float("inf")
+            elif positive in index:
+                ceiling = positive_fraction * float(scores[n, index[positive]])
+            else:
+                ceiling = positive_fraction * float(query_emb[start + n] @ outside_emb[positive])
+            eligible = [
+                corpus[j]
+                for j, score in zip(top[n][range_min:], top_scores[n][range_min:])
+                if corpus[j] != positive and score < ceiling
+            ]
+            if sampling == "random":
+                random.Random(f"{seed}:{row_ids[i]}").shuffle(eligible)
+            local.append(eligible[:num_negatives])
+    if accelerator is None or accelerator.num_processes == 1:
+        return local
+    from accelerate.utils import gather_object
+
+    return [picked for share in gather_object([local]) for picked in share]
+
+
+def _sharded_encode(model, texts: list[str], prompt, encode: dict, accelerator) -> torch.Tensor:
+    """Every process embeds a contiguous share; the shares are gathered back in the corpus order."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return model.encode(texts, prompt=prompt, **encode)
+    from synthembed.distributed import gather_no_grad
+
+    with accelerator.split_between_processes(texts) as share:
+        share = list(share)
+    dim = model.get_sentence_embedding_dimension()
+    local = model.encode(share, prompt=prompt, **encode) if share else torch.zeros(0, dim)
+    return gather_no_grad(local.to(accelerator.device))
 
 
 def _texts(row: dict, positive_column: str, negative_column: str) -> list[str]:

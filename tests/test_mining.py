@@ -56,9 +56,11 @@ def test_mining_fills_only_missing_negatives_from_the_rank_window(tmp_path, mini
             assert a["negative"] == b["negative"]  # existing negatives untouched
         else:
             assert a["negative"] and a["negative"] != a["positive"]
-    # rank window [1, 5): the mined negative is close to the query (same topic) but not its own positive
+    # rank window [1, 5): the mined negative is close to the query (same topic) but not its own positive. A topic has
+    # 3 texts besides the positive, so about 3 of the 4 window ranks share it: ~12 of 16 random picks (random text
+    # drawn: ~2 of 16)
     same_topic = sum(a["query"].split()[-1] in a["negative"] for b, a in zip(before, after) if not b["negative"])
-    assert same_topic >= 12
+    assert same_topic >= 9
 
 
 def test_mining_bad_input_is_one_line(tmp_path, minilm_dir):
