@@ -42,11 +42,11 @@ def write_recipe(tmp_path, model_dir, **overrides):
     return path
 
 
-def launch(accelerate_config, recipe, *extra, timeout=600):
+def launch(accelerate_config, recipe, *extra, timeout=600, script="recipes/train.py"):
     config = REPO_ROOT / "configs/accelerate" / accelerate_config
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
     port = ["--main_process_port", str(free_port())]
-    cmd = [*launcher, *port, str(REPO_ROOT / "recipes/train.py"), "--config", str(recipe), *extra]
+    cmd = [*launcher, *port, str(REPO_ROOT / script), "--config", str(recipe), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     start = time.time()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
