@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 
-from synthembed.data import DataError, load_one, sample_fraction, to_schema
+from synthembed.data import DataError, _first_line, load_one, sample_fraction, to_schema
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ def load_source(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
         except DataError:
             raise
         except Exception as e:  # datasets' own errors (no such config, split, file) name no source
-            raise DataError(f"source {entry['name']!r} ({load.get('config_name') or load['path']}): {e}") from e
+            where = load.get("config_name") or load["path"]
+            raise DataError(f"source {entry['name']!r} ({where}): {_first_line(e)}") from e
         mapped = {"columns": entry.get("columns", {}), "instruction": instructions_of(entry)[0]}
         ds = to_schema(ds, mapped, entry["name"], num_proc)
         task_type = entry.get("task_type", "short-long")

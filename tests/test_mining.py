@@ -67,3 +67,28 @@ def test_mining_bad_input_is_one_line(tmp_path, minilm_dir):
     proc = mine(tmp_path / "x", minilm_dir, tmp_path / "o")
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "dataset_path" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_positive_aware_filter_drops_a_near_copy_of_the_positive(minilm_dir):
+    """NV-Retriever's filter: the unlabelled near-copy of the positive tops the ranking, and is dropped at 0.95."""
+    from sentence_transformers import SentenceTransformer
+
+    from synthembed.mining import mine_negatives
+
+    model = SentenceTransformer(str(minilm_dir), device="cpu")
+    rows = Dataset.from_list(
+        [{"query": "how tall is the eiffel tower", "positive": "The Eiffel Tower is 330 metres tall."}]
+    )
+    # query scores with MiniLM: positive 0.91, the near-copy 0.88 (above 0.95 × 0.91 = 0.86: dropped by the filter),
+    # the tower's city 0.77, bananas -0.02
+    corpus = [
+        "The Eiffel Tower is 330 metres tall.",
+        "The Eiffel Tower stands 330 metres tall.",
+        "Bananas are yellow.",
+    ]
+    corpus.append("The Eiffel Tower is in Paris.")
+    window = dict(corpus=corpus, range_min=0, range_max=4, sampling="top")
+    unfiltered, _ = mine_negatives(rows, model, **window)
+    filtered, _ = mine_negatives(rows, model, positive_fraction=0.95, **window)
+    assert unfiltered[0]["negative"] == "The Eiffel Tower stands 330 metres tall."
+    assert filtered[0]["negative"] == "The Eiffel Tower is in Paris."

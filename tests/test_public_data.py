@@ -3,10 +3,10 @@ code path from local copies shaped like its Hub dataset, and mining on 2 process
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
-import pytest
 import yaml
 from datasets import load_from_disk
 from helpers.launch import launch
@@ -123,6 +123,12 @@ def test_a_bad_source_is_one_error_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr[-2000:]
     assert "sources[3].config_name" in proc.stderr and not (tmp_path / "out").exists()
 
+    recipe["sources"][3]["config_name"] = "{language}-triplet-100"  # a config the copy (and the Hub) lacks for fi
+    path.write_text(yaml.safe_dump(recipe))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr[-2000:]
+    assert "source 'miracl' (ar-triplet-100)" in proc.stderr and not (tmp_path / "out").exists()
+
 
 TOPICS = ["cats", "rockets", "bread", "volcanoes", "chess", "jazz", "tides", "bees", "glaciers", "violins"]
 
@@ -155,7 +161,6 @@ def mining_recipe(tmp_path, minilm_dir):
     return path, rows
 
 
-@pytest.mark.slow
 def test_mining_on_two_processes_equals_one_and_fills_every_row(tmp_path, minilm_dir):
     from sentence_transformers import SentenceTransformer
 
@@ -190,7 +195,41 @@ def test_mining_on_two_processes_equals_one_and_fills_every_row(tmp_path, minilm
     assert [r["negative"] for r in double] == [r["negative"] for r in single]  # 2 processes: the same negatives
     assert double == single
 
+    # the folder train.yaml reads: one entry, each row keeping its own set, instruction and negatives
+    from synthembed.configs import DataArguments
+    from synthembed.data import load_mixture
+
+    folder = str(tmp_path / "one/out/dataset")
+    train = load_mixture(DataArguments(dataset_mixture=[{"name": "public", "path": folder}])).to_list()
+    assert sorted(r["source"] for r in train) == ["qa"] * 40 + ["triplets"] * 6
+    assert all(len(r["negatives"]) == 2 for r in train if r["source"] == "qa")
+    assert {r["instruction"] for r in train} == {"Retrieve passages", "Retrieve"}
+
     # resumable: a rerun keeps the finished parts instead of mining again
     proc, _ = launch("cpu_ddp.yaml", two, script="scripts/prepare_public_data.py", timeout=300)
     assert "done in an earlier run" in proc.stdout + proc.stderr and "mining on" not in proc.stdout + proc.stderr
     assert load_from_disk(str(tmp_path / "two/out/dataset")).to_list() == single
+
+
+def test_push_to_hub_uploads_the_parquet_and_the_stats(tmp_path, monkeypatch):
+    from helpers.hub_server import LoopbackHub
+
+    from synthembed.cli.prepare_public_data import main
+
+    triplets = tmp_path / "triplets.jsonl"
+    triplets.write_text(
+        "".join(json.dumps({"anchor": f"a{i}", "positive": f"p{i}", "negative": f"n{i}"}) + "\n" for i in range(4))
+    )
+    source = {"name": "triplets", "path": str(triplets), "columns": {"query": "anchor"}, "instruction": "Retrieve"}
+    recipe = tmp_path / "prepare.yaml"
+    recipe.write_text(yaml.safe_dump({"sources": [source], "output_dir": str(tmp_path / "out")}))
+    with LoopbackHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_test_token_prepare")
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # the loopback Hub only
+        main(["--config", str(recipe), "--push_to_hub", "true", "--hub_dataset_id", "org/e5-public"])
+    assert hub.created == {"name": "e5-public", "organization": "org", "visibility": "private", "type": "dataset"}
+    assert set(hub.files) == {"data/train-00000-of-00001.parquet", "prepare_stats.json"}
+    assert all(auth == "Bearer hf_test_token_prepare" for method, _, auth in hub.calls if method == "POST")
+    table = pd.read_parquet(io.BytesIO(hub.files["data/train-00000-of-00001.parquet"]))
+    assert table["query"].tolist() == [f"a{i}" for i in range(4)] and list(table["negative"][0]) == ["n0"]

@@ -2,7 +2,7 @@
 
     python scripts/mine_hard_negatives.py --dataset_path outputs/cpu-quickstart/data/dataset \
         --model_name_or_path intfloat/multilingual-e5-base --query_prompt "query: " --corpus_prompt "passage: " \
-        --output_dir outputs/mined [--range_min 10 --range_max 100 --num_negatives 1]
+        --output_dir outputs/mined [--range_min 10 --range_max 100 --num_negatives 1 --positive_fraction 0.95]
 
 Installed as `synthembed-mine`. A dataset that cannot be read, or lacks the named columns: one `error:` line, exit 2.
 """
@@ -33,6 +33,10 @@ class MiningArguments:
     range_min: int = field(default=10, metadata={"help": "Skip the top ranks (likely false negatives)."})
     range_max: int = field(default=100, metadata={"help": "Eligible ranks end here (paper: top-100)."})
     num_negatives: int = field(default=1, metadata={"help": "Negatives per row (paper: 1)."})
+    positive_fraction: float | None = field(
+        default=None,
+        metadata={"help": "Keep a candidate only if it scores < this × the positive's score (NV-Retriever: 0.95)."},
+    )
     sampling: Literal["random", "top"] = field(default="random", metadata={"help": "random in the window, or top."})
     only_missing: bool = field(default=True, metadata={"help": "Keep negatives rows already have."})
     batch_size: int = field(default=32, metadata={"help": "Encoding batch size."})
@@ -44,6 +48,8 @@ class MiningArguments:
             raise ConfigError(
                 f"`range_min`/`range_max` must satisfy 0 <= min < max, got {self.range_min}, {self.range_max}"
             )
+        if self.positive_fraction is not None and not 0 < self.positive_fraction <= 1:
+            raise ConfigError(f"`positive_fraction` must be in (0, 1], got {self.positive_fraction}")
         if self.num_negatives < 1:
             raise ConfigError(f"`num_negatives` must be >= 1, got {self.num_negatives}")
 
@@ -86,7 +92,7 @@ def main(argv=None) -> dict:
     settings = {
         name: getattr(args, name)
         for name in ("range_min", "range_max", "num_negatives", "sampling", "only_missing", "query_prompt")
-        + ("corpus_prompt", "batch_size", "seed")
+        + ("corpus_prompt", "batch_size", "seed", "positive_fraction")
     }
     mined, stats = mine_negatives(dataset, model, *columns, **settings)
 

@@ -4,8 +4,9 @@
         --config recipes/e5-mistral-7b-instruct/prepare_data.yaml
     python scripts/prepare_public_data.py --config recipes/e5-mistral-7b-instruct/prepare_data.yaml --dry_run true
 
-Writes <output_dir>/dataset (save_to_disk; train.yaml reads it), data stats in prepare_stats.json, and one finished
-folder per source under <output_dir>/parts (a rerun skips those: resumable). Mining is data-parallel: queries split
+Writes <output_dir>/dataset (save_to_disk; train.yaml reads it), the same rows as data/train-00000-of-00001.parquet
+(what `push_to_hub` uploads), statistics in prepare_stats.json, and one finished folder per source under
+<output_dir>/parts (a rerun skips those: resumable). Mining is data-parallel: queries split
 across the processes, the corpus embedded once in shards, the picks gathered (the same table as one process).
 Installed as `synthembed-prepare-data`. A bad recipe entry or an unreadable set: one `error:` line, exit 2.
 """
@@ -102,24 +103,27 @@ def prepare(args: PrepareArguments) -> dict:
 
     from synthembed.public_data import format_summary, load_source, sample_source, summary_line
 
-    accelerator, model = None, None
-    out, lines = Path(args.output_dir), []
+    out, lines, todo = Path(args.output_dir), {}, []
+    # Every source loads before anything is mined or written: a bad id or config fails the run at once.
     for i, entry in enumerate(args.sources):
-        part = out / "parts" / entry["name"]
-        key = part_key(args, entry)
+        part, key = out / "parts" / entry["name"], part_key(args, entry)
         if not args.dry_run and (part / "part_key").exists() and (part / "part_key").read_text() == key:
-            lines.append(json.loads((part / "summary.json").read_text()))
+            lines[entry["name"]] = json.loads((part / "summary.json").read_text())
             logger.info("source %s: done in an earlier run, kept", entry["name"])
             continue
         full = load_source(entry, args.dataset_num_proc)
         sampled = sample_source(full, entry, args.seed + i)
-        line = summary_line(entry, len(full), sampled)
-        if not args.dry_run and line["without_negative"]:
-            if model is None:
-                accelerator, model = mining_model(args)
+        lines[entry["name"]] = summary_line(entry, len(full), sampled)
+        todo.append((entry, part, key, full, sampled))
+    lines = [lines[e["name"]] for e in args.sources]
+    accelerator, model = None, None
+    if not args.dry_run and any(lines_of(lines, e)["without_negative"] for e, *_ in todo):
+        accelerator, model = mining_model(args)
+    for entry, part, key, full, sampled in [] if args.dry_run else todo:
+        line = lines_of(lines, entry)
+        if line["without_negative"]:
             sampled, line["mined"] = mine_source(sampled, full, model, args, accelerator)
-        lines.append(line)
-        if not args.dry_run and (accelerator is None or accelerator.is_main_process):
+        if accelerator is None or accelerator.is_main_process:
             write_dir_atomic(part, lambda tmp, ds=sampled, line=line, key=key: save_part(tmp, ds, line, key))
         if accelerator is not None:
             accelerator.wait_for_everyone()
@@ -130,13 +134,32 @@ def prepare(args: PrepareArguments) -> dict:
         return stats
     mixture = concatenate_datasets([load_from_disk(str(out / "parts" / e["name"] / "dataset")) for e in args.sources])
     write_dir_atomic(out / "dataset", lambda tmp: mixture.save_to_disk(str(tmp)))
+    write_dir_atomic(out / "data", lambda tmp: mixture.to_parquet(str(tmp / "train-00000-of-00001.parquet")))
     stats["settings"] = {name: getattr(args, name) for name in MINING_SETTINGS}
     write_text_atomic(out / "prepare_stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     if args.push_to_hub:
-        from synthembed_common.hub import hub_token
-
-        mixture.push_to_hub(args.hub_dataset_id, private=args.hub_private, token=hub_token())
+        stats["commit"] = push(out, args.hub_dataset_id, args.hub_private)
     return stats
+
+
+def push(out: Path, repo_id: str, private: bool) -> str:
+    """data/*.parquet to a Hub dataset repo (the Hub reads the train split from the file name)."""
+    from synthembed_common.hub import hub_api
+
+    api = hub_api()
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        repo_type="dataset",
+        folder_path=str(out),
+        allow_patterns=["data/*.parquet", "prepare_stats.json"],
+        commit_message="Upload the public sets of the E5 full-data mixture (synthembed prepare_public_data)",
+    )
+    return str(commit)
+
+
+def lines_of(lines: list[dict], entry: dict) -> dict:
+    return next(line for line in lines if line["source"] == entry["name"])
 
 
 def save_part(tmp: Path, ds, line: dict, key: str) -> None:
