@@ -1,7 +1,8 @@
 """Training data: a mixture of datasets mapped onto one schema, and a collator that tokenizes for the contrastive loss.
 
 Schema after loading (seam 1 plus bookkeeping): `query`, `positive`, `negatives` (list, may be empty),
-`instruction`, `source` (which mixture entry), `task_type`.
+`instruction`, `source` (which mixture entry, or the row's own `source`: a prepared mixture keeps its sets apart),
+`task_type`.
 
 Gradient accumulation does NOT add in-batch negatives: each micro-batch is its own contrastive problem. The batch the
 loss sees is per_device_train_batch_size × number of processes (Wang et al., 2024, section 4.2: 2048); for the paper's
@@ -114,7 +115,7 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
             "positive": row[columns["positive"]],
             "negatives": negatives,
             "instruction": instruction,
-            "source": row.get("source") or source,  # a prepared mixture (prepare_public_data) keeps its sets apart
+            "source": row.get("source") or source,
             "task_type": row.get("task_type") or source,
         }
 

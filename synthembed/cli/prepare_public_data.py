@@ -13,6 +13,7 @@ Installed as `synthembed-prepare-data`. A bad recipe entry or an unreadable set:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -101,36 +102,30 @@ def main(argv=None) -> dict:
 def prepare(args: PrepareArguments) -> dict:
     from datasets import concatenate_datasets, load_from_disk
 
-    from synthembed.public_data import format_summary, load_source, sample_source, summary_line
+    from synthembed.public_data import format_summary
 
-    out, lines, todo = Path(args.output_dir), {}, []
-    # Every source loads before anything is mined or written: a bad id or config fails the run at once.
-    for i, entry in enumerate(args.sources):
-        part, key = out / "parts" / entry["name"], part_key(args, entry)
-        if not args.dry_run and (part / "part_key").exists() and (part / "part_key").read_text() == key:
-            lines[entry["name"]] = json.loads((part / "summary.json").read_text())
-            logger.info("source %s: done in an earlier run, kept", entry["name"])
-            continue
-        full = load_source(entry, args.dataset_num_proc)
-        sampled = sample_source(full, entry, args.seed + i)
-        lines[entry["name"]] = summary_line(entry, len(full), sampled)
-        todo.append((entry, part, key, full, sampled))
+    out, lines = Path(args.output_dir), {}
+    accelerator = None if args.dry_run else make_accelerator()
+    # Every source loads before anything is mined or written: a bad id or config fails the run at once. The main
+    # process downloads first; the others then read the cache.
+    with accelerator.main_process_first() if accelerator else contextlib.nullcontext():
+        todo = load_sources(args, out, lines)
     lines = [lines[e["name"]] for e in args.sources]
-    accelerator, model = None, None
+    model = None
     if not args.dry_run and any(lines_of(lines, e)["without_negative"] for e, *_ in todo):
-        accelerator, model = mining_model(args)
+        model = mining_model(args, accelerator)
     for entry, part, key, full, sampled in [] if args.dry_run else todo:
         line = lines_of(lines, entry)
         if line["without_negative"]:
             sampled, line["mined"] = mine_source(sampled, full, model, args, accelerator)
-        if accelerator is None or accelerator.is_main_process:
+        if accelerator.is_main_process:
             write_dir_atomic(part, lambda tmp, ds=sampled, line=line, key=key: save_part(tmp, ds, line, key))
-        if accelerator is not None:
-            accelerator.wait_for_everyone()
+        accelerator.wait_for_everyone()
         logger.info("source %s: %d of %d rows", entry["name"], line["sampled"], line["rows"])
-    print(format_summary(lines))
     stats = {"sources": lines, "rows": sum(x["sampled"] for x in lines)}
-    if args.dry_run or (accelerator is not None and not accelerator.is_main_process):
+    if accelerator is None or accelerator.is_main_process:
+        print(format_summary(lines))
+    if accelerator is None or not accelerator.is_main_process:  # a dry run, or a rank that does not write
         return stats
     mixture = concatenate_datasets([load_from_disk(str(out / "parts" / e["name"] / "dataset")) for e in args.sources])
     write_dir_atomic(out / "dataset", lambda tmp: mixture.save_to_disk(str(tmp)))
@@ -158,6 +153,24 @@ def push(out: Path, repo_id: str, private: bool) -> str:
     return str(commit)
 
 
+def load_sources(args: PrepareArguments, out: Path, lines: dict) -> list[tuple]:
+    """Load and sample every source not finished by an earlier run; fills `lines` (name → summary) for all."""
+    from synthembed.public_data import load_source, sample_source, summary_line
+
+    todo = []
+    for i, entry in enumerate(args.sources):
+        part, key = out / "parts" / entry["name"], part_key(args, entry)
+        if not args.dry_run and (part / "part_key").exists() and (part / "part_key").read_text() == key:
+            lines[entry["name"]] = json.loads((part / "summary.json").read_text())
+            logger.info("source %s: done in an earlier run, kept", entry["name"])
+            continue
+        full = load_source(entry, args.dataset_num_proc)
+        sampled = sample_source(full, entry, args.seed + i)
+        lines[entry["name"]] = summary_line(entry, len(full), sampled)
+        todo.append((entry, part, key, full, sampled))
+    return todo
+
+
 def lines_of(lines: list[dict], entry: dict) -> dict:
     return next(line for line in lines if line["source"] == entry["name"])
 
@@ -168,21 +181,25 @@ def save_part(tmp: Path, ds, line: dict, key: str) -> None:
     (tmp / "part_key").write_text(key)  # written last: its presence marks a complete part
 
 
-def mining_model(args: PrepareArguments):
+def make_accelerator():
     import torch
     from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available())  # several CPU processes: gloo
+
+
+def mining_model(args: PrepareArguments, accelerator):
     from sentence_transformers import SentenceTransformer
 
     from synthembed.configs import missing_local_path
 
     if missing_local_path(args.mining_model_name_or_path):
         fail(f"`mining_model_name_or_path`: no such folder {args.mining_model_name_or_path!r}")
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())  # several CPU processes: gloo
     model = SentenceTransformer(args.mining_model_name_or_path, device=str(accelerator.device))
     if args.max_seq_length:
         model.max_seq_length = args.max_seq_length
     logger.info("mining on %d process(es), rank %d", accelerator.num_processes, accelerator.process_index)
-    return accelerator, model
+    return model
 
 
 def mine_source(sampled, full, model, args: PrepareArguments, accelerator):
