@@ -19,6 +19,7 @@ COMMANDS = {
     "synthembed-merge-shards",
     "synthembed-train",
     "synthembed-mine",
+    "synthembed-prepare-data",
     "synthembed-plan-memory",
     "synthembed-evaluate",
 }

@@ -55,6 +55,20 @@ def test_training_commands_parse(tmp_path, monkeypatch):
             )
 
 
+def test_prepare_data_commands_parse():
+    from synthembed.cli.prepare_public_data import PrepareArguments
+    from synthembed.public_data import check_source
+    from synthembed_common.config import parse_config
+
+    prepares = [argv for argv in commands() if "scripts/prepare_public_data.py" in argv]
+    assert len(prepares) >= 2  # the top README and the E5 recipe's
+    for argv in prepares:
+        (args,) = parse_config([PrepareArguments], ["--config", str(REPO_ROOT / argv[argv.index("--config") + 1])])
+        for i, entry in enumerate(args.sources):
+            check_source(f"sources[{i}]", entry)
+        assert len(args.sources) == 14 and args.range_max == 100 and args.positive_fraction == 0.95
+
+
 def test_paper_generation_command_dry_run(monkeypatch, capsys):
     """The paper-scale generate command, planned (no request is sent, nothing written) at a reduced count."""
     generate = load_script("generate")
