@@ -140,7 +140,7 @@ def mining_recipe(tmp_path, minilm_dir):
         {"question": f"what is fact {k} about {t}?", "answer": f"Fact {k}: {t} are explained in passage {k}."}
         for t in TOPICS
         for k in range(4)
-    ]
+    ][:-1]  # 39 rows: the two processes get shares of unequal size (20 and 19 queries and passages)
     qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
     triplets = tmp_path / "triplets.jsonl"
     triplets.write_text(
@@ -201,7 +201,7 @@ def test_mining_on_two_processes_equals_one_and_fills_every_row(tmp_path, minilm
 
     folder = str(tmp_path / "one/out/dataset")
     train = load_mixture(DataArguments(dataset_mixture=[{"name": "public", "path": folder}])).to_list()
-    assert sorted(r["source"] for r in train) == ["qa"] * 40 + ["triplets"] * 6
+    assert sorted(r["source"] for r in train) == ["qa"] * 39 + ["triplets"] * 6
     assert all(len(r["negatives"]) == 2 for r in train if r["source"] == "qa")
     assert {r["instruction"] for r in train} == {"Retrieve passages", "Retrieve"}
 

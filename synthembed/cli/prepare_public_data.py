@@ -104,24 +104,24 @@ def prepare(args: PrepareArguments) -> dict:
 
     from synthembed.public_data import format_summary
 
-    out, lines = Path(args.output_dir), {}
+    out, summaries = Path(args.output_dir), {}
     accelerator = None if args.dry_run else make_accelerator()
     # Every source loads before anything is mined or written: a bad id or config fails the run at once. The main
     # process downloads first; the others then read the cache.
     with accelerator.main_process_first() if accelerator else contextlib.nullcontext():
-        todo = load_sources(args, out, lines)
-    lines = [lines[e["name"]] for e in args.sources]
+        todo = load_sources(args, out, summaries)
     model = None
-    if not args.dry_run and any(lines_of(lines, e)["without_negative"] for e, *_ in todo):
+    if not args.dry_run and any(summaries[e["name"]]["without_negative"] for e, *_ in todo):
         model = mining_model(args, accelerator)
     for entry, part, key, full, sampled in [] if args.dry_run else todo:
-        line = lines_of(lines, entry)
+        line = summaries[entry["name"]]
         if line["without_negative"]:
             sampled, line["mined"] = mine_source(sampled, full, model, args, accelerator)
         if accelerator.is_main_process:
             write_dir_atomic(part, lambda tmp, ds=sampled, line=line, key=key: save_part(tmp, ds, line, key))
         accelerator.wait_for_everyone()
         logger.info("source %s: %d of %d rows", entry["name"], line["sampled"], line["rows"])
+    lines = [summaries[e["name"]] for e in args.sources]
     stats = {"sources": lines, "rows": sum(x["sampled"] for x in lines)}
     if accelerator is None or accelerator.is_main_process:
         print(format_summary(lines))
@@ -153,26 +153,22 @@ def push(out: Path, repo_id: str, private: bool) -> str:
     return str(commit)
 
 
-def load_sources(args: PrepareArguments, out: Path, lines: dict) -> list[tuple]:
-    """Load and sample every source not finished by an earlier run; fills `lines` (name → summary) for all."""
+def load_sources(args: PrepareArguments, out: Path, summaries: dict) -> list[tuple]:
+    """Load and sample every source not finished by an earlier run; fills `summaries` (name → line) for all."""
     from synthembed.public_data import load_source, sample_source, summary_line
 
     todo = []
     for i, entry in enumerate(args.sources):
         part, key = out / "parts" / entry["name"], part_key(args, entry)
         if not args.dry_run and (part / "part_key").exists() and (part / "part_key").read_text() == key:
-            lines[entry["name"]] = json.loads((part / "summary.json").read_text())
+            summaries[entry["name"]] = json.loads((part / "summary.json").read_text())
             logger.info("source %s: done in an earlier run, kept", entry["name"])
             continue
         full = load_source(entry, args.dataset_num_proc)
         sampled = sample_source(full, entry, args.seed + i)
-        lines[entry["name"]] = summary_line(entry, len(full), sampled)
+        summaries[entry["name"]] = summary_line(entry, len(full), sampled)
         todo.append((entry, part, key, full, sampled))
     return todo
-
-
-def lines_of(lines: list[dict], entry: dict) -> dict:
-    return next(line for line in lines if line["source"] == entry["name"])
 
 
 def save_part(tmp: Path, ds, line: dict, key: str) -> None:
