@@ -116,7 +116,8 @@ def mine_window(
 
     `row_ids` seed each row's random draw, so the picks are the same whatever the split across processes.
     """
-    encode = dict(batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
+    main = accelerator is None or accelerator.is_main_process
+    encode = dict(batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=main)
     corpus_emb = _sharded_encode(model, corpus, corpus_prompt, encode, accelerator)
     index = {text: j for j, text in enumerate(corpus)}
     mine = list(range(len(queries)))
@@ -126,10 +127,10 @@ def mine_window(
     query_emb = model.encode([queries[i] for i in mine], prompt=query_prompt, **encode) if mine else None
     # A positive outside the corpus (a given corpus) is embedded on its own, for the positive-aware threshold.
     outside = [positives[i] for i in mine if positives[i] not in index]
-    outside_emb = dict(zip(outside, model.encode(outside, **encode))) if outside else {}
+    outside_emb = dict(zip(outside, model.encode(outside, prompt=corpus_prompt, **encode))) if outside else {}
     k = min(range_max, len(corpus))
     local: list[list[str]] = []
-    for start in tqdm(range(0, len(mine), 256), desc="mining hard negatives", disable=not mine):
+    for start in tqdm(range(0, len(mine), 256), desc="mining hard negatives", disable=not (mine and main)):
         chunk = mine[start : start + 256]
         scores = query_emb[start : start + len(chunk)] @ corpus_emb.T
         top_scores, top = (t.cpu().tolist() for t in scores.topk(k, dim=1))
