@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 
 import pandas as pd
 import yaml
@@ -205,7 +206,15 @@ def test_mining_on_two_processes_equals_one_and_fills_every_row(tmp_path, minilm
     assert all(len(r["negatives"]) == 2 for r in train if r["source"] == "qa")
     assert {r["instruction"] for r in train} == {"Retrieve passages", "Retrieve"}
 
-    # resumable: a rerun keeps the finished parts instead of mining again
+    # resumable: a run stopped before qa's part was written mines qa again and keeps the triplets part as it was
+    kept_part = tmp_path / "one/out/parts/triplets/part_key"
+    written = kept_part.stat().st_mtime_ns
+    shutil.rmtree(tmp_path / "one/out/parts/qa"), shutil.rmtree(tmp_path / "one/out/dataset")
+    stats = main(["--config", str(one)])
+    assert [x.get("mined") for x in stats["sources"]] == [39, None] and kept_part.stat().st_mtime_ns == written
+    assert load_from_disk(str(tmp_path / "one/out/dataset")).to_list() == single
+
+    # a rerun of a finished run keeps every part instead of mining again
     proc, _ = launch("cpu_ddp.yaml", two, script="scripts/prepare_public_data.py", timeout=300)
     assert "done in an earlier run" in proc.stdout + proc.stderr and "mining on" not in proc.stdout + proc.stderr
     assert load_from_disk(str(tmp_path / "two/out/dataset")).to_list() == single
