@@ -19,6 +19,7 @@ def entry_point_configs() -> dict[str, list[type]]:
     from synthembed.cli.evaluate import EvaluationArguments
     from synthembed.cli.mine import MiningArguments
     from synthembed.cli.plan_memory import MemoryPlanArguments
+    from synthembed.cli.prepare_public_data import PrepareArguments
     from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
 
     return {
@@ -27,6 +28,7 @@ def entry_point_configs() -> dict[str, list[type]]:
         "merge_shards": [MergeConfig],
         "mine": [MiningArguments],
         "plan_memory": [MemoryPlanArguments],
+        "prepare_public_data": [PrepareArguments],
         "train": [ModelArguments, DataArguments, ContrastiveTrainingArguments],
     }
 
@@ -77,7 +79,7 @@ def raw(monkeypatch):
     return configs
 
 
-ENTRY_POINTS = ["evaluate", "generate", "merge_shards", "mine", "plan_memory", "train"]
+ENTRY_POINTS = ["evaluate", "generate", "merge_shards", "mine", "plan_memory", "prepare_public_data", "train"]
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
