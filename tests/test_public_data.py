@@ -149,14 +149,24 @@ def mining_recipe(tmp_path, minilm_dir):
     )
     recipe = yaml.safe_load(RECIPE.read_text())
     recipe.update(
-        mining_model_name_or_path=str(minilm_dir), query_prompt=None, corpus_prompt=None, range_max=8,
-        num_hard_negatives=2, batch_size=16, max_seq_length=64, output_dir=str(tmp_path / "out"),
+        mining_model_name_or_path=str(minilm_dir),
+        query_prompt=None,
+        corpus_prompt=None,
+        range_max=8,
+        num_hard_negatives=2,
+        batch_size=16,
+        max_seq_length=64,
+        output_dir=str(tmp_path / "out"),
         sources=[
-            {"name": "qa", "path": str(qa), "columns": {"query": "question", "positive": "answer"},
-             "instruction": "Retrieve passages"},
+            {
+                "name": "qa",
+                "path": str(qa),
+                "columns": {"query": "question", "positive": "answer"},
+                "instruction": "Retrieve passages",
+            },
             {"name": "triplets", "path": str(triplets), "columns": {"query": "anchor"}, "instruction": "Retrieve"},
         ],
-    )  # fmt: skip
+    )
     path = tmp_path / "prepare.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path, rows
