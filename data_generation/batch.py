@@ -1,8 +1,14 @@
 """OpenAI Batch API mode: request files -> submitted batches -> polled -> collected into the same store.
 
-State lives in {run_dir}/batches-{phase}.json, written atomically after each step, so a crash at any point resumes:
-an uploaded file whose batch id was not recorded is looked up among the account's batches before anything is
-re-submitted; a recorded batch is polled, never re-created; collected replies go to the store like online ones.
+OpenAI accepts one model per batch input file and at most 50,000 requests / 200 MB per file, so the pending requests
+are grouped by model (the paper's mix, §4.1, is GPT-4 + GPT-3.5-Turbo) and each group is cut at both limits. Up to
+`max_batches_in_flight` batches are submitted and polled at once (each may take up to 24 h; in series ~10 batches of
+a 500k run would take days).
+
+State lives in {run_dir}/batches-{phase}.json, one entry per input file, written atomically after each step, so a
+crash at any point resumes: an uploaded file whose batch id was not recorded is looked up among the account's batches
+before anything is re-submitted; a recorded batch is polled, never re-created; collected replies go to the store like
+online ones.
 """
 
 from __future__ import annotations
@@ -34,6 +40,30 @@ def request_line(request: Request) -> str:
     return json.dumps({"custom_id": request.key, "method": "POST", "url": "/v1/chat/completions", "body": body})
 
 
+def split_files(requests: list[Request], max_requests: int, max_bytes: int) -> list[tuple[str, list[Request], str]]:
+    """(model, requests, file text) per input file: one model per file, each file within both limits, plan order."""
+    by_model: dict[str, list[Request]] = {}
+    for request in requests:
+        by_model.setdefault(request.model, []).append(request)
+    files = []
+    for model in sorted(by_model):
+        chunk, lines, size = [], [], 0
+        for request in by_model[model]:
+            line = request_line(request) + "\n"
+            length = len(line.encode())
+            if length > max_bytes:
+                raise ValueError(f"batch_max_bytes={max_bytes} is smaller than one request line ({length} bytes)")
+            if chunk and (len(chunk) == max_requests or size + length > max_bytes):
+                files.append((model, chunk, "".join(lines)))
+                chunk, lines, size = [], [], 0
+            chunk.append(request)
+            lines.append(line)
+            size += length
+        if chunk:
+            files.append((model, chunk, "".join(lines)))
+    return files
+
+
 async def _find_batch(client: openai.AsyncOpenAI, input_file_id: str) -> str | None:
     async for batch in client.batches.list(limit=100):
         if batch.input_file_id == input_file_id:
@@ -54,7 +84,7 @@ async def _submit(client: openai.AsyncOpenAI, entry: dict, state: list[dict], st
         )
         entry["batch_id"] = batch.id
     _save_state(state_path, state)
-    logger.info("batch %s submitted (%d requests)", entry["batch_id"], len(entry["keys"]))
+    logger.info("batch %s submitted (%s, %d requests)", entry["batch_id"], entry.get("model"), len(entry["keys"]))
 
 
 def _collect_lines(text: str, by_key: dict[str, Request], store: ResponseStore, failed: Counter) -> int:
@@ -79,6 +109,18 @@ def _collect_lines(text: str, by_key: dict[str, Request], store: ResponseStore, 
     return collected
 
 
+def _plan_files(requests: list[Request], store: ResponseStore, config, directory: Path, phase: str, state, state_path):
+    """Append a state entry (and write its input file) for every pending request no live entry covers."""
+    covered = {k for entry in state if not entry.get("collected") for k in entry["keys"]}
+    pending = [r for r in requests if r.key not in store and r.key not in covered]
+    for model, chunk, text in split_files(pending, config.batch_max_requests, config.batch_max_bytes):
+        input_path = directory / f"batch-{phase}-{len(state):04d}.jsonl"
+        write_text_atomic(input_path, text)
+        entry = {"input": input_path.name, "model": model, "keys": [r.key for r in chunk]}
+        state.append({**entry, "input_file_id": None, "batch_id": None})
+        _save_state(state_path, state)
+
+
 async def execute_batch(
     requests: list[Request],
     store: ResponseStore,
@@ -91,29 +133,20 @@ async def execute_batch(
     state_path = directory / f"batches-{phase}.json"
     state: list[dict] = json.loads(state_path.read_text()) if state_path.exists() else []
     by_key = {r.key: r for r in requests}
-    covered = {k for entry in state if not entry.get("collected") for k in entry["keys"]}
-    pending = [r for r in requests if r.key not in store and r.key not in covered]
-    for start in range(0, len(pending), config.batch_max_requests):
-        chunk = pending[start : start + config.batch_max_requests]
-        input_path = directory / f"batch-{phase}-{len(state):04d}.jsonl"
-        input_path.write_text("".join(request_line(r) + "\n" for r in chunk))
-        state.append(
-            {"input": input_path.name, "keys": [r.key for r in chunk], "input_file_id": None, "batch_id": None}
-        )
-        _save_state(state_path, state)
+    _plan_files(requests, store, config, directory, phase, state, state_path)
     failed = Counter()
     done = sum(r.key in store for r in requests)
     bar = tqdm(total=len(requests), initial=done, desc=f"{phase} (batch)", disable=not config.progress, unit="req")
-    for entry in state:
-        if entry.get("collected"):
-            continue
-        await _submit(client, entry, state, state_path, directory / entry["input"])
-        while True:
-            batch = await client.batches.retrieve(entry["batch_id"])
-            if batch.status in TERMINAL:
-                break
-            bar.set_postfix(batch=batch.status, refresh=True)
-            await asyncio.sleep(config.batch_poll_interval)
+    slots = asyncio.Semaphore(config.max_batches_in_flight)
+
+    async def run(entry: dict) -> None:
+        async with slots:
+            await _submit(client, entry, state, state_path, directory / entry["input"])
+            while True:
+                batch = await client.batches.retrieve(entry["batch_id"])
+                if batch.status in TERMINAL:
+                    break
+                await asyncio.sleep(config.batch_poll_interval)
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
                 text = (await client.files.content(file_id)).text
@@ -129,5 +162,11 @@ async def execute_batch(
             )
         entry["collected"] = True
         _save_state(state_path, state)
+
+    # A TaskGroup cancels the other batches' polling if one raises; their state is saved, so a rerun picks them up.
+    async with asyncio.TaskGroup() as group:
+        for entry in state:
+            if not entry.get("collected"):
+                group.create_task(run(entry))
     bar.close()
     return failed

@@ -90,7 +90,16 @@ class GenerationConfig:
     )
     batch_poll_interval: float = field(default=60.0, metadata={"help": "Seconds between batch status polls."})
     batch_max_requests: int = field(
-        default=50000, metadata={"help": "Requests per batch input file (OpenAI limit: 50,000)."}
+        default=50000, metadata={"help": "Most requests per batch input file (OpenAI limit: 50,000)."}
+    )
+    batch_max_bytes: int = field(
+        default=200_000_000, metadata={"help": "Most bytes per batch input file (OpenAI limit: 200 MB)."}
+    )
+    max_batches_in_flight: int = field(
+        default=8,
+        metadata={
+            "help": "Batches submitted and polled at once (input files hold one model each, so a mix needs 2+)."
+        },
     )
     batch_discount: float = field(default=0.5, metadata={"help": "Price multiplier applied to Batch API usage."})
     # ---- What to generate
@@ -185,7 +194,15 @@ class GenerationConfig:
     def _check_amounts(self) -> None:
         if not isinstance(self.num_examples, int) or self.num_examples < 1:
             self._bad("num_examples", "a positive integer")
-        for name in ("max_concurrency", "max_retries", "tasks_per_brainstorm", "num_shards", "batch_max_requests"):
+        for name in (
+            "max_concurrency",
+            "max_retries",
+            "tasks_per_brainstorm",
+            "num_shards",
+            "batch_max_requests",
+            "batch_max_bytes",
+            "max_batches_in_flight",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "max_retries" else 1):
                 self._bad(name, "a positive integer")

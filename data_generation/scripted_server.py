@@ -4,7 +4,9 @@ Replies are canned but deterministic functions of (model, messages, seed), so tw
 answers. Faults are injected by a fixed hash of the request: transport faults (429 with Retry-After, 500, a reply
 slower than the client's timeout) hit the first attempt only; content faults (truncated JSON, non-JSON, wrong keys,
 empty reply) hit every attempt. Every request is recorded so tests can count repeats. Also serves the small part of
-the Files and Batch APIs that batch mode uses.
+the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: one model per file, at most
+`batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as OpenAI's does);
+a batch stays in progress for `batch_seconds` after creation, so tests can see how many are in flight at once.
 
     python -m data_generation.scripted_server --port 8000 --latency 0.05 [--fault 429=0.1 ...]
 
@@ -89,6 +91,9 @@ class ScriptedServer:
         retry_after: float = 1,
         tasks_per_brainstorm: int = 5,
         port: int = 0,
+        batch_seconds: float = 0.0,
+        batch_max_requests: int = 50_000,
+        batch_max_bytes: int = 200_000_000,
     ):
         self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
         self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
@@ -98,6 +103,11 @@ class ScriptedServer:
         self.lock = threading.Lock()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
+        self.batch_seconds, self.batch_max_requests, self.batch_max_bytes = (
+            batch_seconds,
+            batch_max_requests,
+            batch_max_bytes,
+        )
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.thread: threading.Thread | None = None
@@ -132,6 +142,17 @@ class ScriptedServer:
     def completed(self) -> Counter:
         """{request hash: number of 200 replies sent}."""
         return Counter(r["hash"] for r in self.records if r["status"] == 200)
+
+    def batches_in_flight(self) -> int:
+        """Most batches in progress at one moment (created, not yet reported finished), over the server's life."""
+        events = []
+        for batch in self.batches.values():
+            events += [(batch["created"], 1), (batch["finished"] or float("inf"), -1)]
+        level = peak = 0
+        for _, step in sorted(events):  # a finish at the same instant as a start sorts first (-1 < 1)
+            level += step
+            peak = max(peak, level)
+        return peak
 
     def chat(self, body: dict) -> tuple[int, dict, dict, float]:
         """(status, headers, json body, seconds to sleep first) for one chat completion."""
@@ -228,7 +249,7 @@ def _handler(server: ScriptedServer):
             if "/batches/" in path:
                 return self._send(200, _batch_poll(server, path.split("/")[-1]))
             if path.endswith("/batches"):
-                listed = [_batch_object(i, "in_progress", b["input"], None) for i, b in server.batches.items()]
+                listed = [_batch_object(i, b["status"], b["input"], b["output"]) for i, b in server.batches.items()]
                 return self._send(200, {"object": "list", "data": listed, "has_more": False})
             self._send(404, {"error": {"message": f"no route {path}"}})
 
@@ -242,22 +263,54 @@ def _batch_files_upload(server: ScriptedServer, headers, raw: bytes) -> dict:
     for part in raw.split(b"--" + boundary):
         if b'name="file"' in part:
             content = part.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
-    file_id = f"file-{len(server.files)}"
-    server.files[file_id] = content
+    with server.lock:  # uploads of concurrent batches arrive on several threads
+        file_id = f"file-{len(server.files)}"
+        server.files[file_id] = content
     info = {"id": file_id, "object": "file", "bytes": len(content), "created_at": 0, "filename": "in.jsonl"}
     return {**info, "purpose": "batch", "status": "processed"}
 
 
+def _validation_error(server: ScriptedServer, content: bytes, lines: list[dict], models: list[str]) -> str | None:
+    """Why OpenAI would refuse this input file (None: it would not)."""
+    if len(models) > 1:
+        return f"the input file mixes models {sorted(models)}; a batch takes one model"
+    if len(lines) > server.batch_max_requests:
+        return f"{len(lines)} requests in one file; the limit is {server.batch_max_requests}"
+    if len(content) > server.batch_max_bytes:
+        return f"{len(content)} bytes in one file; the limit is {server.batch_max_bytes}"
+    return None
+
+
 def _batch_create(server: ScriptedServer, body: dict) -> dict:
-    batch_id = f"batch-{len(server.batches)}"
-    server.batches[batch_id] = {"input": body["input_file_id"], "polls": 0, "output": None}
+    content = server.files[body["input_file_id"]]
+    lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
+    models = sorted({line["body"]["model"] for line in lines})
+    with server.lock:
+        batch_id = f"batch-{len(server.batches)}"
+        server.batches[batch_id] = {
+            "input": body["input_file_id"],
+            "polls": 0,
+            "output": None,
+            "status": "validating",
+            "error": _validation_error(server, content, lines, models),
+            "models": models,
+            "created": time.monotonic(),
+            "finished": None,
+        }
     return _batch_object(batch_id, "validating", body["input_file_id"], None)
 
 
 def _batch_poll(server: ScriptedServer, batch_id: str) -> dict:
     batch = server.batches[batch_id]
     batch["polls"] += 1
-    if batch["polls"] < 2:
+    if batch["error"]:
+        batch["status"], batch["finished"] = "failed", batch["finished"] or time.monotonic()
+        return {
+            **_batch_object(batch_id, "failed", batch["input"], None),
+            "errors": {"data": [{"code": "invalid_input_file", "message": batch["error"]}]},
+        }
+    if batch["polls"] < 2 or time.monotonic() - batch["created"] < server.batch_seconds:
+        batch["status"] = "in_progress"
         return _batch_object(batch_id, "in_progress", batch["input"], None)
     if batch["output"] is None:
         lines = []
@@ -268,9 +321,10 @@ def _batch_poll(server: ScriptedServer, batch_id: str) -> dict:
             lines.append(
                 json.dumps({"id": "r", "custom_id": request["custom_id"], "response": response, "error": None})
             )
-        output_id = f"file-{len(server.files)}"
-        server.files[output_id] = ("\n".join(lines) + "\n").encode()
-        batch["output"] = output_id
+        with server.lock:
+            output_id = f"file-{len(server.files)}"
+            server.files[output_id] = ("\n".join(lines) + "\n").encode()
+        batch["output"], batch["status"], batch["finished"] = output_id, "completed", time.monotonic()
     return _batch_object(batch_id, "completed", batch["input"], batch["output"])
 
 
@@ -285,7 +339,9 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8000, help="0: any free port")
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--fault", action="append", default=[], help="name=rate, e.g. 429=0.1")
+    parser.add_argument("--batch_seconds", type=float, default=0.0, help="how long a batch stays in progress")
     cli = parser.parse_args()
-    srv = ScriptedServer(cli.latency, {k: float(v) for k, v in (f.split("=") for f in cli.fault)}, port=cli.port)
+    faults = {k: float(v) for k, v in (f.split("=") for f in cli.fault)}
+    srv = ScriptedServer(cli.latency, faults, port=cli.port, batch_seconds=cli.batch_seconds)
     print(srv.base_url, flush=True)
     srv.httpd.serve_forever()
