@@ -148,6 +148,14 @@ class GenerationConfig:
         default=None, metadata={"help": "Run directory: store, dataset, parquet, stats, card, chart."}
     )
     num_shards: int = field(default=1, metadata={"help": "Split the work into this many disjoint shards."})
+    stage: Literal["all", "brainstorm", "generate"] = field(
+        default="all",
+        metadata={
+            "help": "all: brainstorm, then generate, in this process | brainstorm: only the brainstorm of the whole "
+            "run, once, into {output_dir}/brainstorm/ (tasks deduplicated) | generate: this shard's examples from "
+            "that shared task list (scripts/launch_generation.py runs brainstorm, shards, merge)."
+        },
+    )
     shard_index: int = field(default=0, metadata={"help": "Which shard this process runs (0-based)."})
     push_to_hub: bool = field(
         default=False, metadata={"help": "Upload parquet + dataset card + chart to the Hub (HF_ENDPOINT honoured)."}

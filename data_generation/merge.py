@@ -40,6 +40,9 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
     config = yaml.safe_load((shards[0] / CONFIG_FILE).read_text())
     config["shard_index"] = None
     stats = [json.loads((p / STATS_FILE).read_text()) for p in shards]
+    # A shared brainstorm (stage "brainstorm", run once before the shards) is billed and counted once, here.
+    shared = output_dir / "brainstorm" / STATS_FILE
+    brainstorm_runs = stats + ([json.loads(shared.read_text())] if shared.is_file() else [])
     dedup, rows, cross_duplicates = Deduper(config.get("dedup_on", "row")), [], 0
     for shard in shards:
         for row in load_from_disk(str(shard / "dataset")).to_list():
@@ -55,14 +58,14 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
         "requested_examples": _sum([s["requested_examples"] for s in stats]),
         "num_rows": len(rows),
         "brainstorm": {
-            "calls": sum(s["brainstorm"]["calls"] for s in stats),
-            "unique_tasks": _sum([s["brainstorm"]["unique_tasks"] for s in stats]),
-            "rejections": _sum([s["brainstorm"]["rejections"] for s in stats]),
+            "calls": sum(s["brainstorm"]["calls"] for s in brainstorm_runs),
+            "unique_tasks": _sum([s["brainstorm"]["unique_tasks"] for s in brainstorm_runs]),
+            "rejections": _sum([s["brainstorm"]["rejections"] for s in brainstorm_runs]),
         },
         "rejections": rejections,
-        "unfinished_requests": sum(s["unfinished_requests"] for s in stats),
-        "http_faults": _sum([s["http_faults"] for s in stats]),
-        "usage": merge_usage([s["usage"] for s in stats]),
+        "unfinished_requests": sum(s["unfinished_requests"] for s in brainstorm_runs),
+        "http_faults": _sum([s["http_faults"] for s in brainstorm_runs]),
+        "usage": merge_usage([s["usage"] for s in brainstorm_runs]),
         "shard": {"merged": len(shards)},
     }
     return rows, merged, config

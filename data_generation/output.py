@@ -62,6 +62,10 @@ def to_dataset(rows: list[dict]) -> Dataset:
     return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS}, features=FEATURES)
 
 
+def write_stats(directory: Path, stats: dict) -> None:
+    write_text_atomic(Path(directory) / STATS_FILE, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+
+
 def write_outputs(directory: Path, rows: list[dict], stats: dict, config: dict) -> dict:
     """dataset/ + data/*.parquet + generation_stats.json + distribution.png + README.md; returns the full stats."""
     directory = Path(directory)
@@ -71,7 +75,7 @@ def write_outputs(directory: Path, rows: list[dict], stats: dict, config: dict) 
     write_dir_atomic(directory / "dataset", lambda tmp: dataset.save_to_disk(str(tmp)))
     (directory / PARQUET_PATH).parent.mkdir(parents=True, exist_ok=True)
     dataset.to_parquet(str(directory / PARQUET_PATH))
-    write_text_atomic(directory / STATS_FILE, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    write_stats(directory, stats)
     write_chart(stats, directory / CHART_FILE)
     render_card(stats, config).save(str(directory / "README.md"))
     write_text_atomic(directory / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

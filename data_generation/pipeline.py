@@ -36,11 +36,17 @@ _PERMANENT = (
 
 
 def run_dir(config: GenerationConfig) -> Path:
-    """Where this process writes: output_dir itself, or one sub-folder per shard."""
+    """Where this process writes: output_dir itself, brainstorm/ for the shared brainstorm, or one folder per shard."""
     root = Path(config.output_dir)
+    if config.stage == "brainstorm":
+        return shared_brainstorm_dir(config)
     if config.num_shards == 1:
         return root
     return root / f"shard-{config.shard_index:05d}-of-{config.num_shards:05d}"
+
+
+def shared_brainstorm_dir(config: GenerationConfig) -> Path:
+    return Path(config.output_dir) / "brainstorm"
 
 
 def _parse_brainstorm(request: Request, record: dict) -> list[str]:
@@ -175,13 +181,25 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
             return await execute_batch(requests, store, client.openai, config, directory, phase)
         return await execute(requests, store, client, phase, config.progress)
 
+    brainstorm, generate, no_task, failed_b, failed_g, brainstorm_rejections = (
+        [],
+        [],
+        {},
+        Counter(),
+        Counter(),
+        Counter(),
+    )
     try:
-        brainstorm = brainstorm_requests(config)
-        failed_b = await complete(brainstorm, "brainstorm")
-        tasks, brainstorm_rejections = collect_tasks(brainstorm, store)
-        write_text_atomic(directory / "tasks.json", json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
-        generate, no_task = generation_requests(config, tasks)
-        failed_g = await complete(generate, "generate")
+        if config.stage == "generate":  # the shared brainstorm ran once before the shards (stage "brainstorm")
+            tasks = json.loads((shared_brainstorm_dir(config) / "tasks.json").read_text())
+        else:
+            brainstorm = brainstorm_requests(config)
+            failed_b = await complete(brainstorm, "brainstorm")
+            tasks, brainstorm_rejections = collect_tasks(brainstorm, store)
+            write_text_atomic(directory / "tasks.json", json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
+        if config.stage != "brainstorm":
+            generate, no_task = generation_requests(config, tasks)
+            failed_g = await complete(generate, "generate")
     finally:
         await client.aclose()
     rows, rejections = build_rows(config, generate, store)
@@ -196,6 +214,8 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
             )
     counts = split_counts(config.num_examples, config.task_proportions)
     planned = {t: sum(in_shard(config, i) for i in range(counts[t])) for t in TASK_TYPES}
+    if config.stage == "brainstorm":
+        planned = dict.fromkeys(TASK_TYPES, 0)  # the shards request the examples
     return {
         "rows": rows,
         "stats": {
@@ -204,14 +224,15 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
             "num_rows": len(rows),
             "brainstorm": {
                 "calls": len(brainstorm),
-                "unique_tasks": {t: len(v) for t, v in sorted(tasks.items())},
+                # stage "generate": the shared brainstorm's stats count its tasks, once for all shards
+                "unique_tasks": {} if config.stage == "generate" else {t: len(v) for t, v in sorted(tasks.items())},
                 "rejections": dict(sorted(brainstorm_rejections.items())),
             },
             "rejections": dict(sorted(rejections.items())),
             "unfinished_requests": sum(failed_b.values()) + sum(failed_g.values()),
             "http_faults": dict(sorted(client.faults.items())),
             "usage": ledger.to_dict(),
-            "shard": {"index": config.shard_index, "num_shards": config.num_shards},
+            "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         },
     }
 

@@ -105,18 +105,23 @@ def in_shard(config: GenerationConfig, index: int) -> bool:
 
 
 def brainstorm_requests(config: GenerationConfig) -> list[Request]:
-    """Enough brainstorm calls per two-step task type for `examples_per_task` examples per task (at least one)."""
+    """Enough brainstorm calls per two-step task type for `examples_per_task` examples per task (at least one).
+
+    Stage "brainstorm" plans the calls of the whole run (one shared task list); stage "all" only this shard's.
+    """
+    shared = config.stage == "brainstorm"
     counts = split_counts(config.num_examples, config.task_proportions)
     requests = []
     for task_type in TWO_STEP_TASK_TYPES:
         if not counts[task_type]:
             continue
         calls = math.ceil(counts[task_type] / (config.tasks_per_brainstorm * config.examples_per_task))
-        calls = max(calls, config.num_shards)  # every shard brainstorms its own tasks
+        if not shared:
+            calls = max(calls, config.num_shards)  # every shard brainstorms its own tasks
         prompt = brainstorm_template(task_type, config.brainstorm_variant)
         schema = brainstorm_schema(max(2 * config.tasks_per_brainstorm, 1), config.schema_max_length)
         for j in range(calls):
-            if not in_shard(config, j):
+            if not shared and not in_shard(config, j):
                 continue
             rng = _rng(config, "brainstorm", task_type, j)
             model = _model(config, task_type, rng)
@@ -126,7 +131,9 @@ def brainstorm_requests(config: GenerationConfig) -> list[Request]:
 
 
 def generation_requests(config: GenerationConfig, tasks: dict[str, list[str]]) -> tuple[list[Request], dict]:
-    """One request per example of this shard; `tasks` are this shard's brainstormed tasks per task type.
+    """One request per example of this shard; `tasks` are this shard's brainstormed tasks per task type, or (stage
+    "generate") the whole run's shared list, which is shuffled once and dealt by global example index, so the shards
+    share out every task about `examples_per_task` times between them.
 
     Returns the requests and {task_type: number of planned examples that had no task to use}.
     """
@@ -138,8 +145,9 @@ def generation_requests(config: GenerationConfig, tasks: dict[str, list[str]]) -
     for task_type in TASK_TYPES:
         two_step = task_type in TWO_STEP_TASK_TYPES
         pool = list(tasks.get(task_type, [])) if two_step else []
-        if two_step:
-            _rng(config, "tasks", task_type, config.shard_index).shuffle(pool)  # spread each task's ~3 uses
+        shared = config.stage == "generate"
+        if two_step:  # spread each task's ~3 uses
+            _rng(config, "tasks", task_type, "shared" if shared else config.shard_index).shuffle(pool)
         position = 0
         for i in range(counts[task_type]):
             if not in_shard(config, i):
@@ -150,7 +158,7 @@ def generation_requests(config: GenerationConfig, tasks: dict[str, list[str]]) -
                 if not pool:
                     no_task[task_type] = no_task.get(task_type, 0) + 1
                     continue
-                values["task"] = pool[position % len(pool)]
+                values["task"] = pool[(i if shared else position) % len(pool)]
                 position += 1
             prompt = render(GENERATE_TEMPLATES[task_type], values)
             model = _model(config, task_type, rng)

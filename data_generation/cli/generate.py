@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from data_generation.config import GenerationConfig
-from synthembed_common.config import parse_config
+from synthembed_common.config import fail, parse_config
 from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.generate")
@@ -42,9 +42,12 @@ def main(args=None) -> int:
 
     from data_generation.hub import push_to_hub
     from data_generation.output import write_outputs
-    from data_generation.pipeline import generate, run_dir
+    from data_generation.pipeline import generate, run_dir, shared_brainstorm_dir
 
     directory = run_dir(config)
+    shared_tasks = shared_brainstorm_dir(config) / "tasks.json"
+    if config.stage == "generate" and not shared_tasks.is_file():
+        fail(f"`stage` generate reads {shared_tasks}; run the same config with --stage brainstorm first")
     models = config.models_per_task_type or config.model_mix or config.model
     logger.info("generating %d examples with %s at %s -> %s", config.num_examples, models, config.base_url, directory)
 
@@ -52,6 +55,11 @@ def main(args=None) -> int:
     # Brainstorm + generate (resumes from the store)
     ###############
     result = generate(config)
+    if config.stage == "brainstorm":  # tasks.json and the brainstorm's statistics (merge_shards adds its usage)
+        from data_generation.output import write_stats
+
+        write_stats(directory, result["stats"])
+        return 3 if result["stats"]["unfinished_requests"] else 0
 
     ###############
     # Save dataset, parquet, statistics, chart and card

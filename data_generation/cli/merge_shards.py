@@ -1,6 +1,7 @@
 """Join the shards of a sharded generation run and (optionally) push the result.
 
 for i in 0 1 2 3; do python scripts/generate.py --config R.yaml --num_shards 4 --shard_index $i & done; wait
+(or scripts/launch_generation.py, which brainstorms once for all shards first and runs this at the end)
 python scripts/merge_shards.py --output_dir data/e5-synthetic [--push_to_hub true --hub_dataset_id org/name]
 
 Installed as `synthembed-merge-shards`.
