@@ -54,8 +54,12 @@ class ModelArguments:
         default=None,
         metadata={"help": "A GGUF file (path, or name inside model_name_or_path); converted once to a cached folder."},
     )
-    pooling: Literal["last_token", "mean", "cls"] = field(
-        default="last_token", metadata={"help": "last_token (EOS appended by the collator, E5-mistral), mean or cls."}
+    pooling: Literal["last_token", "mean", "weighted_mean", "cls"] = field(
+        default="last_token",
+        metadata={
+            "help": "last_token (EOS appended by the collator, E5-mistral), mean, weighted_mean (SGPT's position-"
+            "weighted mean, a Table 5 ablation) or cls."
+        },
     )
     normalize: bool = field(default=True, metadata={"help": "L2-normalize embeddings in the saved model."})
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(

@@ -4,7 +4,7 @@
 - for last-token pooling the saved tokenizer's post-processor appends EOS (plus BOS where the base tokenizer adds
   one), so plain `SentenceTransformer.encode` pools the EOS exactly like the training collator; the tokenizer counts
   special tokens inside `max_seq_length`, so truncation keeps the EOS too;
-- pooling (`lasttoken`, `mean`, `cls`) and Normalize modules, the query prompt as the named prompt "query", and
+- pooling (`lasttoken`, `mean`, `weightedmean`, `cls`) and Normalize modules, the query prompt as the named prompt "query", and
   with a query template the E5 evaluation instructions as per-task prompts (synthembed.evaluation.instructions);
 - the folder settings (synthembed.model_folder) record the query template, pooling and what the card needs.
 """
@@ -24,7 +24,7 @@ from synthembed.model_folder import FolderSettings, write_settings
 
 logger = logging.getLogger(__name__)
 
-ST_POOLING = {"last_token": "lasttoken", "mean": "mean", "cls": "cls"}
+ST_POOLING = {"last_token": "lasttoken", "mean": "mean", "weighted_mean": "weightedmean", "cls": "cls"}
 
 
 def folder_settings(model_args: ModelArguments, data_args: DataArguments, **card_facts) -> FolderSettings:

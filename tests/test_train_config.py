@@ -35,7 +35,7 @@ def run_train(recipe, *extra, cwd=REPO_ROOT):
         ({"temperature": "warm"}, "temperature"),
         ({"dataset_mixture": [{"path": "/nonexistent/train.jsonl"}]}, "`dataset_mixture[0].path`: no such file"),
         ({"dataset_mixture": [{"path": "x.jsonl", "weights": 1}]}, "unknown key(s) ['weights']"),
-        ({"pooling": "max"}, "`pooling` must be one of last_token, mean, cls"),
+        ({"pooling": "max"}, "`pooling` must be one of last_token, mean, weighted_mean, cls"),
         ({"model_name_or_path": "/nonexistent/model"}, "model_name_or_path"),
         ({"eval_strategy": "steps"}, "`eval_strategy` needs a dev set"),
         ({"eval_datasets": [{"path": "dev.jsonl", "rows": 9}]}, "`eval_datasets[0]` has unknown key(s) ['rows']"),
