@@ -159,6 +159,15 @@ def test_every_ablation_trains_a_step_on_a_tiny_stand_in(ablation, tmp_path, mon
     if ablation == "task_type_prefix":  # mteb tasks prompted by type, as in training (synthembed/model_folder.py)
         assert st.prompts["Classification"] == "classify: " and st.prompts["Retrieval-query"] == "query: "
         assert st.prompts["STS"] == "" and st.prompts["document"] == ""
+        from mteb.types import PromptType
+
+        from synthembed.evaluation.encoder import E5ProtocolEncoder
+
+        encoder = E5ProtocolEncoder(tmp_path / "out", device="cpu")
+        assert encoder.prepare(["x"], "Banking77Classification", "Classification", None) == ["classify: x"]
+        assert encoder.prepare(["x"], "SciFact", "Retrieval", PromptType.query) == ["query: x"]
+        assert encoder.prepare(["x"], "SciFact", "Retrieval", PromptType.document) == ["x"]
+        assert encoder.prepare(["x"], "STSBenchmark", "STS", None) == ["x"]
     assert st.encode(["a query"]).shape == (1, 64)
 
 
