@@ -159,6 +159,7 @@ def test_every_ablation_trains_a_step_on_a_tiny_stand_in(ablation, tmp_path, mon
     if ablation == "task_type_prefix":  # mteb tasks prompted by type, as in training (synthembed/model_folder.py)
         assert st.prompts["Classification"] == "classify: " and st.prompts["Retrieval-query"] == "query: "
         assert st.prompts["STS"] == "" and st.prompts["document"] == ""
+        assert 'prompt="query: "' in (tmp_path / "out/README.md").read_text()  # the card's usage example
         from mteb.types import PromptType
 
         from synthembed.evaluation.encoder import E5ProtocolEncoder
