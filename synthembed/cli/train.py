@@ -129,18 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("Model saved to %s", training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="synthembed: trained embedding model")
-    leave_process_group(trainer)
+    from synthembed.distributed import leave_process_group
 
-
-def leave_process_group(trainer) -> None:
-    """Every rank waits for the main one's save, then the process group is torn down before the interpreter exits:
-    a rank that left while its gloo threads still ran aborted ("terminate called without an active exception",
-    SIGABRT), failing the launch after a complete run."""
-    import torch.distributed as dist
-
-    trainer.accelerator.wait_for_everyone()
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    leave_process_group(trainer.accelerator)
 
 
 def check_before_importing_transformers(argv: list[str]) -> None:
