@@ -31,7 +31,10 @@ class EvaluationArguments:
         default=None, metadata={"help": "A SentenceTransformer folder or a Hub model id (downloaded unless offline)."}
     )
     model_name: str | None = field(default=None, metadata={"help": "Display name (results folder, card title)."})
-    tasks: list[str] | None = field(default=None, metadata={"help": "mteb task names, e.g. STSBenchmark NFCorpus."})
+    tasks: list[str] | None = field(
+        default=None,
+        metadata={"help": "mteb task names, e.g. STSBenchmark NFCorpus; Passkey or Passkey<N>: passkey retrieval."},
+    )
     benchmark: str | None = field(default=None, metadata={"help": 'An mteb benchmark, e.g. "MTEB(eng, v1)".'})
     local_tasks: list[str] | None = field(
         default=None, metadata={"help": "Local task folders (task.json + data), or folders of them."}

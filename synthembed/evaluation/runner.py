@@ -9,6 +9,7 @@ from pathlib import Path
 
 from synthembed.evaluation.encoder import E5ProtocolEncoder
 from synthembed.evaluation.local_tasks import find_local_tasks, load_local_task
+from synthembed.evaluation.passkey import passkey_tasks, warn_if_cut
 from synthembed.evaluation.summary import build_summary, write_summary
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ def resolve_tasks(tasks: list[str] | None = None, benchmark: str | None = None, 
                 f"unknown mteb benchmark {benchmark!r} ({str(e).splitlines()[0][:200]})"
             ) from None
     for name in tasks or []:
+        try:
+            generated = passkey_tasks(name)  # Passkey, Passkey<N>: generated long-context tasks (passkey.py)
+        except ValueError as e:
+            raise TaskSelectionError(str(e)) from None
+        if generated is not None:
+            resolved += generated
+            continue
         try:
             resolved.append(mteb.get_task(name))
         except (KeyError, ValueError):
@@ -56,7 +64,7 @@ def _detail(task) -> dict:
     local = getattr(task, "local_spec", None)
     subsets = list(task.hf_subsets or ["default"])
     return {
-        "type": meta.type,
+        "type": (local or {}).get("category") or meta.type,  # passkey tasks: a category of their own
         "mteb_task": meta.name if not local else local.get("mteb_task"),
         "main_score": meta.main_score,
         "split": _main_split(task),
@@ -126,6 +134,7 @@ def evaluate_model(
                     default,
                 )
                 encoder.instruction_overrides[task.metadata.name] = default
+    warn_if_cut(selected, encoder.model.max_seq_length)
     protocol = f"the E5 protocol (template {encoder.template.template!r})" if encoder.template else "no instructions"
     logger.info("Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected), protocol)
     start = time.perf_counter()
