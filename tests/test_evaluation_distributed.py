@@ -9,13 +9,24 @@ import yaml
 from helpers.evaluation import make_pair_task, make_retrieval_task, make_sts_task
 from helpers.launch import launch
 
-from synthembed.evaluation.sharding import deal
+from synthembed.evaluation.sharding import deal, task_size
 
 
 def test_deal_is_largest_first_to_the_least_loaded_rank():
     assert deal([1, 1, 1, 1, 1], 2) == [0, 1, 0, 1, 0]  # equal sizes: round-robin in selection order
     assert deal([5, 100, 7, 60, 40], 2) == [1, 0, 0, 1, 1]  # 100 + 7 | 60 + 40 + 5
     assert deal([3], 4) == [0]
+
+
+def test_every_mteb_eng_v1_task_has_a_size_and_8_ranks_split_the_big_ones():
+    import mteb
+
+    tasks = list(mteb.get_benchmark("MTEB(eng, v1)").tasks)
+    sizes = {t.metadata.name: task_size(t) for t in tasks}
+    assert all(sizes.values()), [name for name, size in sizes.items() if not size]
+    owner = dict(zip(sizes, deal(list(sizes.values()), 8)))
+    big = ["MSMARCO", "FEVER", "ClimateFEVER", "HotpotQA", "DBPedia", "NQ"]  # millions of passages each
+    assert len({owner[name] for name in big}) == 6
 
 
 def result_files(output_dir) -> dict[str, str]:
@@ -52,6 +63,7 @@ def test_two_processes_equal_one(minilm_dir, tmp_path):
     logs = proc.stdout + proc.stderr
     shares = [int(n) for n in re.findall(r"Rank \d of 2 evaluates (\d) task", logs)]
     assert sorted(shares) == [1, 2], logs[-3000:]  # both ranks evaluated
+    assert "terminate called" not in logs  # every rank left the process group before exiting
 
     two = json.loads((tmp_path / "two/summary.json").read_text())
     assert list(two["tasks"]) == list(one["tasks"]) == ["TinyPairs", "TinyRetrieval", "TinySTS"]

@@ -52,6 +52,7 @@ def test_scores_equal_a_brute_force_reference(minilm_dir, tmp_path):
                 "tasks": ["Passkey56", "Passkey80"],
                 "output_dir": str(tmp_path / "out"),
                 "show_progress_bar": False,
+                "update_model_card": False,  # the card's chart alone costs ~9 s here; test_evaluation_cli covers it
             }
         )
     )

@@ -54,12 +54,32 @@ def _characters(data) -> int:
     return 0
 
 
+def _statistics_characters(stats: dict) -> int:
+    """Characters in one split's (or subset's) mteb descriptive statistics; their layout differs by task type."""
+    if stats.get("number_of_characters"):
+        return int(stats["number_of_characters"])
+    return sum(
+        int(v.get("total_text_length") or 0)
+        for k, v in stats.items()
+        if k.endswith("text_statistics") and isinstance(v, dict)
+    )
+
+
 def task_size(task) -> int:
-    """The characters a task encodes: a local task's loaded data, else mteb's statistics of its eval splits."""
+    """The characters a task encodes: a local task's loaded data, else mteb's statistics of the evaluated splits
+    and subsets (an aggregate such as CQADupstackRetrieval: the sum of its parts)."""
     if getattr(task, "local_spec", None) is not None and getattr(task, "dataset", None):
         return _characters(task.dataset)
-    stats = task.metadata.descriptive_stats or {}
-    return sum(int((stats.get(split) or {}).get("number_of_characters") or 0) for split in task.eval_splits)
+    parts = getattr(task.metadata, "tasks", None)
+    if parts:
+        return sum(task_size(part) for part in parts)
+    stats, total = task.metadata.descriptive_stats or {}, 0
+    for split in task.eval_splits:
+        split_stats = stats.get(split) or {}
+        subsets = split_stats.get("hf_subset_descriptive_stats") or {}
+        chosen = [subsets[s] for s in (task.hf_subsets or []) if s in subsets]
+        total += sum(map(_statistics_characters, chosen)) if chosen else _statistics_characters(split_stats)
+    return total
 
 
 def deal(sizes: list[int], num_processes: int) -> list[int]:
