@@ -31,15 +31,12 @@ def process_state():
 
 
 def leave(state) -> None:
-    """Wait for rank 0's writing, then tear the process group down before the interpreter exits: a rank that exits
-    while gloo threads still run aborts (SIGABRT), failing the launch after a complete run (as cli/train.py)."""
-    import torch.distributed as dist
+    """Wait for rank 0's writing, then leave the process group (synthembed.distributed: a rank that exits while
+    gloo threads still run aborts the launch); nothing to do in one process."""
+    if state is not None:
+        from synthembed.distributed import leave_process_group
 
-    if state is None:
-        return
-    state.wait_for_everyone()
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        leave_process_group(state)  # PartialState waits as an Accelerator does
 
 
 def _characters(data) -> int:
