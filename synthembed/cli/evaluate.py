@@ -3,6 +3,7 @@
 python scripts/evaluate.py --config recipes/cpu-quickstart/evaluate.yaml [--model_name_or_path PATH_OR_HUB_ID]
     [--tasks T ...] [--benchmark "MTEB(eng, v1)"] [--local_tasks DIR ...] [--output_dir OUT] [--offline]
     [--query_template e5] [--push_to_hub]
+accelerate launch --num_processes 8 scripts/evaluate.py ...   (tasks dealt to the GPUs; synthembed/evaluation/sharding.py)
 
 A synthembed model (its folder has synthembed_config.json) is evaluated with the protocol its folder records; any
 other SentenceTransformer model (a folder or a Hub id such as intfloat/e5-mistral-7b-instruct) plainly, or with the
@@ -30,7 +31,10 @@ class EvaluationArguments:
         default=None, metadata={"help": "A SentenceTransformer folder or a Hub model id (downloaded unless offline)."}
     )
     model_name: str | None = field(default=None, metadata={"help": "Display name (results folder, card title)."})
-    tasks: list[str] | None = field(default=None, metadata={"help": "mteb task names, e.g. STSBenchmark NFCorpus."})
+    tasks: list[str] | None = field(
+        default=None,
+        metadata={"help": "mteb task names, e.g. STSBenchmark NFCorpus; Passkey or Passkey<N>: passkey retrieval."},
+    )
     benchmark: str | None = field(default=None, metadata={"help": 'An mteb benchmark, e.g. "MTEB(eng, v1)".'})
     local_tasks: list[str] | None = field(
         default=None, metadata={"help": "Local task folders (task.json + data), or folders of them."}
@@ -135,6 +139,13 @@ def main(argv=None) -> dict:
     except (TaskSelectionError, LocalTaskError) as e:
         fail(str(e))
 
+    # ------------------------------------------------------------------------------------------------ processes
+    from synthembed.evaluation.sharding import leave, process_state
+
+    state = process_state()  # None in one process; under `accelerate launch`: this rank's share and device
+    if state is not None and args.device is None:
+        args.device = str(state.device)
+
     # ------------------------------------------------------------------------------------------------ load
     from synthembed.evaluation.encoder import E5ProtocolEncoder
 
@@ -168,9 +179,13 @@ def main(argv=None) -> dict:
             batch_size=args.batch_size,
             encoder=encoder,
             show_progress_bar=args.show_progress_bar,
+            state=state,
         )
     except (TaskSelectionError, LocalTaskError) as e:
         fail(str(e))
+    if state is not None and not state.is_main_process:  # rank 0 logs, writes the card and pushes
+        leave(state)
+        return summary
     for name, score in summary["tasks"].items():
         logger.info("%-40s %6.2f", name, score)
     logger.info("%-40s %6.2f  (%.0fs)", "average", summary["average"], summary["evaluation_time_s"])
@@ -200,6 +215,7 @@ def main(argv=None) -> dict:
         except Exception as e:  # network, auth, endpoint: one line, the results stay on disk
             fail(f"push to the Hub failed ({_first_line(e)}); results are in {output_dir}")
         logger.info("Pushed card and results: %s", url)
+    leave(state)
     return summary
 
 
