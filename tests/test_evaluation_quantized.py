@@ -106,11 +106,20 @@ def test_bad_options_fail_with_one_line(minilm_dir, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_matryoshka_dims_in_the_saved_folder_and_card(tmp_path, minilm_dir):
-    from synthembed.model_card import render_model_card
-    from synthembed.model_folder import FolderSettings, read_settings, write_settings
+def test_matryoshka_training_records_its_dims_in_the_folder_and_card(tmp_path, tiny_mistral_dir):
+    """A real (1-step) run: the loss logs each prefix, the folder and the card carry the dims."""
+    from helpers.launch import train_module, write_recipe
 
-    write_settings(tmp_path, FolderSettings(pooling="mean", base_model=str(minilm_dir), matryoshka_dims=[384, 256]))
-    assert read_settings(tmp_path).matryoshka_dims == [384, 256]
-    card = render_model_card(tmp_path).read_text()
-    assert "**Matryoshka dimensions:** 384, 256" in card and "truncate_dim=256)" in card
+    from synthembed.model_folder import read_settings
+
+    dims = dict(matryoshka_dims=[64, 16], matryoshka_weights=[1.0, 0.5])
+    recipe = write_recipe(tmp_path, tiny_mistral_dir, max_steps=1, save_strategy="no", **dims)
+    train_module().main(["--config", str(recipe), "--activation_checkpointing", "false"])
+    out = tmp_path / "out"
+    logged = json.loads((out / "trainer_state.json").read_text())["log_history"][0]
+    assert {"loss_dim64", "loss_dim16"} <= set(logged)
+    assert logged["loss"] == pytest.approx(logged["loss_dim64"] + 0.5 * logged["loss_dim16"], rel=1e-3)
+    settings = read_settings(out)
+    assert settings.matryoshka_dims == [64, 16] and settings.training["matryoshka_weights"] == [1.0, 0.5]
+    card = (out / "README.md").read_text()
+    assert "**Matryoshka dimensions:** 64, 16" in card and "truncate_dim=16)" in card
