@@ -110,7 +110,7 @@ def main(argv=None) -> dict:
     p.add_argument("--output_dir", default="outputs/matryoshka")
     p.add_argument("--traindata", type=Path, default=SHARED / "traindata")
     p.add_argument("--evaldata", type=Path, default=SHARED / "evaldata")
-    p.add_argument("--max_steps", type=int, default=120)
+    p.add_argument("--max_steps", type=int, default=300)
     p.add_argument("--precisions", nargs="+", default=["float32", "int8", "binary"])
     p.add_argument("--only", default=",".join(ROWS), help="Comma-separated rows (separate invocations may run them).")
     p.add_argument("--table_only", action="store_true", help="Only print the table of the rows already evaluated.")
