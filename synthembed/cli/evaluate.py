@@ -75,6 +75,16 @@ class EvaluationArguments:
     push_to_hub: bool = field(default=False, metadata={"help": "Push the card and results to the Hub."})
     hub_model_id: str | None = field(default=None, metadata={"help": "Hub repo id; default: the model name."})
     log_level: str = field(default="INFO", metadata={"help": "Logging level."})
+    # Smaller embeddings (synthembed.evaluation.quantized): every (dim, precision) pair scored after the evaluation.
+    truncate_dims: list[int] | None = field(
+        default=None, metadata={"help": "Also score the first N coordinates of each embedding, e.g. 1024 256."}
+    )
+    embedding_precisions: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Also score quantized embeddings: float32 int8 uint8 binary ubinary (sentence-transformers)."
+        },
+    )
 
     def __post_init__(self):
         if self.precision not in ("auto", "fp16", "bf16", "fp32"):
@@ -138,6 +148,14 @@ def main(argv=None) -> dict:
         resolve_tasks(args.tasks, args.benchmark, args.local_tasks)  # fail fast, before the model loads
     except (TaskSelectionError, LocalTaskError) as e:
         fail(str(e))
+    quantized = bool(args.truncate_dims or args.embedding_precisions)
+    if quantized:
+        from synthembed.evaluation.quantized import check_options
+
+        try:
+            check_options(args.truncate_dims, args.embedding_precisions)
+        except ValueError as e:
+            fail(str(e))
 
     # ------------------------------------------------------------------------------------------------ processes
     from synthembed.evaluation.sharding import leave, process_state
@@ -167,6 +185,11 @@ def main(argv=None) -> dict:
         fail(f"`model_name_or_path`: cannot load {args.model_name_or_path}{where}: {_first_line(e)}")
     if args.default_instruction and not encoder.template:
         fail("`default_instruction` needs a query template (`--query_template`, or a synthembed model folder)")
+    if quantized:
+        try:
+            check_options(args.truncate_dims, args.embedding_precisions, encoder.mteb_model_meta.embed_dim)
+        except ValueError as e:
+            fail(str(e))
 
     # ------------------------------------------------------------------------------------------------ evaluate
     try:
@@ -189,6 +212,15 @@ def main(argv=None) -> dict:
     for name, score in summary["tasks"].items():
         logger.info("%-40s %6.2f", name, score)
     logger.info("%-40s %6.2f  (%.0fs)", "average", summary["average"], summary["evaluation_time_s"])
+    if quantized:
+        from synthembed.evaluation.quantized import add_to_summary, evaluate_quantized
+
+        tasks = resolve_tasks(args.tasks, args.benchmark, args.local_tasks)
+        report = evaluate_quantized(
+            encoder, tasks, args.truncate_dims, args.embedding_precisions, output_dir, args.batch_size
+        )
+        add_to_summary(summary, report, output_dir)
+        logger.info("Dimensions × precision: %s", output_dir / "quantized.md")
 
     # ------------------------------------------------------------------------------------------------ model card
     card_dir = None

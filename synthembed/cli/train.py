@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     if training_args.eval_strategy != "no" and not has_dev_set:
         fail("`eval_strategy` needs a dev set: give `eval_datasets` or `eval_fraction`, or set `eval_strategy: no`")
     setup_logging("INFO", main_process=training_args.process_index == 0)
+    check_matryoshka_width(model_args, training_args)
 
     from transformers import AutoTokenizer, set_seed
 
@@ -150,6 +151,23 @@ def check_before_importing_transformers(argv: list[str]) -> None:
     with warnings.catch_warnings():  # deprecation warnings come once, from the full parse
         warnings.simplefilter("ignore")
         parse_config([ModelArguments, DataArguments, ContrastiveArguments], argv, foreign_keys=names)
+
+
+def check_matryoshka_width(model_args, training_args) -> None:
+    """`matryoshka_dims` within the backbone's hidden size, read from its config before the weights load."""
+    if not training_args.matryoshka_dims:
+        return
+    from transformers import AutoConfig
+
+    from synthembed.modeling import resolve_model_dir
+    from synthembed_common.config import ConfigError
+
+    config = AutoConfig.from_pretrained(resolve_model_dir(model_args))
+    hidden = getattr(config, "hidden_size", None) or getattr(config.get_text_config(), "hidden_size", None)
+    try:
+        training_args.check_matryoshka(hidden)
+    except ConfigError as e:
+        fail(str(e))
 
 
 def last_complete_checkpoint(output_dir: str) -> str | None:
