@@ -232,6 +232,16 @@ class ContrastiveArguments:
     )
     cache_chunk_size: int | None = field(default=None, metadata={"help": "Deprecated name of embed_chunk_size."})
     cache_token_budget: int | None = field(default=None, metadata={"help": "Deprecated name of embed_token_budget."})
+    matryoshka_dims: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Matryoshka training: InfoNCE also over these embedding prefixes, re-normalized (descending, at "
+            "most the hidden size; list the full width to keep training it), e.g. [4096, 1024, 256, 64]."
+        },
+    )
+    matryoshka_weights: list[float] | None = field(
+        default=None, metadata={"help": "One weight per matryoshka_dims entry (default: all 1); the loss is the sum."}
+    )
     save_adapter: bool = field(default=False, metadata={"help": "Also save the LoRA adapter to output_dir/adapter."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep text columns: the collator tokenizes."})
 
@@ -263,6 +273,30 @@ class ContrastiveArguments:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ConfigError(f"`{name}` must be a positive int or null, got {value!r}")
+        self.check_matryoshka()
+
+    def check_matryoshka(self, hidden_size: int | None = None) -> None:
+        """Matryoshka dims: positive ints, strictly descending, at most `hidden_size` (known once the model's config
+        is read); weights: one positive number per dim."""
+        dims, weights = self.matryoshka_dims, self.matryoshka_weights
+        if dims is not None:
+            if not isinstance(dims, list) or not dims:
+                raise ConfigError(f"`matryoshka_dims` must be a non-empty list of ints or null, got {dims!r}")
+            if any(not isinstance(d, int) or isinstance(d, bool) or d <= 0 for d in dims):
+                raise ConfigError(f"`matryoshka_dims` must hold positive ints, got {dims!r}")
+            if any(a <= b for a, b in zip(dims, dims[1:])):
+                raise ConfigError(f"`matryoshka_dims` must be strictly descending, got {dims!r}")
+            if hidden_size is not None and dims[0] > hidden_size:
+                raise ConfigError(f"`matryoshka_dims`: {dims[0]} exceeds the model's hidden size {hidden_size}")
+        if weights is not None:
+            if dims is None:
+                raise ConfigError("`matryoshka_weights` needs `matryoshka_dims`")
+            if not isinstance(weights, list) or len(weights) != len(dims):
+                raise ConfigError(
+                    f"`matryoshka_weights` must list {len(dims)} weight(s), one per dim, got {weights!r}"
+                )
+            if any(not isinstance(w, (int, float)) or isinstance(w, bool) or w <= 0 for w in weights):
+                raise ConfigError(f"`matryoshka_weights` must be numbers > 0, got {weights!r}")
 
     @property
     def chunking(self) -> Chunking:

@@ -67,3 +67,12 @@ def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
     if not is_distributed():
         return tensor
     return _gather_padded(tensor.detach(), _sizes(tensor.shape[0], tensor.device))
+
+
+def leave_process_group(accelerator) -> None:
+    """Every rank waits for the main one's writes, then the process group is torn down before the interpreter exits:
+    a rank that left while its gloo threads still ran aborted ("terminate called without an active exception",
+    SIGABRT), failing the launch after a complete run."""
+    accelerator.wait_for_everyone()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -328,6 +328,12 @@ def render_model_card(
     template = settings.template
 
     chart = plot_categories(results, model_dir / CHART_NAME) if results else None
+    quantized = (results or {}).get("quantized")  # synthembed.evaluation.quantized's report, with its chart
+    if quantized:
+        from synthembed.evaluation.quantized import CHART_NAME as QUANTIZED_CHART
+        from synthembed.evaluation.quantized import plot_quantized, quantized_markdown
+
+        plot_quantized(quantized, model_dir / QUANTIZED_CHART)
     license_, facts = recorded_facts(model_dir, settings, base_model)
     languages, language_source = training_languages(settings, facts)
     evaluated = results if results and results.get("tasks") else None
@@ -373,6 +379,9 @@ def render_model_card(
         results_table=summary_markdown(marked) if evaluated else None,
         local_tasks=local_tasks,
         chart=CHART_NAME if chart else None,
+        matryoshka_dims=settings.matryoshka_dims,
+        quantized_table=quantized_markdown(quantized) if quantized else None,
+        quantized_chart=QUANTIZED_CHART if quantized else None,
     )
     card.save(card_path)
     logger.info("Model card written to %s", card_path)

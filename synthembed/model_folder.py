@@ -81,6 +81,9 @@ class FolderSettings:
     datasets: list[str] = field(default_factory=list)
     training: dict | None = None  # the trainer's summary of its settings and run
     learning_curve: str | None = None  # a PNG in the folder: dev metrics against steps
+    # Matryoshka-trained prefix widths (descending): `SentenceTransformer(path, truncate_dim=d)` for any of them. The
+    # folder's config_sentence_transformers.json carries no `truncate_dim` (it would truncate every encode by default).
+    matryoshka_dims: list[int] | None = None
     # The card's Hub metadata where the recipe states it (else the card reads the base model's card / the data):
     license: str | None = None  # a Hub license id, e.g. "apache-2.0", "gemma", or "other" with a name and link
     license_name: str | None = None

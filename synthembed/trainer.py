@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 OPTIMIZER_KEYS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm")
 RUN_KEYS = ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps", "seed")
 LOSS_KEYS = ("temperature", "num_hard_negatives", "gather_across_devices", "batch_sampling", "grad_cache")
+MATRYOSHKA_KEYS = ("matryoshka_dims", "matryoshka_weights")  # in the summary when set
 SUMMARY_KEYS = OPTIMIZER_KEYS + RUN_KEYS + LOSS_KEYS
 
 
@@ -52,7 +53,11 @@ class ContrastiveTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.model_args, self.data_args = model_args, data_args
         self.loss_fn = InfoNCELoss(
-            self.args.temperature, self.args.gather_across_devices, self.args.mask_false_negatives
+            self.args.temperature,
+            self.args.gather_across_devices,
+            self.args.mask_false_negatives,
+            self.args.matryoshka_dims,
+            self.args.matryoshka_weights,
         )
         self.chunking = self.args.chunking
         self.can_return_loss = True  # the model computes no loss itself and no batch carries label columns:
@@ -178,7 +183,11 @@ class ContrastiveTrainer(Trainer):
         os.makedirs(output_dir, exist_ok=True)
         curve = plot_learning_curve(self.state.log_history, os.path.join(output_dir, CURVE_NAME))
         settings = folder_settings(
-            self.model_args, self.data_args, training=self.training_summary(), learning_curve=curve and CURVE_NAME
+            self.model_args,
+            self.data_args,
+            training=self.training_summary(),
+            learning_curve=curve and CURVE_NAME,
+            matryoshka_dims=self.args.matryoshka_dims,
         )
         arguments = (model.config, self.processing_class, self.model_args, self.data_args, output_dir)
         export_sentence_transformer(state_dict, *arguments, save_adapter=self.args.save_adapter, settings=settings)
@@ -186,6 +195,7 @@ class ContrastiveTrainer(Trainer):
 
     def training_summary(self) -> dict:
         summary = {k: getattr(self.args, k) for k in SUMMARY_KEYS}
+        summary.update({k: getattr(self.args, k) for k in MATRYOSHKA_KEYS if getattr(self.args, k) is not None})
         if self.args.max_steps > 0:
             del summary["num_train_epochs"]  # max_steps wins
         summary["lr_scheduler_type"] = str(summary["lr_scheduler_type"]).split(".")[-1].lower()

@@ -13,7 +13,7 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import yaml
 
@@ -98,6 +98,14 @@ def check_yaml_types(config: dict, dataclass_types: Iterable[type]) -> None:
             raise ConfigError(f"`{f.name}` must be {names}, got {type(value).__name__} {value!r}")
 
 
+def _field_hints(dataclass_types: Iterable[type]) -> Iterator[tuple[str, object]]:
+    """(name, resolved annotation) of every field of the dataclasses."""
+    for cls in dataclass_types:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            yield f.name, hints.get(f.name)
+
+
 def _structured_fields(dataclass_types: list[type]) -> dict[str, str]:
     """Fields argparse cannot parse from one string, so their command-line value is YAML/JSON: {name: what it holds}.
 
@@ -106,32 +114,26 @@ def _structured_fields(dataclass_types: list[type]) -> dict[str, str]:
     (transformers.TrainingArguments parses its `dict | str` fields itself).
     """
     kinds = {}
-    for cls in dataclass_types:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            hint = hints.get(f.name)
-            if typing.get_origin(hint) in (typing.Union, types.UnionType):
-                args = [a for a in typing.get_args(hint) if a is not type(None)]
-                hint = args[0] if len(args) == 1 else None
-            origin, args = typing.get_origin(hint), typing.get_args(hint)
-            if hint is dict or origin is dict:
-                kinds[f.name] = "mapping"
-            elif origin is list and args and (args[0] is dict or typing.get_origin(args[0]) is dict):
-                kinds[f.name] = "list of mappings"
+    for name, hint in _field_hints(dataclass_types):
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            hint = args[0] if len(args) == 1 else None
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if hint is dict or origin is dict:
+            kinds[name] = "mapping"
+        elif origin is list and args and (args[0] is dict or typing.get_origin(args[0]) is dict):
+            kinds[name] = "list of mappings"
     return kinds
 
 
 def _nullable_fields(dataclass_types: list[type]) -> set[str]:
     """Fields whose annotation admits None: `--name null` on the command line sets them to None, as `name: null` in
     YAML does (argparse alone would read the string "null", or a one-item list ["null"])."""
-    names = set()
-    for cls in dataclass_types:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            hint = hints.get(f.name)
-            if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
-                names.add(f.name)
-    return names
+    return {
+        name
+        for name, hint in _field_hints(dataclass_types)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    }
 
 
 def _load_config_file(path: str | None) -> dict:

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def umask() -> int:
+def _umask() -> int:
+    """The process umask. os.umask can only be read by setting it, so it is set and put back at once; a file created
+    by another thread in between would get 022 (no thread of ours creates files meanwhile)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -23,7 +25,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 would hide the file from the rest of a shared cluster
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from the rest of a shared cluster
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -38,7 +40,7 @@ def write_dir_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         write(tmp)
-        tmp.chmod(0o777 & ~umask())  # mkdtemp's 0700, as above
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700, as above
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

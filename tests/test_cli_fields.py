@@ -1,6 +1,6 @@
 """Every field of every entry point's config takes a value on the command line: `--name VALUE` gives the same value
 as `name: VALUE` in the YAML file, for every annotation in use (bool, int, float, str, Literal, Optional, list[str],
-dict, list[dict])."""
+list[int], list[float], dict, list[dict])."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ def sample(hint):
     if origin is list and args and (args[0] is dict or typing.get_origin(args[0]) is dict):
         value = [{"path": "data.jsonl", "fraction": 0.5}]
         return value, [json.dumps(value)]
+    if origin is list and args and args[0] in (int, float):  # matryoshka_dims, truncate_dims, weights
+        value = [7, 3] if args[0] is int else [0.5, 0.25]
+        return value, [str(v) for v in value]
     if origin is list:
         return ["a", "b"], ["a", "b"]
     if hint is dict or origin is dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthembed.evaluation.instructions import CQADUPSTACK_INSTRUCTION, get_instruction
+from synthembed.evaluation.instructions import CQADUPSTACK_INSTRUCTION, MIRACL_INSTRUCTION, get_instruction
 from synthembed.model_folder import QueryTemplate
 
 
@@ -49,6 +49,27 @@ def test_covers_every_task_of_mteb_eng_v1():
 )
 def test_verbatim_strings(name, kind, expected):
     assert get_instruction(name, kind) == expected
+
+
+def test_every_miracl_task_of_mteb_gets_the_paper_instruction():
+    """Wang et al., 2024, §4.4 evaluate MIRACL with one instruction; mteb spells the tasks its own way."""
+    import mteb
+
+    tasks = [t for t in mteb.get_tasks() if t.metadata.name.lower().startswith("miracl")]
+    text = [t for t in tasks if set(t.metadata.modalities) == {"text"}]
+    names = {t.metadata.name for t in text}
+    assert {"MIRACLRetrieval", "MIRACLReranking", "MIRACLRetrievalHardNegatives"} <= names
+    assert all(get_instruction(t.metadata.name, t.metadata.type) == MIRACL_INSTRUCTION for t in text)
+    assert MIRACL_INSTRUCTION == "Given a question, retrieve Wikipedia passages that answer the question"
+
+
+def test_miracl_prompts_for_plain_mteb():
+    from synthembed.evaluation.instructions import sentence_transformer_prompts
+
+    prompts = sentence_transformer_prompts(QueryTemplate())
+    expected = QueryTemplate().prompt(MIRACL_INSTRUCTION)
+    assert prompts["MIRACLRetrieval-query"] == prompts["MIRACLRetrievalHardNegatives.v2-query"] == expected
+    assert prompts["MIRACLReranking"] == expected  # Reranking: queries and candidates alike
 
 
 def test_unknown_task_raises():

@@ -103,12 +103,17 @@ def test_chunks_right_align_left_padded_rows_and_equalize_counts():
 
 
 # ---- one process --------------------------------------------------------------------------------------------------
-def test_cached_equals_plain_loss_and_lora_gradients(tiny_mistral_dir):
+# The tiny Mistral is 64 wide; Matryoshka prefixes go through GradCache's cached embedding gradient unchanged.
+LOSSES = {"plain": {}, "matryoshka": {"matryoshka_dims": [64, 16, 4], "matryoshka_weights": [1.0, 1.0, 0.5]}}
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_cached_equals_plain_loss_and_lora_gradients(tiny_mistral_dir, loss):
     model = load_model(tiny_mistral_dir)
     batch = collate(tiny_mistral_dir, make_rows(10))
     assert batch["documents"]["input_ids"].shape[0] > 10  # hard negatives present
 
-    loss_fn = InfoNCELoss(temperature=0.02)
+    loss_fn = InfoNCELoss(temperature=0.02, **LOSSES[loss])
     plain = loss_fn(**split(embed(model, batch), batch))
     plain.loss.backward()
     ref = lora_grads(model)
@@ -169,7 +174,7 @@ def test_dropout_masks_are_replayed(tiny_mistral_dir, monkeypatch):
 
 
 # ---- two processes ------------------------------------------------------------------------------------------------
-def _worker(rank, world, port, model_dir, splits, result_path):
+def _worker(rank, world, port, model_dir, splits, result_path, loss):
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -179,7 +184,7 @@ def _worker(rank, world, port, model_dir, splits, result_path):
     rows = make_rows(12, seed=5)
     start, end = splits[rank]
     batch = collate(model_dir, rows[start:end])
-    loss_fn = InfoNCELoss(temperature=0.02, mask_false_negatives=True)
+    loss_fn = InfoNCELoss(temperature=0.02, mask_false_negatives=True, **LOSSES[loss])
     out = grad_cache_step(model, batch, loss_fn, Chunking(token_budget=40))
     grads = lora_grads(model)
     for g in grads.values():  # what DDP / DeepSpeed do: average gradients over ranks
@@ -193,14 +198,16 @@ def _worker(rank, world, port, model_dir, splits, result_path):
 
 
 @pytest.mark.parametrize("splits", [[(0, 2), (2, 12)]])  # unequal: rank 0 runs filler/split chunks
-def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_dir, splits):
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_dir, splits, loss):
     result = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(2, free_port(), str(tiny_mistral_dir), splits, str(result)), nprocs=2, join=True)
+    args = (2, free_port(), str(tiny_mistral_dir), splits, str(result), loss)
+    mp.spawn(_worker, args=args, nprocs=2, join=True)
     got = torch.load(result)
 
     model = load_model(tiny_mistral_dir)
     batch = collate(tiny_mistral_dir, make_rows(12, seed=5))  # rows in rank order: the gathered layout
-    ref = InfoNCELoss(temperature=0.02, mask_false_negatives=True)(**split(embed(model, batch), batch))
+    ref = InfoNCELoss(temperature=0.02, mask_false_negatives=True, **LOSSES[loss])(**split(embed(model, batch), batch))
     ref.loss.backward()
     assert got["loss"].item() == pytest.approx(ref.loss.item(), abs=1e-10)
     assert_same_grads(got["grads"], lora_grads(model))

@@ -54,6 +54,31 @@ def test_loss_and_gradients_match_naive_reference(b, m, d):
         torch.testing.assert_close(g, r, atol=1e-6, rtol=0)
 
 
+def naive_matryoshka(query, positive, negative, dims, weights, **kwargs):
+    """Σ_k w_k · InfoNCE over the first d_k coordinates (naive_infonce's cosine re-normalizes each prefix)."""
+    cut = [lambda x, d=d: None if x is None else x[:, :d] for d in dims]
+    return sum(w * naive_infonce(c(query), c(positive), c(negative), **kwargs) for c, w in zip(cut, weights))
+
+
+@pytest.mark.parametrize("b,m,dims,weights", [(4, 4, [8, 4, 2], None), (7, 14, [12, 5], [1.0, 0.25])])
+def test_matryoshka_loss_and_gradients_match_naive_reference(b, m, dims, weights):
+    """The first dim below the full width (16): only the listed prefixes are trained."""
+    q, p, n = make_batch(b, m, 16, seed=4)
+    pos_ids, neg_ids = torch.arange(b) % 3, torch.arange(m) % 5  # false negatives to mask, at every width
+    loss_fn = InfoNCELoss(TAU, mask_false_negatives=True, matryoshka_dims=dims, matryoshka_weights=weights)
+    out = loss_fn(q, p, n, pos_ids, neg_ids)
+    grads = torch.autograd.grad(out.loss, (q, p, n))
+    ref = naive_matryoshka(q, p, n, dims, weights or [1.0] * len(dims), positive_ids=pos_ids, negative_ids=neg_ids)
+    ref_grads = torch.autograd.grad(ref, (q, p, n))
+    assert out.loss.item() == pytest.approx(ref.item(), abs=1e-6)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-6, rtol=0)
+    assert set(out.metrics) >= {f"loss_dim{d}" for d in dims} | {"accuracy"}
+    # the full-width list equals the plain loss
+    full = InfoNCELoss(TAU, matryoshka_dims=[16])(q, p, n).loss
+    assert full.item() == pytest.approx(InfoNCELoss(TAU)(q, p, n).loss.item(), abs=1e-12)
+
+
 def test_false_negative_masking_matches_reference():
     q, p, n = make_batch(6, 6, 8, seed=1)
     pos_ids = torch.tensor([10, 11, 10, 12, 13, 11])  # rows 0/2 and 1/5 share a positive text
@@ -74,7 +99,10 @@ def test_metrics_are_sane():
     assert math.isfinite(out.metrics["negative_similarity"].item())
 
 
-def _worker(rank, world, port, sizes, result_path):
+LOSS_OPTIONS = {"plain": {}, "matryoshka": {"matryoshka_dims": [6, 4, 2], "matryoshka_weights": [1.0, 0.5, 0.25]}}
+
+
+def _worker(rank, world, port, sizes, result_path, options):
     """Each rank takes its slice of the same global batch (unequal slices allowed) through a shared linear encoder."""
     import torch.distributed as dist
 
@@ -84,7 +112,7 @@ def _worker(rank, world, port, sizes, result_path):
     encoder = torch.nn.Linear(8, 6, dtype=torch.float64)
     x_q, x_p, x_n, pos_ids, neg_ids = _global_inputs()
     (qs, qe), (ns, ne) = sizes[rank]
-    out = InfoNCELoss(temperature=TAU, mask_false_negatives=True)(
+    out = InfoNCELoss(temperature=TAU, mask_false_negatives=True, **LOSS_OPTIONS[options])(
         encoder(x_q[qs:qe]), encoder(x_p[qs:qe]), encoder(x_n[ns:ne]), pos_ids[qs:qe], neg_ids[ns:ne]
     )
     out.loss.backward()
@@ -106,17 +134,24 @@ def _global_inputs():
     return x_q, x_p, x_n, pos_ids, neg_ids
 
 
-@pytest.mark.parametrize("sizes", [[((0, 3), (0, 3)), ((3, 6), (3, 5))], [((0, 4), (0, 1)), ((4, 6), (1, 5))]])
-def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, sizes):
+@pytest.mark.parametrize(
+    "sizes,options",
+    [
+        ([((0, 3), (0, 3)), ((3, 6), (3, 5))], "plain"),
+        ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "plain"),
+        ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "matryoshka"),  # gathered at full width, truncated after
+    ],
+)
+def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, sizes, options):
     result = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(2, free_port(), sizes, str(result)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), sizes, str(result), options), nprocs=2, join=True)
     got = torch.load(result)
 
     torch.manual_seed(0)
     encoder = torch.nn.Linear(8, 6, dtype=torch.float64)
     x_q, x_p, x_n, pos_ids, neg_ids = _global_inputs()
     # One process sees the ranks' rows in rank order: positives [r0; r1], negatives [r0; r1] — the same global layout.
-    ref = InfoNCELoss(temperature=TAU, mask_false_negatives=True)(
+    ref = InfoNCELoss(temperature=TAU, mask_false_negatives=True, **LOSS_OPTIONS[options])(
         encoder(x_q), encoder(x_p), encoder(x_n), pos_ids, neg_ids
     )
     ref.loss.backward()

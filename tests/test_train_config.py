@@ -40,6 +40,10 @@ def run_train(recipe, *extra, cwd=REPO_ROOT):
         ({"eval_strategy": "steps"}, "`eval_strategy` needs a dev set"),
         ({"eval_datasets": [{"path": "dev.jsonl", "rows": 9}]}, "`eval_datasets[0]` has unknown key(s) ['rows']"),
         ({"query_template": "{query} {instruction}"}, "`query_template`: a query template must end with {query}"),
+        ({"matryoshka_dims": [32, 64]}, "`matryoshka_dims` must be strictly descending, got [32, 64]"),
+        ({"matryoshka_dims": [128, 32]}, "`matryoshka_dims`: 128 exceeds the model's hidden size 64"),
+        ({"matryoshka_dims": [64, 32], "matryoshka_weights": [1]}, "`matryoshka_weights` must list 2 weight(s)"),
+        ({"matryoshka_weights": [1.0]}, "`matryoshka_weights` needs `matryoshka_dims`"),
     ],
 )
 def test_bad_config_fails_with_one_line_before_loading(tmp_path, tiny_mistral_dir, change, expected, capsys):

@@ -3,6 +3,7 @@
 python scripts/evaluate.py --config recipes/cpu-quickstart/evaluate.yaml [--model_name_or_path PATH_OR_HUB_ID]
     [--tasks T ...] [--benchmark "MTEB(eng, v1)"] [--local_tasks DIR ...] [--output_dir OUT] [--offline]
     [--query_template e5] [--push_to_hub]
+accelerate launch --num_processes 8 scripts/evaluate.py ...   (tasks dealt to the GPUs; synthembed/evaluation/sharding.py)
 
 A synthembed model (its folder has synthembed_config.json) is evaluated with the protocol its folder records; any
 other SentenceTransformer model (a folder or a Hub id such as intfloat/e5-mistral-7b-instruct) plainly, or with the
@@ -30,7 +31,10 @@ class EvaluationArguments:
         default=None, metadata={"help": "A SentenceTransformer folder or a Hub model id (downloaded unless offline)."}
     )
     model_name: str | None = field(default=None, metadata={"help": "Display name (results folder, card title)."})
-    tasks: list[str] | None = field(default=None, metadata={"help": "mteb task names, e.g. STSBenchmark NFCorpus."})
+    tasks: list[str] | None = field(
+        default=None,
+        metadata={"help": "mteb task names, e.g. STSBenchmark NFCorpus; Passkey or Passkey<N>: passkey retrieval."},
+    )
     benchmark: str | None = field(default=None, metadata={"help": 'An mteb benchmark, e.g. "MTEB(eng, v1)".'})
     local_tasks: list[str] | None = field(
         default=None, metadata={"help": "Local task folders (task.json + data), or folders of them."}
@@ -71,6 +75,16 @@ class EvaluationArguments:
     push_to_hub: bool = field(default=False, metadata={"help": "Push the card and results to the Hub."})
     hub_model_id: str | None = field(default=None, metadata={"help": "Hub repo id; default: the model name."})
     log_level: str = field(default="INFO", metadata={"help": "Logging level."})
+    # Smaller embeddings (synthembed.evaluation.quantized): every (dim, precision) pair scored after the evaluation.
+    truncate_dims: list[int] | None = field(
+        default=None, metadata={"help": "Also score the first N coordinates of each embedding, e.g. 1024 256."}
+    )
+    embedding_precisions: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Also score quantized embeddings: float32 int8 uint8 binary ubinary (sentence-transformers)."
+        },
+    )
 
     def __post_init__(self):
         if self.precision not in ("auto", "fp16", "bf16", "fp32"):
@@ -134,6 +148,21 @@ def main(argv=None) -> dict:
         resolve_tasks(args.tasks, args.benchmark, args.local_tasks)  # fail fast, before the model loads
     except (TaskSelectionError, LocalTaskError) as e:
         fail(str(e))
+    quantized = bool(args.truncate_dims or args.embedding_precisions)
+    if quantized:
+        from synthembed.evaluation.quantized import check_options
+
+        try:
+            check_options(args.truncate_dims, args.embedding_precisions)
+        except ValueError as e:
+            fail(str(e))
+
+    # ------------------------------------------------------------------------------------------------ processes
+    from synthembed.evaluation.sharding import leave, process_state
+
+    state = process_state()  # None in one process; under `accelerate launch`: this rank's share and device
+    if state is not None and args.device is None:
+        args.device = str(state.device)
 
     # ------------------------------------------------------------------------------------------------ load
     from synthembed.evaluation.encoder import E5ProtocolEncoder
@@ -156,6 +185,11 @@ def main(argv=None) -> dict:
         fail(f"`model_name_or_path`: cannot load {args.model_name_or_path}{where}: {_first_line(e)}")
     if args.default_instruction and not encoder.template:
         fail("`default_instruction` needs a query template (`--query_template`, or a synthembed model folder)")
+    if quantized:
+        try:
+            check_options(args.truncate_dims, args.embedding_precisions, encoder.mteb_model_meta.embed_dim)
+        except ValueError as e:
+            fail(str(e))
 
     # ------------------------------------------------------------------------------------------------ evaluate
     try:
@@ -168,12 +202,25 @@ def main(argv=None) -> dict:
             batch_size=args.batch_size,
             encoder=encoder,
             show_progress_bar=args.show_progress_bar,
+            state=state,
         )
     except (TaskSelectionError, LocalTaskError) as e:
         fail(str(e))
+    if state is not None and not state.is_main_process:  # rank 0 logs, writes the card and pushes
+        leave(state)
+        return summary
     for name, score in summary["tasks"].items():
         logger.info("%-40s %6.2f", name, score)
     logger.info("%-40s %6.2f  (%.0fs)", "average", summary["average"], summary["evaluation_time_s"])
+    if quantized:
+        from synthembed.evaluation.quantized import add_to_summary, evaluate_quantized
+
+        tasks = resolve_tasks(args.tasks, args.benchmark, args.local_tasks)
+        report = evaluate_quantized(
+            encoder, tasks, args.truncate_dims, args.embedding_precisions, output_dir, args.batch_size
+        )
+        add_to_summary(summary, report, output_dir)
+        logger.info("Dimensions × precision: %s", output_dir / "quantized.md")
 
     # ------------------------------------------------------------------------------------------------ model card
     card_dir = None
@@ -200,6 +247,7 @@ def main(argv=None) -> dict:
         except Exception as e:  # network, auth, endpoint: one line, the results stay on disk
             fail(f"push to the Hub failed ({_first_line(e)}); results are in {output_dir}")
         logger.info("Pushed card and results: %s", url)
+    leave(state)
     return summary
 
 

@@ -19,6 +19,14 @@ from synthembed_common.files import write_dir_atomic, write_text_atomic
 from synthembed_common.logs import setup_logging
 
 
+def check_mining_window(range_min: int, range_max: int, positive_fraction: float | None) -> None:
+    """The rank window and the false-negative filter, as this command and the public-data step both take them."""
+    if not 0 <= range_min < range_max:
+        raise ConfigError(f"`range_min`/`range_max` must satisfy 0 <= min < max, got {range_min}, {range_max}")
+    if positive_fraction is not None and not 0 < positive_fraction <= 1:
+        raise ConfigError(f"`positive_fraction` must be in (0, 1], got {positive_fraction}")
+
+
 @dataclass
 class MiningArguments:
     dataset_path: str = field(metadata={"help": "save_to_disk folder, jsonl/json/parquet/csv file, or Hub id."})
@@ -44,12 +52,7 @@ class MiningArguments:
     seed: int = field(default=42, metadata={"help": "Seed for random sampling in the window."})
 
     def __post_init__(self):
-        if not 0 <= self.range_min < self.range_max:
-            raise ConfigError(
-                f"`range_min`/`range_max` must satisfy 0 <= min < max, got {self.range_min}, {self.range_max}"
-            )
-        if self.positive_fraction is not None and not 0 < self.positive_fraction <= 1:
-            raise ConfigError(f"`positive_fraction` must be in (0, 1], got {self.positive_fraction}")
+        check_mining_window(self.range_min, self.range_max, self.positive_fraction)
         if self.num_negatives < 1:
             raise ConfigError(f"`num_negatives` must be >= 1, got {self.num_negatives}")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from synthembed.cli.mine import check_mining_window
 from synthembed_common.config import ConfigError, fail, parse_config
 from synthembed_common.files import write_dir_atomic, write_text_atomic
 from synthembed_common.logs import setup_logging
@@ -59,14 +60,9 @@ class PrepareArguments:
     def __post_init__(self):
         if not self.sources:
             raise ConfigError("`sources` is empty: the recipe lists the public sets to prepare")
-        if not 0 <= self.range_min < self.range_max:
-            raise ConfigError(
-                f"`range_min`/`range_max` must satisfy 0 <= min < max, got {self.range_min}, {self.range_max}"
-            )
+        check_mining_window(self.range_min, self.range_max, self.positive_fraction)
         if self.num_hard_negatives < 1:
             raise ConfigError(f"`num_hard_negatives` must be >= 1, got {self.num_hard_negatives}")
-        if self.positive_fraction is not None and not 0 < self.positive_fraction <= 1:
-            raise ConfigError(f"`positive_fraction` must be in (0, 1], got {self.positive_fraction}")
         if self.push_to_hub and not self.hub_dataset_id:
             raise ConfigError("`hub_dataset_id` is required with `push_to_hub: true`")
         names = [s.get("name") if isinstance(s, dict) else None for s in self.sources]
@@ -100,12 +96,22 @@ def main(argv=None) -> dict:
 
 
 def prepare(args: PrepareArguments) -> dict:
+    if args.dry_run:
+        return prepare_on(args, None)
+    from synthembed.distributed import leave_process_group
+
+    accelerator = make_accelerator()
+    stats = prepare_on(args, accelerator)
+    leave_process_group(accelerator)  # the other ranks return early while the main one writes
+    return stats
+
+
+def prepare_on(args: PrepareArguments, accelerator) -> dict:
     from datasets import concatenate_datasets, load_from_disk
 
     from synthembed.public_data import format_summary
 
     out, summaries = Path(args.output_dir), {}
-    accelerator = None if args.dry_run else make_accelerator()
     # Every source loads before anything is mined or written: a bad id or config fails the run at once. The main
     # process downloads first; the others then read the cache.
     with accelerator.main_process_first() if accelerator else contextlib.nullcontext():

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     if training_args.eval_strategy != "no" and not has_dev_set:
         fail("`eval_strategy` needs a dev set: give `eval_datasets` or `eval_fraction`, or set `eval_strategy: no`")
     setup_logging("INFO", main_process=training_args.process_index == 0)
+    check_matryoshka_width(model_args, training_args)
 
     from transformers import AutoTokenizer, set_seed
 
@@ -129,18 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("Model saved to %s", training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="synthembed: trained embedding model")
-    leave_process_group(trainer)
+    from synthembed.distributed import leave_process_group
 
-
-def leave_process_group(trainer) -> None:
-    """Every rank waits for the main one's save, then the process group is torn down before the interpreter exits:
-    a rank that left while its gloo threads still ran aborted ("terminate called without an active exception",
-    SIGABRT), failing the launch after a complete run."""
-    import torch.distributed as dist
-
-    trainer.accelerator.wait_for_everyone()
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    leave_process_group(trainer.accelerator)
 
 
 def check_before_importing_transformers(argv: list[str]) -> None:
@@ -159,6 +151,23 @@ def check_before_importing_transformers(argv: list[str]) -> None:
     with warnings.catch_warnings():  # deprecation warnings come once, from the full parse
         warnings.simplefilter("ignore")
         parse_config([ModelArguments, DataArguments, ContrastiveArguments], argv, foreign_keys=names)
+
+
+def check_matryoshka_width(model_args, training_args) -> None:
+    """`matryoshka_dims` within the backbone's hidden size, read from its config before the weights load."""
+    if not training_args.matryoshka_dims:
+        return
+    from transformers import AutoConfig
+
+    from synthembed.modeling import resolve_model_dir
+    from synthembed_common.config import ConfigError
+
+    config = AutoConfig.from_pretrained(resolve_model_dir(model_args))
+    hidden = getattr(config, "hidden_size", None) or getattr(config.get_text_config(), "hidden_size", None)
+    try:
+        training_args.check_matryoshka(hidden)
+    except ConfigError as e:
+        fail(str(e))
 
 
 def last_complete_checkpoint(output_dir: str) -> str | None:

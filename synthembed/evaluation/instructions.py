@@ -21,6 +21,11 @@ CQADUPSTACK_FORUMS = (
     "Android English Gaming Gis Mathematica Physics Programmers Stats Tex Unix Webmasters Wordpress".split()
 )
 CQADUPSTACK_INSTRUCTION = "Given a question, retrieve detailed question descriptions from Stackexchange that are duplicates to the given question"
+# MIRACL (Wang et al., 2024, §4.4, Table 6; unilm's `miracl` key). mteb 2.26 names its tasks MIRACLRetrieval,
+# MIRACLRetrievalHardNegatives(.v2), MIRACLJaRetrievalLite and MIRACLReranking: every text task whose name starts
+# with MIRACL gets it (MIRACLVisionRetrieval is a document-image task, not a text one).
+MIRACL_INSTRUCTION = "Given a question, retrieve Wikipedia passages that answer the question"
+MIRACL_TASKS = ("MIRACLRetrieval", "MIRACLRetrievalHardNegatives", "MIRACLJaRetrievalLite", "MIRACLReranking")
 
 CLASSIFICATION = {
     # MTEB(eng, v1)
@@ -118,7 +123,7 @@ RETRIEVAL.update(
         "webis-touche2020": RETRIEVAL["Touche2020"],
         "fiqa": RETRIEVAL["FiQA2018"],
         "quora": RETRIEVAL["QuoraRetrieval"],
-        "miracl": "Given a question, retrieve Wikipedia passages that answer the question",
+        "miracl": MIRACL_INSTRUCTION,
     }
 )
 
@@ -143,6 +148,8 @@ def get_instruction(task_name: str, task_type: str) -> str:
         return TYPE_INSTRUCTIONS[task_type]
     if task_type == "Retrieval" and task_name.lower().startswith("cqadupstack"):
         return CQADUPSTACK_INSTRUCTION
+    if task_type in ("Retrieval", "Reranking") and task_name.lower().startswith("miracl"):
+        return MIRACL_INSTRUCTION
     table = BY_TYPE.get(task_type, {})
     for key in (task_name, task_name.removesuffix(".v2"), task_name.lower()):
         if key in table:
@@ -152,12 +159,13 @@ def get_instruction(task_name: str, task_type: str) -> str:
 
 def prompt_task_names() -> dict[str, str]:
     """The mteb tasks that get a per-task prompt, with their mteb type: every task the table names (as mteb spells
-    it), its `.v2` successor, and the 12 English CQADupstack sub-forums that MTEB(eng, v1) runs."""
+    it), its `.v2` successor, the 12 English CQADupstack sub-forums that MTEB(eng, v1) runs, and mteb's MIRACL tasks."""
     import mteb
 
     names = [name for table in BY_TYPE.values() for name in table if name[0].isupper()]
     names += [f"{name}.v2" for name in names]
     names += [f"CQADupstack{forum}Retrieval" for forum in CQADUPSTACK_FORUMS]
+    names += [*MIRACL_TASKS, *(f"{name}.v2" for name in MIRACL_TASKS)]
     found = {}
     for name in dict.fromkeys(names):
         try:

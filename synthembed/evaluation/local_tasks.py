@@ -112,7 +112,8 @@ def _metadata(spec: dict, folder: Path):
     )
 
 
-def _new_task(spec: dict, folder: Path):
+def new_task(spec: dict, folder: Path):
+    """An mteb task of `spec['type']` built from task.json's fields (no data yet)."""
     from mteb.abstasks.classification import AbsTaskClassification
     from mteb.abstasks.pair_classification import AbsTaskPairClassification
     from mteb.abstasks.retrieval import AbsTaskRetrieval
@@ -154,6 +155,20 @@ def _known_task(spec: dict, folder: Path):
     return task, subset
 
 
+def retrieval_split(corpus: list[dict], queries: list[dict], qrels: dict[str, dict[str, int]]) -> dict:
+    """One split of a retrieval task as mteb's AbsTaskRetrieval holds it, from BEIR-style rows."""
+    corpus_ds = Dataset.from_dict(
+        {
+            "id": [str(r["_id"]) for r in corpus],
+            "title": [r.get("title") or "" for r in corpus],
+            "text": [r["text"] for r in corpus],
+        }
+    )
+    kept = [q for q in queries if str(q["_id"]) in qrels]  # as mteb's loader: queries without qrels are dropped
+    queries_ds = Dataset.from_dict({"id": [str(q["_id"]) for q in kept], "text": [q["text"] for q in kept]})
+    return {"corpus": corpus_ds, "queries": queries_ds, "relevant_docs": qrels, "top_ranked": None}
+
+
 def load_local_task(folder: str | Path):
     """Build the mteb task for a local folder, data loaded; raises LocalTaskError with one clear line."""
     folder = Path(folder)
@@ -162,24 +177,13 @@ def load_local_task(folder: str | Path):
     if spec.get("mteb_task"):
         task, subset = _known_task(spec, folder)
     else:
-        task, subset = _new_task(spec, folder), "default"
+        task, subset = new_task(spec, folder), "default"
 
     if kind == "Retrieval":
         corpus = _jsonl(folder / "corpus.jsonl", ("_id", "text"))
         queries = _jsonl(folder / "queries.jsonl", ("_id", "text"))
         qrels = _qrels(folder / "qrels" / f"{split}.tsv")
-        corpus_ds = Dataset.from_dict(
-            {
-                "id": [str(r["_id"]) for r in corpus],
-                "title": [r.get("title") or "" for r in corpus],
-                "text": [r["text"] for r in corpus],
-            }
-        )
-        kept = [q for q in queries if str(q["_id"]) in qrels]  # as mteb's loader: queries without qrels are dropped
-        queries_ds = Dataset.from_dict({"id": [str(q["_id"]) for q in kept], "text": [q["text"] for q in kept]})
-        task.dataset = {
-            subset: {split: {"corpus": corpus_ds, "queries": queries_ds, "relevant_docs": qrels, "top_ranked": None}}
-        }
+        task.dataset = {subset: {split: retrieval_split(corpus, queries, qrels)}}
     else:
         cols = COLUMNS[kind]
         splits = {split: _jsonl(folder / f"{split}.jsonl", cols)}

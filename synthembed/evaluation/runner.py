@@ -9,6 +9,7 @@ from pathlib import Path
 
 from synthembed.evaluation.encoder import E5ProtocolEncoder
 from synthembed.evaluation.local_tasks import find_local_tasks, load_local_task
+from synthembed.evaluation.passkey import passkey_tasks, warn_if_cut
 from synthembed.evaluation.summary import build_summary, write_summary
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ def resolve_tasks(tasks: list[str] | None = None, benchmark: str | None = None, 
                 f"unknown mteb benchmark {benchmark!r} ({str(e).splitlines()[0][:200]})"
             ) from None
     for name in tasks or []:
+        try:
+            generated = passkey_tasks(name)  # Passkey, Passkey<N>: generated long-context tasks (passkey.py)
+        except ValueError as e:
+            raise TaskSelectionError(str(e)) from None
+        if generated is not None:
+            resolved += generated
+            continue
         try:
             resolved.append(mteb.get_task(name))
         except (KeyError, ValueError):
@@ -56,7 +64,7 @@ def _detail(task) -> dict:
     local = getattr(task, "local_spec", None)
     subsets = list(task.hf_subsets or ["default"])
     return {
-        "type": meta.type,
+        "type": (local or {}).get("category") or meta.type,  # passkey tasks: a category of their own
         "mteb_task": meta.name if not local else local.get("mteb_task"),
         "main_score": meta.main_score,
         "split": _main_split(task),
@@ -84,10 +92,15 @@ def evaluate_model(
     model_name: str | None = None,
     query_template: str | None = None,
     show_progress_bar: bool = True,
+    state=None,
 ) -> dict:
     """Evaluate and write `output_dir/{results/<model>/<revision>/*.json, summary.json, summary.md}`; return the summary.
-    Each task's score is logged as soon as it is known."""
+    Each task's score is logged as soon as it is known. `state`: accelerate's PartialState of a multi-process launch
+    (sharding.py): this rank evaluates its share of the tasks, rank 0 writes everything; every rank returns the
+    summary."""
     import mteb
+
+    from synthembed.evaluation import sharding
 
     output_dir = Path(output_dir)
     selected = resolve_tasks(tasks, benchmark, local_tasks)
@@ -121,35 +134,61 @@ def evaluate_model(
                     default,
                 )
                 encoder.instruction_overrides[task.metadata.name] = default
+    warn_if_cut(selected, encoder.model.max_seq_length)
     protocol = f"the E5 protocol (template {encoder.template.template!r})" if encoder.template else "no instructions"
     logger.info("Evaluating %s on %d task(s) with %s", model_name_or_path, len(selected), protocol)
     start = time.perf_counter()
     cache = mteb.ResultCache(output_dir)  # mteb writes output_dir/results/<model>/<revision>/<task>.json
-    by_name = {t.metadata.name: t for t in selected}
-    scores, details = {}, {}
+    encode_kwargs = {"batch_size": batch_size, "show_progress_bar": show_progress_bar}
+    ranks = state.num_processes if state else 1
+    owner = sharding.deal([sharding.task_size(t) for t in selected], ranks) if state else [0] * len(selected)
+    if state:
+        mine = [t.metadata.name for t, r in zip(selected, owner) if r == state.process_index]
+        logger.info("Rank %d of %d evaluates %d task(s): %s", state.process_index, ranks, len(mine), ", ".join(mine))
+    results = []
     for number, task in enumerate(selected, 1):  # one task at a time: each score is logged when it is known
+        if owner[number - 1] != (state.process_index if state else 0):
+            continue
         result = mteb.evaluate(
             encoder,
             [task],
-            cache=cache,
+            cache=None if state else cache,  # several processes: rank 0 saves every result below
             overwrite_strategy="always",
-            encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
+            encode_kwargs=encode_kwargs,
             show_progress_bar=show_progress_bar,
         )
         for task_result in result.task_results:
-            name = task_result.task_name
-            details[name] = detail = _detail(by_name[name])
-            scores[name] = score = float(task_result.get_score(splits=[detail["split"]]))
-            detail["evaluation_time_s"] = round(float(task_result.evaluation_time or 0.0), 1)
-            logger.info("[%d/%d] %s: %s %.2f", number, len(selected), name, detail["main_score"], 100 * score)
+            detail = _detail(task)
+            score = 100 * float(task_result.get_score(splits=[detail["split"]]))
+            logger.info(
+                "[%d/%d] %s: %s %.2f", number, len(selected), task_result.task_name, detail["main_score"], score
+            )
+            results.append((number - 1, task_result))
+    if state:
+        results = sharding.gather_results(results)
+        if state.is_main_process:
+            for _, task_result in results:
+                cache.save_to_cache(task_result, encoder.mteb_model_meta, encode_kwargs=encode_kwargs)
+    by_name = {t.metadata.name: t for t in selected}
+    scores, details = {}, {}
+    for _, task_result in results:
+        name = task_result.task_name
+        details[name] = detail = _detail(by_name[name])
+        scores[name] = float(task_result.get_score(splits=[detail["split"]]))
+        detail["evaluation_time_s"] = round(float(task_result.evaluation_time or 0.0), 1)
     elapsed = time.perf_counter() - start
     summary = build_summary(scores, details)
     summary["model"] = str(model_name_or_path)
     summary["protocol"] = "e5-instruction" if encoder.template else "plain"
     summary["evaluation_time_s"] = round(elapsed, 1)
     summary["mteb_version"] = mteb.__version__
-    write_summary(summary, output_dir, title=encoder.name)
-    logger.info(
-        "Average %.2f over %d task(s) in %.0fs; summary in %s", summary["average"], len(scores), elapsed, output_dir
-    )
+    if state is None or state.is_main_process:
+        write_summary(summary, output_dir, title=encoder.name)
+        logger.info(
+            "Average %.2f over %d task(s) in %.0fs; summary in %s",
+            summary["average"],
+            len(scores),
+            elapsed,
+            output_dir,
+        )
     return summary
