@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, QueryTemplate
+from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, PREFIX_TEMPLATE, QueryTemplate
 from synthembed_common.config import ConfigError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def __getattr__(name: str):
 
 TEXT_COLUMNS = ("query", "positive", "negative", "instruction")
 STS_COLUMNS = ("sentence1", "sentence2", "score")
-MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name"}
+MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name", "task_type"}
 EVAL_KEYS = {"path", "name", "split", "columns", "instruction", "data_dir", "config_name", "max_rows"}
 STS_INSTRUCTION = "Retrieve semantically similar text."  # the paper's STS instruction (Table 15), on both sides
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
@@ -54,8 +54,12 @@ class ModelArguments:
         default=None,
         metadata={"help": "A GGUF file (path, or name inside model_name_or_path); converted once to a cached folder."},
     )
-    pooling: Literal["last_token", "mean", "cls"] = field(
-        default="last_token", metadata={"help": "last_token (EOS appended by the collator, E5-mistral), mean or cls."}
+    pooling: Literal["last_token", "mean", "weighted_mean", "cls"] = field(
+        default="last_token",
+        metadata={
+            "help": "last_token (EOS appended by the collator, E5-mistral), mean, weighted_mean (SGPT's position-"
+            "weighted mean, a Table 5 ablation) or cls."
+        },
     )
     normalize: bool = field(default=True, metadata={"help": "L2-normalize embeddings in the saved model."})
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
@@ -96,10 +100,11 @@ class DataArguments:
     dataset_mixture: list[dict[str, Any]] = field(
         default_factory=list,
         metadata={
-            "help": "List of {path, split, fraction, columns, instruction, name}: path = local jsonl/json/parquet/csv "
+            "help": "List of {path, split, fraction, columns, instruction, task_type, name}: path = local jsonl/json/parquet/csv "
             "file, a save_to_disk folder or a Hub id; fraction = the paper's sampling ratio (share of rows kept, >1 "
             "repeats rows); columns maps query/positive/negative/instruction onto the dataset's column names; "
-            "instruction = task definition for rows without an instruction column."
+            "instruction = task definition for rows without an instruction column; task_type = the rows' task type "
+            "where they have none (default: the entry's name)."
         },
     )
     max_seq_length: int = field(default=512, metadata={"help": "Max tokens per text, EOS included (paper: 512)."})
@@ -113,6 +118,13 @@ class DataArguments:
     use_instructions: bool = field(
         default=True,
         metadata={"help": "false = the paper's 'w/o instruction' ablation (Table 5): queries are encoded bare."},
+    )
+    task_type_prefixes: dict[str, str] | None = field(
+        default=None,
+        metadata={
+            "help": "The paper's 'w/ task type prefix' ablation (Table 5): task type → prefix that replaces every "
+            "query's instruction (template '{instruction}{query}'); every row's task_type must be listed."
+        },
     )
     default_instruction: str = field(
         default="Given a web search query, retrieve relevant passages that answer the query",
@@ -138,6 +150,13 @@ class DataArguments:
             raise ConfigError(f"`max_seq_length` must be >= 2, got {self.max_seq_length}")
         if not self.use_instructions:
             self.query_template = BARE_TEMPLATE  # collator, saved prompt and evaluator all see bare queries
+        if self.task_type_prefixes is not None:
+            prefixes = self.task_type_prefixes
+            if not isinstance(prefixes, dict) or not all(isinstance(v, str) for v in prefixes.values()):
+                raise ConfigError(f"`task_type_prefixes` must map task types to prefix strings, got {prefixes!r}")
+            if not self.use_instructions:
+                raise ConfigError("`task_type_prefixes` replaces the instructions: it needs `use_instructions: true`")
+            self.query_template = PREFIX_TEMPLATE  # the prefix stands where the instruction stood, as is
         try:
             QueryTemplate(self.query_template)
         except ValueError as e:

@@ -116,7 +116,7 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
             "negatives": negatives,
             "instruction": instruction,
             "source": row.get("source") or source,
-            "task_type": row.get("task_type") or source,
+            "task_type": row.get("task_type") or entry.get("task_type") or source,
         }
 
     return ds.map(
@@ -136,11 +136,25 @@ def entry_name(entry: dict[str, Any], i: int) -> str:
     return entry.get("name") or os.path.basename(str(entry["path"]).rstrip("/")) or f"dataset{i}"
 
 
+def with_task_type_prefixes(ds: Dataset, prefixes: dict[str, str], source: str, task_type: str | None = None):
+    """The paper's "w/ task type prefix" ablation (Table 5): every row's instruction becomes the prefix of its task
+    type (or of `task_type`, for STS dev pairs). A task type without a prefix is an error, not a silent bare query."""
+    types = {task_type} if task_type else set(ds.unique("task_type"))
+    if types - set(prefixes):
+        raise DataError(
+            f"dataset {source!r}: task type(s) {sorted(types - set(prefixes))} have no prefix in `task_type_prefixes` "
+            f"(listed: {sorted(prefixes)}; a dataset_mixture entry can set `task_type`)"
+        )
+    return ds.map(lambda row: {"instruction": prefixes[task_type or row["task_type"]]}, desc=f"prefixes {source}")
+
+
 def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
     parts = []
     for i, entry in enumerate(data_args.dataset_mixture):
         source = entry_name(entry, i)
         ds = to_schema(load_one(entry, data_args.dataset_num_proc), entry, source, data_args.dataset_num_proc)
+        if data_args.task_type_prefixes is not None:
+            ds = with_task_type_prefixes(ds, data_args.task_type_prefixes, source)
         if entry.get("fraction", 1.0) != 1.0:
             ds = sample_fraction(ds, float(entry["fraction"]), seed + i)
         logger.info("dataset %s: %d rows", source, len(ds))
@@ -173,6 +187,8 @@ def load_eval_datasets(data_args: DataArguments, seed: int = 42) -> dict[str, Da
         mapped = entry.get("columns", {})
         is_sts = "score" in mapped or "score" in ds.column_names  # STS pairs; else training-shaped rows
         ds = sts_schema(ds, entry, name) if is_sts else to_schema(ds, entry, name)
+        if data_args.task_type_prefixes is not None:
+            ds = with_task_type_prefixes(ds, data_args.task_type_prefixes, name, "sts" if is_sts else None)
         if entry.get("max_rows") and len(ds) > entry["max_rows"]:
             ds = ds.shuffle(seed=seed).select(range(int(entry["max_rows"])))
         if "score" in ds.column_names:  # similar lengths in one eval batch pad less (Spearman ignores the order)

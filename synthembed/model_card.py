@@ -352,6 +352,8 @@ def render_model_card(
         eval_results=index or None,
     )
     example = template.prompt(DEFAULT_EXAMPLE_INSTRUCTION) if template else None
+    if settings.task_type_prefixes is not None:  # the "w/ task type prefix" ablation: a retrieval query's prefix
+        example = settings.default_prompt()
     training = dict(settings.training or {})
     dev = training.pop("dev", None)
     curve = settings.learning_curve if (model_dir / str(settings.learning_curve)).is_file() else None

@@ -18,6 +18,26 @@ from synthembed_common.files import write_text_atomic
 CONFIG_NAME = "synthembed_config.json"
 E5_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"  # unilm's get_detailed_instruct (Wang et al., 2024, section 3)
 BARE_TEMPLATE = "{query}"  # the paper's "w/o instruction" ablation (Table 5)
+PREFIX_TEMPLATE = "{instruction}{query}"  # the paper's "w/ task type prefix" ablation (Table 5): the prefix as is
+# Under that ablation an mteb task type gets the prefix of the training task type it resembles (the paper does not say
+# how the ablation was evaluated): classification and clustering as long-short (text → label), retrieval and
+# reranking as short-long, the rest as the symmetric types. The placement (queries only for Retrieval) is the E5
+# protocol's, unchanged.
+MTEB_TASK_TYPES = {
+    "Classification": "long-short",
+    "Clustering": "long-short",
+    "Retrieval": "short-long",
+    "Reranking": "short-long",
+    "PairClassification": "sts",
+    "STS": "sts",
+    "Summarization": "sts",
+    "BitextMining": "bitext",
+}
+
+
+def task_type_prefix(prefixes: dict[str, str], mteb_task_type: str) -> str:
+    """The prefix an mteb task type's inputs get under the "w/ task type prefix" ablation ("" for a type not listed)."""
+    return prefixes.get(MTEB_TASK_TYPES.get(mteb_task_type, ""), "")
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,7 @@ class FolderSettings:
     normalize: bool = True
     query_template: str | None = None  # None: a model evaluated plainly (no instruction format)
     default_instruction: str | None = None
+    task_type_prefixes: dict[str, str] | None = None  # the "w/ task type prefix" ablation: prefixes, not instructions
     max_seq_length: int | None = None
     base_model: str | None = None
     datasets: list[str] = field(default_factory=list)
@@ -77,6 +98,8 @@ class FolderSettings:
         return QueryTemplate(self.query_template) if self.query_template else None
 
     def default_prompt(self) -> str:
+        if self.task_type_prefixes is not None:
+            return task_type_prefix(self.task_type_prefixes, "Retrieval")
         template = self.template
         return template.prompt(self.default_instruction or "") if template else ""
 

@@ -48,7 +48,14 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     if pooling == "mean":
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    raise ValueError(f"pooling must be last_token, mean or cls, got {pooling!r}")
+    if pooling == "weighted_mean":
+        # SGPT's position-weighted mean (Muennighoff, 2022; Wang et al., 2024, Table 5): the i-th real token weighs i,
+        # counted from the first real token under either padding side (unilm's `weightedavg`, without its in-place
+        # change of the mask). Summed in fp32 like sentence-transformers' `weightedmean`, so the saved folder agrees.
+        weights = (attention_mask * attention_mask.cumsum(dim=1)).unsqueeze(-1).float()
+        pooled = (hidden.float() * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+        return pooled.to(hidden.dtype)
+    raise ValueError(f"pooling must be last_token, mean, weighted_mean or cls, got {pooling!r}")
 
 
 class EmbeddingModel(nn.Module):

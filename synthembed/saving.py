@@ -4,7 +4,7 @@
 - for last-token pooling the saved tokenizer's post-processor appends EOS (plus BOS where the base tokenizer adds
   one), so plain `SentenceTransformer.encode` pools the EOS exactly like the training collator; the tokenizer counts
   special tokens inside `max_seq_length`, so truncation keeps the EOS too;
-- pooling (`lasttoken`, `mean`, `cls`) and Normalize modules, the query prompt as the named prompt "query", and
+- pooling (`lasttoken`, `mean`, `weightedmean`, `cls`) and Normalize modules, the query prompt as the named prompt "query", and
   with a query template the E5 evaluation instructions as per-task prompts (synthembed.evaluation.instructions);
 - the folder settings (synthembed.model_folder) record the query template, pooling and what the card needs.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 from synthembed.configs import DataArguments, ModelArguments
-from synthembed.model_folder import FolderSettings, write_settings
+from synthembed.model_folder import MTEB_TASK_TYPES, FolderSettings, task_type_prefix, write_settings
 
 logger = logging.getLogger(__name__)
 
-ST_POOLING = {"last_token": "lasttoken", "mean": "mean", "cls": "cls"}
+ST_POOLING = {"last_token": "lasttoken", "mean": "mean", "weighted_mean": "weightedmean", "cls": "cls"}
 
 
 def folder_settings(model_args: ModelArguments, data_args: DataArguments, **card_facts) -> FolderSettings:
@@ -34,6 +34,7 @@ def folder_settings(model_args: ModelArguments, data_args: DataArguments, **card
         normalize=model_args.normalize,
         query_template=data_args.query_template,
         default_instruction=data_args.default_instruction,
+        task_type_prefixes=data_args.task_type_prefixes,
         max_seq_length=data_args.max_seq_length,
         base_model=model_args.model_name_or_path,
         datasets=[str(entry["path"]) for entry in data_args.dataset_mixture],
@@ -91,6 +92,15 @@ def merged_backbone(state_dict: dict[str, torch.Tensor], model_args: ModelArgume
     return backbone.merge_and_unload() if model_args.use_lora else backbone, backbone
 
 
+def task_type_prompts(prefixes: dict[str, str]) -> dict[str, str]:
+    """SentenceTransformer prompts keyed by mteb task type (`<Type>-query` for Retrieval: its documents fall through
+    to `document`, no prompt; `<Type>` for every input of the others), as the E5 protocol places instructions."""
+    return {
+        f"{mteb_type}-query" if mteb_type == "Retrieval" else mteb_type: task_type_prefix(prefixes, mteb_type)
+        for mteb_type in MTEB_TASK_TYPES
+    }
+
+
 @without_zero3_init()
 def export_sentence_transformer(
     state_dict: dict[str, torch.Tensor],
@@ -124,7 +134,9 @@ def export_sentence_transformer(
         modules.append(Normalize())
     settings = settings or folder_settings(model_args, data_args)
     prompts = {"query": settings.default_prompt(), "document": ""}
-    if settings.template:  # the E5 evaluation protocol as per-task prompts, for plain mteb on this folder
+    if settings.task_type_prefixes is not None:  # the "w/ task type prefix" ablation: one prompt per mteb task type
+        prompts |= task_type_prompts(settings.task_type_prefixes)
+    elif settings.template:  # the E5 evaluation protocol as per-task prompts, for plain mteb on this folder
         from synthembed.evaluation.instructions import sentence_transformer_prompts
 
         prompts = sentence_transformer_prompts(settings.template, settings.default_instruction)

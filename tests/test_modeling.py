@@ -115,3 +115,50 @@ def test_saved_decoder_encodes_exactly_as_trained(tiny_mistral_dir, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_allclose(st.encode(texts), documents, atol=1e-5)
     assert (tmp_path / "st" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_weighted_mean_weighs_positions_from_the_first_real_token_under_either_padding():
+    """SGPT's weights 1..n over a text's own tokens: the same vector whether the row is padded left or right."""
+    from synthembed.modeling import pool
+
+    torch.manual_seed(0)
+    tokens = torch.randn(3, 4)  # one text of 3 tokens, hidden size 4
+    expected = (tokens * torch.tensor([1.0, 2.0, 3.0]).unsqueeze(1)).sum(0) / 6
+    right = torch.cat([tokens, torch.randn(2, 4)]).unsqueeze(0)  # two pad positions after the text
+    left = torch.cat([torch.randn(2, 4), tokens]).unsqueeze(0)
+    right_mask, left_mask = torch.tensor([[1, 1, 1, 0, 0]]), torch.tensor([[0, 0, 1, 1, 1]])
+    torch.testing.assert_close(pool(right, right_mask, "weighted_mean")[0], expected)
+    torch.testing.assert_close(pool(left, left_mask, "weighted_mean")[0], expected)
+    assert left_mask.tolist() == [[0, 0, 1, 1, 1]]  # unilm's weightedavg changes the mask in place; ours must not
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_saved_weighted_mean_folder_encodes_exactly_as_trained(tiny_mistral_dir, tmp_path, side):
+    """Seam 2 for the Table 5 weighted-mean ablation: plain SentenceTransformer(path) pools as the training forward."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from synthembed.saving import export_sentence_transformer
+
+    model_args = ModelArguments(
+        model_name_or_path=str(tiny_mistral_dir), pooling="weighted_mean", lora_r=4, dtype="float32"
+    )
+    data_args = DataArguments(dataset_mixture=[{"path": str(tiny_mistral_dir)}], max_seq_length=8)
+    model = EmbeddingModel.from_args(model_args).eval()
+    with torch.no_grad():  # LoRA B off zero, so that merging matters
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_mistral_dir, padding_side=side)
+    export_sentence_transformer(model.state_dict(), model.config, tokenizer, model_args, data_args, tmp_path / "st")
+    texts = ["hi", "a much longer text that will certainly be truncated by the tokenizer", "mid length text"]
+    collator = ContrastiveCollator(EOSTokenizer(tokenizer, 8, append_eos=False), data_args.query_template, 0)
+    batch = collator([{"query": t, "positive": t, "negatives": [], "instruction": "Retrieve it"} for t in texts])
+    assert (batch["documents"]["attention_mask"] == 0).any(), "the batch must contain padding"
+    with torch.no_grad():
+        queries = torch.nn.functional.normalize(model(**batch["query"]), dim=-1).numpy()
+        documents = torch.nn.functional.normalize(model(**batch["documents"]), dim=-1).numpy()
+    st = SentenceTransformer(str(tmp_path / "st"), device="cpu")
+    assert st[1].pooling_mode == "weightedmean"
+    np.testing.assert_allclose(st.encode(texts, prompt="Instruct: Retrieve it\nQuery: "), queries, atol=1e-5)
+    np.testing.assert_allclose(st.encode(texts), documents, atol=1e-5)

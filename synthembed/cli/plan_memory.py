@@ -3,6 +3,8 @@
     python scripts/plan_memory.py                                   # paper recipe: 8 × 80 GB, batch 2048, length 512
     python scripts/plan_memory.py --config recipes/e5-mistral-7b-instruct/train.yaml --gpus 4 --gpu_memory_gib 40
     python scripts/plan_memory.py --gpus 4 --gpu-memory-gib 40 --json
+    python scripts/plan_memory.py --config recipes/e5-mistral-7b-instruct/train.yaml \
+        --markdown recipes/e5-mistral-7b-instruct/MEMORY.md        # the recipe's MEMORY.md, regenerated
 
 `--config` takes a training recipe: the planner reads the keys it models (per_device_train_batch_size,
 num_hard_negatives, max_seq_length, lora_r, lora_dropout, activation_checkpointing, embed_chunk_size, and the model's
@@ -44,6 +46,9 @@ class MemoryPlanArguments:
         metadata={"help": "A local model folder: its config.json gives the shape (default: Mistral-7B's)."},
     )
     json: bool = field(default=False, metadata={"help": "Print the plan as JSON."})
+    markdown: str | None = field(
+        default=None, metadata={"help": "Write the plan as a recipe's MEMORY.md to this path (written whole, or not)."}
+    )
     # the script's former flag names (hyphens work for every field: --gpu-memory-gib)
     hard_negatives: int | None = field(default=None, metadata={"help": "Alias of num_hard_negatives."})
     seq_len: int | None = field(default=None, metadata={"help": "Alias of max_seq_length."})
@@ -113,14 +118,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     report = plan.report()
     if args.embed_chunk_size:
-        per_chunk = args.embed_chunk_size * args.max_seq_length * plan.activation_bytes_per_token()
-        total = plan.fixed() + per_chunk + (plan.gpu_memory_gib * 2**30 - plan.usable())
-        report["recipe_embed_chunk_size"] = {
-            "rows": args.embed_chunk_size,
-            "total_gib": total / 2**30,
-            "fits": per_chunk <= plan.usable() - plan.fixed(),
-        }
-    if args.json:
+        report["recipe_embed_chunk_size"] = plan.at_chunk(args.embed_chunk_size)
+    if args.markdown:
+        from synthembed.memory_planner import memory_markdown
+        from synthembed_common.files import write_text_atomic
+
+        write_text_atomic(args.markdown, memory_markdown(plan, args.embed_chunk_size, regenerate_command(argv)))
+        print(f"wrote {args.markdown}")
+    elif args.json:
         print(json.dumps(report, indent=2))
     else:
         print(format_report(report))
@@ -129,6 +134,16 @@ def main(argv: list[str] | None = None) -> dict:
             verdict = "fits" if chunk["fits"] else "does NOT fit"
             print(f"recipe: embed_chunk_size {chunk['rows']}: {chunk['total_gib']:.2f} GiB per GPU, {verdict}")
     return report
+
+
+def regenerate_command(argv: list[str] | None) -> str:
+    """The command that writes a recipe's MEMORY.md: the recipe given, the file beside it (whatever path was given,
+    so that a regenerated copy elsewhere reads the same)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    configs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
+    configs += [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    target = os.path.join(os.path.dirname(configs[-1]), "MEMORY.md") if configs else "MEMORY.md"
+    return " ".join(["python scripts/plan_memory.py", *(f"--config {c}" for c in configs), f"--markdown {target}"])
 
 
 def command() -> int:

@@ -33,7 +33,7 @@ from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
 from synthembed.evaluation.instructions import get_instruction
-from synthembed.model_folder import CONFIG_NAME, FolderSettings, QueryTemplate, read_settings
+from synthembed.model_folder import CONFIG_NAME, FolderSettings, QueryTemplate, read_settings, task_type_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,8 @@ class E5ProtocolEncoder(AbsEncoder):
 
     # -- protocol -----------------------------------------------------------------------------------------------
     def instruction_for(self, task_name: str, task_type: str) -> str:
+        if self.settings.task_type_prefixes is not None:  # the "w/ task type prefix" ablation (Table 5)
+            return task_type_prefix(self.settings.task_type_prefixes, task_type)
         return self.instruction_overrides.get(task_name) or get_instruction(task_name, task_type)
 
     def prepare(self, texts: list[str], task_name: str, task_type: str, prompt_type: PromptType | None) -> list[str]:
