@@ -44,6 +44,7 @@ def generate(tmp_path, name, minilm_dir, *extra):
         overrides = ["--num_examples", "12", "--task_proportions", '{"short-long": 1}', *extra]
         script = load_module(REPO_ROOT / "scripts/generate.py", "script_generate")
         assert script.main(["--config", str(config), *overrides]) == 0
+    generate.sent = len(server.records)
     return out
 
 
@@ -68,6 +69,8 @@ def test_relabeling_changes_the_positives_it_is_told_to(tmp_path, monkeypatch, m
     assert stats["usage"]["by_phase"]["relabel"]["requests"] == 12
     card = (out / "README.md").read_text()
     assert "LLM-checked positives" in card and f"| 12 | 12 | {sum(told)} |" in card
+    generate(tmp_path, "relabeled", minilm_dir)  # a rerun: the same prompts, all found in the store
+    assert generate.sent == 0 and load_from_disk(str(out / "dataset")).to_list() == rows
 
     # The prompts in the store: the documented text over the query's 4 nearest passages, its own positive among them;
     # and the selection rule on the server's ranking: rank 1 is the positive, rank 3 the negative.
