@@ -160,11 +160,17 @@ def retrieve(settings: RelabelConfig, queries: list[str], positives: list[str], 
     return out
 
 
+def ranking_model(config) -> str:
+    """The LLM that ranks: `relabel.model`, else the generation model (the first by name of a mix)."""
+    mix = config.model_mix or (config.models_per_task_type or {}).values()
+    return config.relabel_settings.model or config.model or sorted(mix)[0]
+
+
 def ranking_requests(config, settings: RelabelConfig, rows: list[dict], candidates: list[list[str]]) -> list:
     """One ranking request per row: candidates shuffled by a seed of (run seed, row), ids P1..Pk in that order."""
     from data_generation.plan import Request
 
-    model = settings.model or config.model or sorted(config.model_mix or config.models_per_task_type.values())[0]
+    model = ranking_model(config)
     requests = []
     for row, texts in zip(rows, candidates):
         row_id = _row_id(row)
