@@ -12,7 +12,7 @@ from helpers.generation_server import TEST_KEY, TEST_KEY_ENV, ScriptedServer, wr
 from helpers.paths import REPO_ROOT, load_module
 
 from data_generation.parsing import Rejected
-from data_generation.relabel import parse_ranking, ranking_prompt, select
+from data_generation.relabel import merged_stats, parse_ranking, ranking_prompt, select
 from data_generation.scripted_server import ranking_prompt_parts
 
 RELABEL = {"top_k": 4, "negative_rank": 3}
@@ -141,3 +141,11 @@ def test_dry_run_costs_the_ranking_requests_and_bad_settings_fail(tmp_path, monk
         with pytest.raises(SystemExit) as exc:
             script.main([*base, "--relabel", relabel])
         assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_shard_statistics_add_up():
+    shard = {"embedder": "e", "top_k": 4, "negative_rank": 3, "task_types": ["short-long"], "rows_considered": 5}
+    shard.update(ranked=4, positive_changed=2, negative_changed=3, unfinished=1, rejections={"ranking_incomplete": 1})
+    merged = merged_stats([{"relabel": shard}, {"relabel": {**shard, "rejections": {}}}, {}])
+    assert merged["rows_considered"] == 10 and merged["positive_changed"] == 4 and merged["top_k"] == 4
+    assert merged["rejections"] == {"ranking_incomplete": 1} and merged_stats([{}]) is None
