@@ -11,7 +11,9 @@ one per parent's domain, and their mean decides:
 - STS-B dev (1,500 pairs, Spearman): the dev set sentence-transformers' own NLI training scripts select on;
 - LLM-pairs dev (the held-out questions against all 729 chunks, nDCG@10): the pairs parent's own domain.
 
-STSBenchmark and SICK-R test are reported next to them, never used to choose. Outputs in --output_dir: results.json,
+STSBenchmark and SICK-R test are reported next to them, never used to choose. The trained folders are evaluated at
+their training length (--max_seq_length), the base at its own 256 and at that length. A rerun reuses the trained
+parents and the scores already written (delete a folder to redo it). Outputs in --output_dir: results.json,
 results.md and every model folder (the merged ones with cards naming their parents).
 """
 
@@ -143,12 +145,21 @@ def main(argv=None) -> dict:
             )
             print(f"{name}: trained in {seconds / 60:.1f} min")
 
-    def score(model_dir: Path, name: str, dev: dict | None = None) -> dict:
-        dev = dev or evaluate(model_dir, dev_tasks, DEV_TASKS, out / f"{name}.dev", "fp32")["tasks"]
-        test = evaluate(model_dir, args.evaldata / "tasks", TEST_TASKS, out / f"{name}.test", "fp32")["tasks"]
+    def scores(model_dir: Path, tasks_dir: Path, tasks: list[str], folder: Path, extra) -> dict:
+        if (folder / "summary.json").is_file():  # scored by an earlier run of this benchmark (the models are kept)
+            summary = json.loads((folder / "summary.json").read_text())
+            return {t: summary["tasks"][t] for t in tasks}
+        return evaluate(model_dir, tasks_dir, tasks, folder, "fp32", extra)["tasks"]
+
+    def score(model_dir: Path, name: str, dev: dict | None = None, extra=()) -> dict:
+        dev = dev or scores(model_dir, dev_tasks, DEV_TASKS, out / f"{name}.dev", extra)
+        test = scores(model_dir, args.evaldata / "tasks", TEST_TASKS, out / f"{name}.test", extra)
         return {"dev": dev, "dev_mean": round(sum(dev.values()) / len(dev), 2), "test": test}
 
-    results = {"all-MiniLM-L6-v2 (base)": score(base, "base")}
+    # The trained folders are evaluated at their max_seq_length; the base at its own 256 and, to compare, at that.
+    same_length = ["--max_seq_length", str(args.max_seq_length)]
+    results = {"all-MiniLM-L6-v2 (base, 256 tokens)": score(base, "base")}
+    results[f"all-MiniLM-L6-v2 (base, {args.max_seq_length} tokens)"] = score(base, "base-short", extra=same_length)
     for name in data:
         results[name] = score(out / name, name)
     parents = [out / name for name in data]

@@ -110,10 +110,10 @@ def run(cmd: list[str], log: Path) -> float:
     return time.time() - start
 
 
-def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, precision: str) -> dict:
+def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, precision: str, extra=()) -> dict:
     folders = [str(tasks_dir / t) for t in tasks]
     cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders]
-    cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32"]
+    cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32", *extra]
     seconds = run(cmd, out.parent / f"{out.name}.log")
     summary = json.loads((out / "summary.json").read_text())
     return {"tasks": {t: summary["tasks"][t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
