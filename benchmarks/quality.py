@@ -9,7 +9,9 @@ real MTEB test sets (the E5 protocol: the paper's instruction on both sides for 
 - untrained: the base decoder, last-token pooling, saved exactly as a trained model would be (0 steps);
 - trained: the recipe;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
-- all-MiniLM-L6-v2: the reference row (a 22M encoder trained on a billion pairs), evaluated plainly.
+- all-MiniLM-L6-v2: the reference row (a 22M encoder trained on a billion pairs), evaluated plainly;
+- `--merge NAME=A,B[,...]` (repeatable): a row merging grid points A, B, ... with scripts/merge_models.py
+  (`--merge_method average|slerp`), scored like the others (e.g. `--merge merged=trained,temperature_0.02`).
 
 Data is the offline copy a user's Hub download stands for: `--traindata` (NLI triplets + LLM-generated pairs and
 triplets, deduplicated against the evaluation sets) and the STS-B *dev* split from `--evaldata` as the dev set of
@@ -108,13 +110,46 @@ def run(cmd: list[str], log: Path) -> float:
     return time.time() - start
 
 
-def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, precision: str) -> dict:
+def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, precision: str, extra=()) -> dict:
     folders = [str(tasks_dir / t) for t in tasks]
     cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders]
-    cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32"]
+    cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32", *extra]
     seconds = run(cmd, out.parent / f"{out.name}.log")
     summary = json.loads((out / "summary.json").read_text())
     return {"tasks": {t: summary["tasks"][t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
+
+
+def merge_row(name: str, parents: list[Path], out: Path, method: str, tasks_dir: Path, tasks, precision: str) -> dict:
+    """Merge trained folders with the README's command and score the child like a grid point (resumes as they do)."""
+    merge_cmd = [sys.executable, "scripts/merge_models.py", "--models", *map(str, parents)]
+    merge_cmd += ["--output_dir", str(out / name), "--method", method]
+    done = out / f"{name}.result.json"
+    previous = json.loads(done.read_text()) if done.is_file() else {}
+    if previous.get("merge_cmd") == merge_cmd and previous.get("eval_precision") == precision:
+        if previous.get("tasks", {}).keys() == set(tasks):
+            return previous
+    seconds = run(merge_cmd, out / f"{name}.merge.log")
+    scores = evaluate(out / name, tasks_dir, tasks, out / f"{name}.eval", precision)
+    values = list(scores["tasks"].values())
+    result = {**scores, "average": round(sum(values) / len(values), 2), "merge_s": round(seconds)}
+    result.update(train_s=None, dev=None, merge_cmd=merge_cmd, eval_precision=precision)
+    done.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def parse_merges(specs: list[str], points) -> dict[str, list[str]]:
+    """`NAME=A,B` → {NAME: [A, B]}; exits with one line for a malformed spec or a parent this run does not save."""
+    merges = {}
+    for spec in specs:
+        name, _, parents = spec.partition("=")
+        parents = [p for p in parents.split(",") if p]
+        if not name or len(parents) < 2:
+            sys.exit(f"error: `--merge`: expected NAME=POINT,POINT[,...], got {spec!r}")
+        unknown = [p for p in parents if p not in points or p == REFERENCE]  # the reference has no folder here
+        if unknown:
+            sys.exit(f"error: `--merge {spec}`: {unknown} are not grid points this run saves")
+        merges[name] = parents
+    return merges
 
 
 def dev_score(model_dir: Path) -> float | None:
@@ -179,6 +214,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num_processes", type=int, default=None, help="Default: 2 on CPU, 1 with --gpu.")
     p.add_argument("--eval_precision", default="fp32", help="scripts/evaluate.py --precision (bf16: ~2x on CPU).")
     p.add_argument("--dev_rows", type=int, default=None, help="STS-B dev pairs scored in training (500; GPU: 1500).")
+    p.add_argument("--merge", action="append", default=[], help="NAME=A,B: a row merging grid points A and B.")
+    p.add_argument("--merge_method", default="average", choices=["average", "slerp"], help="For --merge rows.")
     p.add_argument("--train_args", nargs=argparse.REMAINDER, default=[], help="Recipe overrides for every point.")
     return p.parse_args(argv)
 
@@ -205,6 +242,7 @@ def main(argv=None) -> dict:
         if unknown:
             sys.exit(f"error: `--only`: unknown grid point(s) {sorted(unknown)}; expected some of {sorted(points)}")
         points = {k: v for k, v in points.items() if k in args.only.split(",")}
+    merges = parse_merges(args.merge, points)
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     override = offline_override(args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path)
@@ -242,6 +280,16 @@ def main(argv=None) -> dict:
                 "eval_precision": args.eval_precision,
             }
             done.write_text(json.dumps(results[name], indent=2))
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+        print(table({name: results[name]}), flush=True)
+
+    for name, parents in merges.items():
+        print(f"\n=== {name} (merge of {', '.join(parents)})", flush=True)
+        tasks_dir = args.evaldata / "tasks"
+        parent_dirs = [out / p for p in parents]
+        results[name] = merge_row(
+            name, parent_dirs, out, args.merge_method, tasks_dir, args.tasks, args.eval_precision
+        )
         (out / "results.json").write_text(json.dumps(results, indent=2))
         print(table({name: results[name]}), flush=True)
 

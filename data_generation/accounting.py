@@ -101,4 +101,11 @@ def estimate(config, assumed_task_chars: int = 120, default_max_tokens: int = 10
             "completion_tokens": request.params.get("max_tokens") or default_max_tokens,
         }
         ledger.add(request.record(mode, usage=usage), request.task_type, request.language, request.phase)
+    if config.relabel_settings.enabled:  # one ranking request per example to relabel (data_generation.relabel)
+        from data_generation.relabel import estimated_usage, ranking_model
+
+        for task_type, language, usage in estimated_usage(config, generate):
+            requests[f"relabel/{task_type}"] += 1
+            record = {"request": {"model": ranking_model(config)}, "usage": usage, "mode": mode}
+            ledger.add(record, task_type, language, "relabel")
     return {"requests": dict(sorted(requests.items())), "ceiling": ledger.to_dict()}

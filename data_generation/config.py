@@ -143,6 +143,14 @@ class GenerationConfig:
     prices: dict | None = field(
         default=None, metadata={"help": "{model: {prompt: USD per 1M tokens, completion: USD per 1M tokens}}."}
     )
+    # ---- LLM-checked positives (data_generation.relabel)
+    relabel: dict | None = field(
+        default=None,
+        metadata={
+            "help": "Gecko-style relabeling after generation, off by default: {enabled, embedder, top_k, "
+            "negative_rank, task_types, model, max_tokens, query_prompt, corpus_prompt} (data_generation.relabel)."
+        },
+    )
     # ---- Output
     output_dir: str = field(
         default=None, metadata={"help": "Run directory: store, dataset, parquet, stats, card, chart."}
@@ -186,6 +194,7 @@ class GenerationConfig:
             self._bad("hub_dataset_id", "set (org/name) when push_to_hub is true")
         if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
             self._bad("api_key_env", "the NAME of an environment variable (not the key itself)")
+        self._check_relabel()
         if not os.environ.get(self.api_key_env) and not self.is_local_server:
             raise ConfigError(f"`api_key_env` must name a set environment variable; {self.api_key_env} is not set")
 
@@ -247,6 +256,11 @@ class GenerationConfig:
         for model, price in (self.prices or {}).items():
             if not isinstance(price, dict) or set(price) - {"prompt", "completion"}:
                 raise ConfigError(f"`prices.{model}` must be {{prompt: USD/1M, completion: USD/1M}}, got {price!r}")
+
+    def _check_relabel(self) -> None:
+        from data_generation.relabel import RelabelConfig
+
+        self.relabel_settings = RelabelConfig.from_mapping(self.relabel)
 
     @property
     def is_local_server(self) -> bool:

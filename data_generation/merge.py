@@ -13,6 +13,7 @@ from datasets import load_from_disk
 from data_generation.accounting import merge_usage
 from data_generation.output import CONFIG_FILE, STATS_FILE
 from data_generation.parsing import Deduper
+from data_generation.relabel import merged_stats
 
 _SHARD = re.compile(r"shard-(\d{5})-of-(\d{5})$")
 
@@ -68,4 +69,7 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
         "usage": merge_usage([s["usage"] for s in brainstorm_runs]),
         "shard": {"merged": len(shards)},
     }
+    relabel = merged_stats(stats)
+    if relabel:
+        merged["relabel"] = relabel
     return rows, merged, config

@@ -60,6 +60,11 @@ def _parse_example(request: Request, record: dict) -> tuple[str, str, str | None
 def _validate(request: Request, record: dict) -> None:
     if record.get("error"):
         raise Rejected("request_error", record["error"])
+    if request.phase == "relabel":
+        from data_generation.relabel import parse_ranking
+
+        parse_ranking(record["content"], request.meta["ids"], record.get("finish_reason"))
+        return
     parse = _parse_brainstorm if request.phase == "brainstorm" else _parse_example
     parse(request, record)
 
@@ -189,6 +194,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
         Counter(),
         Counter(),
     )
+    relabeled = None  # (rows, statistics, ranking requests) of data_generation.relabel
     try:
         if config.stage == "generate":  # the shared brainstorm ran once before the shards (stage "brainstorm")
             tasks = json.loads((shared_brainstorm_dir(config) / "tasks.json").read_text())
@@ -200,13 +206,19 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
         if config.stage != "brainstorm":
             generate, no_task = generation_requests(config, tasks)
             failed_g = await complete(generate, "generate")
+        if config.relabel_settings.enabled and config.stage != "brainstorm":  # LLM-checked positives
+            from data_generation.relabel import relabel
+
+            relabeled = await relabel(config, build_rows(config, generate, store)[0], store, complete)
     finally:
         await client.aclose()
     rows, rejections = build_rows(config, generate, store)
+    if relabeled is not None:
+        rows = relabeled[0]
     if no_task:
         rejections["no_brainstormed_task"] += sum(no_task.values())
     ledger = Ledger(config.prices, config.batch_discount)
-    for request in brainstorm + generate:
+    for request in brainstorm + generate + (relabeled[2] if relabeled else []):
         record = store.get(request.key)
         if record is not None:
             ledger.add(
@@ -229,10 +241,13 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
                 "rejections": dict(sorted(brainstorm_rejections.items())),
             },
             "rejections": dict(sorted(rejections.items())),
-            "unfinished_requests": sum(failed_b.values()) + sum(failed_g.values()),
+            "unfinished_requests": sum(failed_b.values())
+            + sum(failed_g.values())
+            + (relabeled[1]["unfinished"] if relabeled else 0),
             "http_faults": dict(sorted(client.faults.items())),
             "usage": ledger.to_dict(),
             "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
+            **({"relabel": relabeled[1]} if relabeled else {}),
         },
     }
 

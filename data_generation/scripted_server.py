@@ -3,10 +3,11 @@
 Replies are canned but deterministic functions of (model, messages, seed), so two runs with the same seed get the same
 answers. Faults are injected by a fixed hash of the request: transport faults (429 with Retry-After, 500, a reply
 slower than the client's timeout) hit the first attempt only; content faults (truncated JSON, non-JSON, wrong keys,
-empty reply) hit every attempt. Every request is recorded so tests can count repeats. Also serves the small part of
-the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: one model per file, at most
-`batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as OpenAI's does);
-a batch stays in progress for `batch_seconds` after creation, so tests can see how many are in flight at once.
+empty reply) hit every attempt. Ranking prompts (data_generation.relabel) get a JSON ranking of their passage ids,
+by word overlap with the query or by a test's `ranker`. Every request is recorded so tests can count repeats. Also
+serves the small part of the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: one model
+per file, at most `batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as
+OpenAI's does); a batch stays in progress for `batch_seconds` after creation, so tests can see how many are in flight at once.
 
     python -m data_generation.scripted_server --port 8000 --latency 0.05 [--fault 429=0.1 ...]
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -48,6 +50,8 @@ def request_hash(model: str, messages: list[dict], seed) -> str:
 def classify(prompt: str) -> tuple[str, str]:
     """(phase, task_type) of a prompt built from the paper's templates."""
     first = prompt.split("\n", 1)[0]
+    if first.startswith(RANKING_FIRST_LINE):
+        return "relabel", "ranking"
     if first.startswith("Brainstorm"):
         if "retrieval" in first:
             return "brainstorm", "short-long"
@@ -63,6 +67,23 @@ def classify(prompt: str) -> tuple[str, str]:
     if "translation" in first:
         return "generate", "bitext"
     return "generate", "sts"
+
+
+RANKING_FIRST_LINE = "Rank the candidate passages"  # data_generation.relabel's ranking prompt
+_PASSAGE = re.compile(r"^\[(P\d+)\] (.*)$", re.M)
+_QUERY = re.compile(r"^Query: (.*)$", re.M)
+
+
+def ranking_prompt_parts(prompt: str) -> tuple[str, dict[str, str]]:
+    """(query, {id: passage}) of a ranking prompt (one line per passage, as the scripted replies are)."""
+    query = _QUERY.search(prompt)
+    return (query.group(1) if query else ""), dict(_PASSAGE.findall(prompt))
+
+
+def overlap_ranking(query: str, passages: dict[str, str]) -> list[str]:
+    """The default scripted judgement: most words shared with the query first, ties in the listed order."""
+    words = set(query.lower().split())
+    return sorted(passages, key=lambda pid: -len(words & set(passages[pid].lower().split())))
 
 
 def canned_reply(prompt: str, digest: str, tasks_per_brainstorm: int = 5) -> str:
@@ -94,6 +115,7 @@ class ScriptedServer:
         batch_seconds: float = 0.0,
         batch_max_requests: int = 50_000,
         batch_max_bytes: int = 200_000_000,
+        ranker=None,
     ):
         self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
         self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
@@ -108,6 +130,8 @@ class ScriptedServer:
             batch_max_requests,
             batch_max_bytes,
         )
+        # Ranking prompts: ranker(query, {id: passage}) -> ids best first (a test scripts the order); default overlap.
+        self.ranker = ranker or overlap_ranking
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.thread: threading.Thread | None = None
@@ -177,7 +201,10 @@ class ScriptedServer:
         if status != 200:
             return status, headers, {"error": {"message": f"injected {fault}", "type": "server_error"}}, sleep
         prompt = messages[-1]["content"]
-        content, finish = canned_reply(prompt, digest, self.tasks_per_brainstorm), "stop"
+        if classify(prompt)[0] == "relabel":
+            content, finish = json.dumps({"ranking": self.ranker(*ranking_prompt_parts(prompt))}), "stop"
+        else:
+            content, finish = canned_reply(prompt, digest, self.tasks_per_brainstorm), "stop"
         if fault == "truncated":
             content, finish = content[: len(content) // 2], "length"
         elif fault == "non_json":

@@ -370,6 +370,7 @@ def render_model_card(
         query_template=template and template.template,
         example_prompt=example.replace("\n", "\\n") if example else None,
         training_summary=training or None,
+        merge=settings.merge,
         dev=dev,
         learning_curve=curve,
         datasets=facts,

@@ -92,6 +92,8 @@ class FolderSettings:
     # What the model card found where training ran (the base model's license, the datasets' languages), kept for a
     # later render elsewhere (synthembed.model_card.recorded_facts writes it).
     card_facts: dict | None = None
+    # A model merged from trained folders (synthembed.merging): {method, slerp_t, parents: [{path, weight, ...}]}.
+    merge: dict | None = None
 
     @property
     def template(self) -> QueryTemplate | None:

@@ -17,6 +17,7 @@ def entry_point_configs() -> dict[str, list[type]]:
     from data_generation.cli.merge_shards import MergeConfig
     from data_generation.config import GenerationConfig
     from synthembed.cli.evaluate import EvaluationArguments
+    from synthembed.cli.merge_models import MergeArguments
     from synthembed.cli.mine import MiningArguments
     from synthembed.cli.plan_memory import MemoryPlanArguments
     from synthembed.cli.prepare_public_data import PrepareArguments
@@ -26,6 +27,7 @@ def entry_point_configs() -> dict[str, list[type]]:
         "evaluate": [EvaluationArguments],
         "generate": [GenerationConfig],
         "merge_shards": [MergeConfig],
+        "merge_models": [MergeArguments],
         "mine": [MiningArguments],
         "plan_memory": [MemoryPlanArguments],
         "prepare_public_data": [PrepareArguments],
@@ -82,7 +84,16 @@ def raw(monkeypatch):
     return configs
 
 
-ENTRY_POINTS = ["evaluate", "generate", "merge_shards", "mine", "plan_memory", "prepare_public_data", "train"]
+ENTRY_POINTS = [
+    "evaluate",
+    "generate",
+    "merge_shards",
+    "merge_models",
+    "mine",
+    "plan_memory",
+    "prepare_public_data",
+    "train",
+]
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
@@ -191,6 +202,8 @@ print(code, ",".join(heavy))
         ("data_generation.cli.merge_shards", ["--output_dir", "missing"]),
         ("synthembed.cli.mine", ["--help"]),
         ("synthembed.cli.mine", ["--dataset_path", "d", "--output_dir", "o", "--model_name_or_path", "m", "--x", "1"]),
+        ("synthembed.cli.merge_models", ["--help"]),
+        ("synthembed.cli.merge_models", ["--models", "a", "--output_dir", "o"]),
         ("synthembed.cli.plan_memory", ["--help"]),
         ("synthembed.cli.plan_memory", ["--gpus", "0"]),
         ("synthembed.cli.train", ["--help"]),

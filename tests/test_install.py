@@ -22,6 +22,7 @@ COMMANDS = {
     "synthembed-prepare-data",
     "synthembed-plan-memory",
     "synthembed-evaluate",
+    "synthembed-merge-models",
 }
 
 RENDER_BOTH_CARDS = """

@@ -45,10 +45,13 @@ def test_runner_prints_one_row_per_grid_point(tmp_path, tiny_mistral_dir, capsys
     quality = quality_module()
     points = ["untrained", "trained", "all-MiniLM-L6-v2"]
     argv = runner_args(tmp_path / "out", traindata, evaldata, tiny_mistral_dir, "--only", ",".join(points))
+    argv += ["--merge", "merged=untrained,trained"]  # a merged row: scripts/merge_models.py on two saved points
     results = quality.main([*argv, "--train_args", *TWO_STEPS, "--per_device_train_batch_size", "4"])
-    assert list(results) == points
+    assert list(results) == [*points, "merged"]
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
-    assert [line.split(" | ")[0].lstrip("| ") for line in table[2:]] == points
+    assert [line.split(" | ")[0].lstrip("| ") for line in table[2:]] == [*points, "merged"]
+    merged = json.loads((tmp_path / "out/merged/synthembed_config.json").read_text())["merge"]
+    assert [p["global_step"] for p in merged["parents"]] == [0, 2] and merged["method"] == "average"
     assert results["trained"]["train_s"] > 0 and results["untrained"]["train_s"] is None
     assert results["trained"]["dev"] is not None  # the dev set was scored during training
     settings = {n: json.loads((tmp_path / "out" / n / "synthembed_config.json").read_text()) for n in points[:2]}

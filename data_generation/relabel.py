@@ -1,0 +1,258 @@
+"""LLM-checked positives (Gecko-style relabeling; Lee et al., 2024, "Gecko: Versatile Text Embeddings Distilled from
+Large Language Models"): after generation, each generated query is put to the LLM again with its nearest passages.
+
+For every row of `task_types`:
+
+1. candidates: the `top_k` passages of the run's pool (every positive and negative of the rows of `task_types`)
+   nearest to the query by cosine similarity under the reference `embedder`; the row's own positive is always one of
+   them (it replaces the k-th when retrieval misses it), so the LLM can keep it;
+2. the candidates are listed in a seeded random order (the retrieval order would tell the LLM which one is "right")
+   with ids P1..Pk, and the LLM is asked for a JSON ranking of every id (RANKING_TEMPLATE);
+3. selection rule: the new positive is the passage ranked first; the new hard negative is the one ranked
+   `negative_rank` (1-based, default the last of the k; with fewer candidates, the last one). A reply that is not
+   exactly a permutation of the ids leaves the row as generated and is counted by reason.
+
+The ranking requests go through the run's store like every other request (resumable, counted in the usage by phase
+"relabel", costed by the dry run); the statistics and the card count the rows whose positive or negative changed.
+Off by default (`relabel: {enabled: true, embedder: ..., top_k: ...}`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field, fields
+
+from data_generation.parsing import Rejected, _load
+from data_generation.templates import TASK_TYPES, render
+from synthembed_common.config import ConfigError
+
+RANKING_TEMPLATE = """\
+Rank the candidate passages for this retrieval task: {instruction}
+
+Here is a query for this task and {num_passages} candidate passages, each with an id.
+
+Query: {query}
+
+{passages}
+
+Rank all {num_passages} passages by how well they satisfy the query for this task, the most relevant first.
+
+Your output must always be a JSON object only, with the key "ranking": a list of every passage id exactly once, e.g. {"ranking": [{example}]}. Do not explain yourself or output anything else."""
+PASSAGE_LINE = "[{id}] {text}"
+FIRST_LINE = "Rank the candidate passages for this retrieval task: "  # how the scripted server tells one
+
+
+SETTINGS = ("embedder", "top_k", "negative_rank", "task_types")  # what the statistics record of the settings
+COUNTS = ("rows_considered", "ranked", "positive_changed", "negative_changed", "unfinished")
+
+
+@dataclass
+class RelabelConfig:
+    """The `relabel:` mapping of a generation config."""
+
+    enabled: bool = False
+    embedder: str | None = None  # a SentenceTransformer folder or Hub id (e.g. intfloat/multilingual-e5-base)
+    top_k: int = 5
+    negative_rank: int | None = None  # None: top_k, the lowest-ranked candidate
+    task_types: list[str] = field(default_factory=lambda: ["short-long", "short-short", "long-long"])
+    model: str | None = None  # the ranking LLM; default: the generation model (the first of a mix)
+    max_tokens: int | None = None  # default: 8 tokens per id
+    query_prompt: str | None = None  # embedder prefixes, e.g. "query: " / "passage: " for E5 models
+    corpus_prompt: str | None = None
+    batch_size: int = 32
+    assumed_passage_chars: int = 1500  # the dry run's guess at a passage's length
+
+    @classmethod
+    def from_mapping(cls, value: dict | None) -> RelabelConfig:
+        value = dict(value or {})
+        unknown = set(value) - {f.name for f in fields(cls)}
+        if unknown:
+            names = ", ".join(f.name for f in fields(cls))
+            raise ConfigError(f"`relabel` has unknown key(s) {sorted(unknown)}; expected some of {names}")
+        settings = cls(**value)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        def bad(key: str, expected: str):
+            raise ConfigError(f"`relabel.{key}` must be {expected}, got {getattr(self, key)!r}")
+
+        if not isinstance(self.enabled, bool):
+            bad("enabled", "true or false")
+        for key in ("top_k", "batch_size", "assumed_passage_chars"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < (2 if key == "top_k" else 1):
+                bad(key, "an integer >= 2" if key == "top_k" else "a positive integer")
+        if self.negative_rank is not None and not (
+            isinstance(self.negative_rank, int) and 2 <= self.negative_rank <= self.top_k
+        ):
+            bad("negative_rank", f"an integer in [2, top_k={self.top_k}] (rank 1 is the positive) or null")
+        if not isinstance(self.task_types, list) or not self.task_types or set(self.task_types) - set(TASK_TYPES):
+            bad("task_types", f"a non-empty list of task types from {list(TASK_TYPES)}")
+        if self.max_tokens is not None and (not isinstance(self.max_tokens, int) or self.max_tokens < 1):
+            bad("max_tokens", "a positive integer or null")
+        if self.enabled and not self.embedder:
+            bad("embedder", "a SentenceTransformer folder or Hub id when relabeling is enabled")
+
+    @property
+    def rank_of_negative(self) -> int:
+        return self.negative_rank or self.top_k
+
+    def completion_tokens(self) -> int:
+        return self.max_tokens or 8 * self.top_k + 16
+
+
+def ranking_prompt(instruction: str, query: str, passages: list[tuple[str, str]]) -> str:
+    """The ranking prompt for (id, text) passages in the order given."""
+    lines = "\n\n".join(PASSAGE_LINE.format(id=pid, text=text) for pid, text in passages)
+    example = ", ".join(f'"{pid}"' for pid, _ in passages[:3]) + (", ..." if len(passages) > 3 else "")
+    values = {"instruction": instruction, "query": query, "num_passages": len(passages)}
+    return render(RANKING_TEMPLATE, {**values, "passages": lines, "example": example})
+
+
+def ranking_schema(ids: list[str]) -> dict:
+    ranking = {"type": "array", "items": {"type": "string", "enum": ids}, "minItems": len(ids)}
+    ranking["maxItems"] = len(ids)
+    return {
+        "type": "object",
+        "properties": {"ranking": ranking},
+        "required": ["ranking"],
+        "additionalProperties": False,
+    }
+
+
+def parse_ranking(content: str | None, ids: list[str], finish_reason: str | None = None) -> list[str]:
+    """The ids best first, or `Rejected`: the reply must be {"ranking": [...]} listing every id exactly once."""
+    obj = _load(content, finish_reason)
+    ranking = obj.get("ranking") if isinstance(obj, dict) else None
+    if not isinstance(ranking, list) or not all(isinstance(x, str) for x in ranking):
+        raise Rejected("ranking_not_a_list")
+    ranking = [x.strip().strip("[]") for x in ranking]  # "[P2]" as the prompt prints it is P2
+    if set(ranking) - set(ids):
+        raise Rejected("ranking_unknown_id", str(sorted(set(ranking) - set(ids))))
+    if len(ranking) != len(ids) or len(set(ranking)) != len(ids):
+        raise Rejected("ranking_incomplete", f"{len(set(ranking))} of {len(ids)} ids")
+    return ranking
+
+
+def _row_id(row: dict) -> str:
+    return hashlib.sha256(json.dumps([row["query"], row["positive"]], ensure_ascii=False).encode()).hexdigest()
+
+
+def retrieve(settings: RelabelConfig, queries: list[str], positives: list[str], pool: list[str]) -> list[list[str]]:
+    """Per query: the top_k pool texts by cosine similarity (best first), always holding the query's own positive."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import semantic_search
+
+    model = SentenceTransformer(settings.embedder)
+    encode = dict(batch_size=settings.batch_size, convert_to_tensor=True, normalize_embeddings=True)
+    corpus = model.encode(pool, prompt=settings.corpus_prompt, **encode)
+    query_emb = model.encode(queries, prompt=settings.query_prompt, **encode)
+    hits = semantic_search(query_emb, corpus, top_k=min(settings.top_k, len(pool)))
+    out = []
+    for positive, found in zip(positives, hits):
+        texts = [pool[h["corpus_id"]] for h in found]
+        if positive not in texts:
+            texts[-1] = positive
+        out.append(texts)
+    return out
+
+
+def ranking_model(config) -> str:
+    """The LLM that ranks: `relabel.model`, else the generation model (the first by name of a mix)."""
+    mix = config.model_mix or (config.models_per_task_type or {}).values()
+    return config.relabel_settings.model or config.model or sorted(mix)[0]
+
+
+def ranking_requests(config, settings: RelabelConfig, rows: list[dict], candidates: list[list[str]]) -> list:
+    """One ranking request per row: candidates shuffled by a seed of (run seed, row), ids P1..Pk in that order."""
+    from data_generation.plan import Request
+
+    model = ranking_model(config)
+    requests = []
+    for row, texts in zip(rows, candidates):
+        row_id = _row_id(row)
+        rng = random.Random(f"{config.seed}/relabel/{row_id}")
+        order = rng.sample(texts, len(texts))
+        passages = [(f"P{j + 1}", text) for j, text in enumerate(order)]
+        ids = [pid for pid, _ in passages]
+        params = {"temperature": 0.0, "max_tokens": settings.completion_tokens()}
+        if config.send_seed:
+            params["seed"] = rng.randrange(2**31)
+        if config.structured_output == "json_object":
+            params["response_format"] = {"type": "json_object", "schema": ranking_schema(ids)}
+        elif config.structured_output == "json_schema":
+            schema = {"name": "ranking", "schema": ranking_schema(ids), "strict": True}
+            params["response_format"] = {"type": "json_schema", "json_schema": schema}
+        prompt = ranking_prompt(row["instruction"], row["query"], passages)
+        messages = [{"role": "user", "content": prompt}]
+        meta = {"ids": ids, "passages": dict(passages)}
+        requests.append(Request("relabel", row["task_type"], int(row_id[:12], 16), model, messages, params, meta))
+    return requests
+
+
+def select(ranking: list[str], passages: dict[str, str], negative_rank: int) -> tuple[str, str | None]:
+    """The selection rule: (the passage ranked first, the one ranked `negative_rank` or else the last)."""
+    ranked = [passages[pid] for pid in ranking]
+    negative = ranked[min(negative_rank, len(ranked)) - 1]
+    return ranked[0], (negative if negative != ranked[0] else None)
+
+
+async def relabel(config, rows: list[dict], store, complete) -> tuple[list[dict], dict, list]:
+    """(rows with LLM-checked positives and negatives, statistics, the ranking requests). `complete(requests,
+    phase)` sends what the store lacks (the pipeline's executor: online or Batch API)."""
+    settings = config.relabel_settings
+    targets = [i for i, r in enumerate(rows) if r["task_type"] in settings.task_types]
+    stats = {key: getattr(settings, key) for key in SETTINGS}
+    stats.update(dict.fromkeys(COUNTS, 0), negative_rank=settings.rank_of_negative, rows_considered=len(targets))
+    if not targets:
+        return rows, {**stats, "rejections": {}}, []
+    pool = list(dict.fromkeys(t for i in targets for t in (rows[i]["positive"], rows[i]["negative"]) if t))
+    chosen = [rows[i] for i in targets]
+    candidates = retrieve(settings, [r["query"] for r in chosen], [r["positive"] for r in chosen], pool)
+    requests = ranking_requests(config, settings, chosen, candidates)
+    failed = await complete(requests, "relabel")
+    out, rejections = [dict(r) for r in rows], Counter()
+    for i, request in zip(targets, requests):
+        record = store.get(request.key)
+        if record is None:
+            continue  # unfinished: counted below, the row stays as generated
+        try:
+            if record.get("error"):
+                raise Rejected("request_error")
+            ranking = parse_ranking(record["content"], request.meta["ids"], record.get("finish_reason"))
+        except Rejected as e:
+            rejections[e.reason] += 1
+            continue
+        positive, negative = select(ranking, request.meta["passages"], settings.rank_of_negative)
+        stats["ranked"] += 1
+        stats["positive_changed"] += positive != rows[i]["positive"]
+        stats["negative_changed"] += negative != rows[i]["negative"]
+        out[i].update(positive=positive, negative=negative)
+    stats.update(rejections=dict(sorted(rejections.items())), unfinished=sum(failed.values()))
+    return out, stats, requests
+
+
+def estimated_usage(config, generate_requests) -> list[tuple[str, str | None, dict]]:
+    """The dry run's (task type, language, usage) of one ranking request per planned example of `task_types`:
+    prompt tokens ~ chars / 4 with passages `assumed_passage_chars` long, completions at the ranking's max_tokens."""
+    settings = config.relabel_settings
+    example = ranking_prompt(
+        "x" * 120, "x" * 100, [(f"P{j + 1}", "x" * settings.assumed_passage_chars) for j in range(settings.top_k)]
+    )
+    usage = {"prompt_tokens": len(example) // 4, "completion_tokens": settings.completion_tokens()}
+    return [(r.task_type, r.language, dict(usage)) for r in generate_requests if r.task_type in settings.task_types]
+
+
+def merged_stats(shard_stats: list[dict]) -> dict | None:
+    """The relabeling statistics of a sharded run (each shard ranks its rows against its own pool), or None."""
+    found = [s["relabel"] for s in shard_stats if "relabel" in s]
+    if not found:
+        return None
+    rejections = Counter()
+    for stats in found:
+        rejections.update(stats["rejections"])
+    counts = {key: sum(stats[key] for stats in found) for key in COUNTS}
+    return {**{key: found[0][key] for key in SETTINGS}, **counts, "rejections": dict(sorted(rejections.items()))}
