@@ -104,7 +104,7 @@ async def execute(
             bar.set_postfix(live, refresh=False)
             bar.update(1)
 
-    await asyncio.gather(*(worker() for _ in range(min(client.config.max_concurrency, len(pending)))))
+    await asyncio.gather(*(worker() for _ in range(min(client.capacity, len(pending)))))
     bar.close()
     if failed:
         logger.warning(
@@ -231,6 +231,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
             "rejections": dict(sorted(rejections.items())),
             "unfinished_requests": sum(failed_b.values()) + sum(failed_g.values()),
             "http_faults": dict(sorted(client.faults.items())),
+            "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
             "usage": ledger.to_dict(),
             "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         },
