@@ -64,7 +64,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("BENCH_KEY", "sk-bench")
     load = os.getloadavg()[0]
-    print(f"{os.cpu_count()} CPUs, load average {load:.1f}; requests per point = bound x {args.seconds:.0f} s")
+    print(
+        f"{os.cpu_count()} CPUs, load average {load:.1f}; requests per point ~ bound x {args.seconds:.0f} s (whole rounds)"
+    )
     print(
         f"{'endpoints':>9} {'concurrency':>11} {'latency s':>9} {'bound req/s':>11} {'req/s':>8} {'fraction':>8} {'CPU ms/req':>10}"
     )
@@ -78,7 +80,7 @@ def main() -> None:
                 seed += 1
                 measure(urls, n, 2 * n, seed=1000 + seed)  # warm-up: imports, first connections
                 bound = concurrency / latency
-                requests = int(bound * args.seconds)
+                requests = concurrency * max(1, round(args.seconds / latency))  # whole rounds: no half-empty last one
                 wall, cpu = measure(urls, concurrency, requests, seed=seed)
                 rps = requests / wall
                 print(
