@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Generation client throughput against the scripted server at a fixed server latency.
+"""Generation client throughput against scripted servers at a fixed server latency, on one endpoint and on a fleet.
 
-Reports requests/s as a fraction of the concurrency bound (max_concurrency / latency) and client CPU seconds per
-request (everything in the generator process: openai client, rate limiting, store append, validation).
-The server (`python -m data_generation.scripted_server`) runs in its own process so that it does not share the
-client's GIL.
+For each point CONCURRENCY/LATENCY and each endpoint count N, N scripted servers
+(`python -m data_generation.scripted_server`, each its own process, so none shares the client's GIL) answer after
+LATENCY seconds, and the full pipeline (`data_generation.pipeline.generate`: plan, client, store append, validation,
+rows) runs CONCURRENCY requests in flight, split evenly over the N endpoints. Reported:
+- fraction = measured requests/s / bound, bound = CONCURRENCY / LATENCY (no client can do better);
+- CPU ms/request = the client process's CPU time (user + sys, `time.process_time()` around `generate`) / requests.
 
-    python benchmarks/generation_throughput.py --latency 0.1 --concurrency 8 32 64 --requests 600
+    python benchmarks/generation_throughput.py --points 32/0.2 256/2 --endpoints 1 4 --seconds 15
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from data_generation.pipeline import generate
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    """The scripted server on a free port (it picks one and prints its base_url first)."""
+    """A scripted server on a free port (it picks one and prints its base_url first)."""
     cmd = [sys.executable, "-m", "data_generation.scripted_server", "--port", "0", "--latency", str(latency)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     base_url = proc.stdout.readline().strip()
@@ -33,15 +35,16 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     return proc, base_url
 
 
-def measure(base_url: str, concurrency: int, requests: int, seed: int) -> tuple[float, float]:
+def measure(urls: list[str], concurrency: int, requests: int, seed: int) -> tuple[float, float]:
+    """(wall seconds, client CPU seconds) of one generation run of `requests` STS examples."""
+    per_endpoint = max(1, concurrency // len(urls))
     with tempfile.TemporaryDirectory() as tmp:
         config = GenerationConfig(
-            base_url=base_url,
+            endpoints=[{"base_url": url, "max_concurrency": per_endpoint} for url in urls],
             model="bench",
             api_key_env="BENCH_KEY",
             num_examples=requests,
             task_proportions={"sts": 1},
-            max_concurrency=concurrency,
             seed=seed,
             output_dir=tmp,
             progress=False,
@@ -55,25 +58,41 @@ def measure(base_url: str, concurrency: int, requests: int, seed: int) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 64])
-    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--points", nargs="+", default=["32/0.2", "256/2"], help="CONCURRENCY/LATENCY_SECONDS")
+    parser.add_argument("--endpoints", type=int, nargs="+", default=[1, 4], help="fleet sizes")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each point at the bound")
     args = parser.parse_args()
     os.environ.setdefault("BENCH_KEY", "sk-bench")
-    server, base_url = start_server(args.latency)
-    try:
-        measure(base_url, 4, 20, seed=0)  # warm-up: imports, connection pool
-        cpus = os.cpu_count()
-        print(f"scripted server latency {args.latency * 1000:.0f} ms, {args.requests} requests per point, {cpus} CPUs")
-        print(f"{'concurrency':>11} {'bound req/s':>11} {'req/s':>8} {'fraction':>8} {'CPU ms/req':>10}")
-        for i, c in enumerate(args.concurrency):
-            wall, cpu = measure(base_url, c, args.requests, seed=i + 1)
-            bound = c / args.latency
-            rps = args.requests / wall
-            print(f"{c:>11} {bound:>11.0f} {rps:>8.1f} {rps / bound:>8.2f} {1000 * cpu / args.requests:>10.2f}")
-    finally:
-        server.terminate()
-        server.wait()
+    load = os.getloadavg()[0]
+    print(
+        f"{os.cpu_count()} CPUs, load average {load:.1f}; requests per point ~ bound x {args.seconds:.0f} s (whole rounds)"
+    )
+    print(
+        f"{'endpoints':>9} {'concurrency':>11} {'latency s':>9} {'bound req/s':>11} {'req/s':>8} {'fraction':>8} {'CPU ms/req':>10}"
+    )
+    seed = 0
+    for point in args.points:
+        concurrency, latency = int(point.split("/")[0]), float(point.split("/")[1])
+        for n in args.endpoints:
+            servers = [start_server(latency) for _ in range(n)]
+            try:
+                urls = [url for _, url in servers]
+                seed += 1
+                measure(urls, n, 2 * n, seed=1000 + seed)  # warm-up: imports, first connections
+                bound = concurrency / latency
+                requests = concurrency * max(1, round(args.seconds / latency))  # whole rounds: no half-empty last one
+                wall, cpu = measure(urls, concurrency, requests, seed=seed)
+                rps = requests / wall
+                print(
+                    f"{n:>9} {concurrency:>11} {latency:>9.2f} {bound:>11.0f} {rps:>8.1f} {rps / bound:>8.3f} "
+                    f"{1000 * cpu / requests:>10.2f}",
+                    flush=True,
+                )
+            finally:
+                for proc, _ in servers:
+                    proc.terminate()
+                    proc.wait()
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,116 +1,250 @@
-"""The LLM client: `openai.AsyncOpenAI` against any base_url, with a concurrency bound, client-side request and token
-rate limits, and counters of every HTTP fault seen on the wire.
+"""The LLM client: chat completions spread over one or more OpenAI-compatible endpoints (a fleet of vLLM / llama.cpp
+servers, or one API), with client-side request and token rate limits and per-endpoint statistics.
 
-Retries are the openai client's own (`max_retries`): exponential backoff with jitter on 408/409/429/5xx, connection
-errors and timeouts, honouring `Retry-After` / `retry-after-ms` up to two minutes. The counting transport sits under
-it, so each failed attempt is counted even when the retry then succeeds.
+Requests go to the endpoint with the most free capacity (free slots x weight) that serves their model. An endpoint
+that fails (5xx, connection errors, timeouts, unreadable replies) `FAILURES_TO_OPEN` times in a row is taken out
+for a cooldown that doubles on each reopening (1 s, 2 s, ... 60 s), then gets one probe request at a time until one
+succeeds; meanwhile its requests go to the others.
+
+Online requests are posted with httpx2 (the openai client's HTTP library) rather than `openai.AsyncOpenAI`: its retry
+loop is bound to one base_url, so a retry could not move to a healthy endpoint, and its request transformation and
+response models cost ~1 ms of CPU per request (profiled: benchmarks/generation_throughput.md). What to retry, how
+long to wait (exponential backoff with jitter, `Retry-After` / `retry-after-ms` honoured up to two minutes) and the
+errors raised after the last retry are still the openai client's own (its `_should_retry`,
+`_calculate_retry_timeout`, `_make_status_error_from_response`), so the pipeline sees the same `openai.APIError`s.
+The Batch API (one endpoint) uses `openai.AsyncOpenAI` on the same connection pool.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
+import itertools
+import json
+import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import httpx2
 import openai
+from aiolimiter import AsyncLimiter
+from openai._models import FinalRequestOptions
 
 from data_generation.config import GenerationConfig
 
-
-class RateLimiter:
-    """Token bucket: `per_minute` units per minute, bursting up to one minute's worth.
-
-    `clock` and `sleep` are time.monotonic and asyncio.sleep; a test passes a simulated pair.
-    """
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, sleep=asyncio.sleep):
-        self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.available = self.capacity
-        self.clock, self.sleep = clock, sleep
-        self.updated = clock()
-        self.lock = asyncio.Lock()
-
-    async def acquire(self, amount: float = 1.0) -> None:
-        amount = min(amount, self.capacity)
-        async with self.lock:
-            while True:
-                now = self.clock()
-                self.available = min(self.capacity, self.available + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.available >= amount:
-                    self.available -= amount
-                    return
-                await self.sleep((amount - self.available) / self.rate)
+POOL_SIZE = 16  # connections per httpx2 pool
+FAILURES_TO_OPEN = 3  # consecutive failures that take an endpoint out (isolated faults only cost their retry)
+COOLDOWN, MAX_COOLDOWN = 1.0, 60.0  # seconds out after the first / a repeated opening
 
 
-class CountingTransport(httpx2.AsyncBaseTransport):
-    """Counts HTTP error statuses and timeouts per attempt, then hands the outcome back to the openai client."""
+class Endpoint:
+    """One server: its connection pool, capacity, circuit state and counters."""
 
-    def __init__(self, counters: Counter, max_connections: int):
-        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self.inner = httpx2.AsyncHTTPTransport(limits=limits)
-        self.counters = counters
+    def __init__(self, spec: dict, config: GenerationConfig, ssl_context):
+        self.base_url, self.model = spec["base_url"].rstrip("/"), spec["model"]
+        self.capacity, self.weight = spec["max_concurrency"], spec["weight"]
+        self.url = self.base_url + "/chat/completions"
+        key = config.api_key(spec["api_key_env"])
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        # Several small pools, not one: httpcore's pool scans every connection on each request and response (3/4 of
+        # the client's CPU at 256 connections, profiled); requests take the pools in turn.
+        shards = -(-self.capacity // POOL_SIZE)
+        per_pool = -(-self.capacity // shards) + 4
+        limits = httpx2.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        self.pools = [
+            httpx2.AsyncClient(limits=limits, timeout=config.request_timeout, verify=ssl_context)
+            for _ in range(shards)
+        ]
+        self.next_pool = itertools.cycle(self.pools).__next__
+        self.http = self.pools[0]
+        # The openai client on the same pool: retry policy and error classes for online requests, the Batch API.
+        self.openai = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=key,
+            max_retries=config.max_retries,
+            timeout=config.request_timeout,
+            http_client=self.http,
+        )
+        self.in_flight = 0
+        self.in_row = 0  # consecutive failures
+        self.openings = 0  # consecutive openings of the circuit (the cooldown doubles with each)
+        self.openings_total = 0
+        self.down_until = 0.0
+        self.requests = 0
+        self.failures: Counter = Counter()
+        self.latencies = array.array("d")  # seconds of each successful attempt (8 bytes each)
 
-    async def handle_async_request(self, request):
-        try:
-            response = await self.inner.handle_async_request(request)
-        except httpx2.TimeoutException:
-            self.counters["timeout"] += 1
-            raise
-        except httpx2.TransportError:
-            self.counters["connection_error"] += 1
-            raise
-        if response.status_code >= 400:
-            self.counters[f"http_{response.status_code}"] += 1
-        return response
+    def free(self, now: float) -> int:
+        if now < self.down_until:
+            return 0
+        return (1 if self.in_row >= FAILURES_TO_OPEN else self.capacity) - self.in_flight  # half-open: one probe
 
-    async def aclose(self):
-        await self.inner.aclose()
+    def failed(self, kind: str, now: float, health: bool) -> None:
+        """Count a failed attempt; `health` failures (the server's fault, not the request's) may open the circuit."""
+        self.failures[kind] += 1
+        if not health:
+            return
+        self.in_row += 1
+        if self.in_row >= FAILURES_TO_OPEN and now >= self.down_until:
+            self.openings += 1
+            self.openings_total += 1
+            self.down_until = now + min(COOLDOWN * 2 ** (self.openings - 1), MAX_COOLDOWN)
 
+    def succeeded(self, seconds: float) -> None:
+        self.in_row = self.openings = 0
+        self.latencies.append(seconds)
 
-def make_openai(config: GenerationConfig, counters: Counter | None = None) -> openai.AsyncOpenAI:
-    counters = Counter() if counters is None else counters
-    transport = CountingTransport(counters, max_connections=config.max_concurrency + 4)
-    http_client = openai.DefaultAsyncHttpxClient(transport=transport)
-    return openai.AsyncOpenAI(
-        base_url=config.base_url,
-        api_key=config.api_key(),
-        max_retries=config.max_retries,
-        timeout=config.request_timeout,
-        http_client=http_client,
-    )
+    def stats(self) -> dict:
+        lat = sorted(self.latencies)
+        latency = {}
+        if lat:
+            q = statistics.quantiles(lat, n=20, method="inclusive") if len(lat) > 1 else [lat[0]] * 19
+            latency = {"mean": statistics.fmean(lat), "p50": q[9], "p95": q[18], "max": lat[-1]}
+        return {
+            "model": self.model,
+            "requests": self.requests,
+            "succeeded": len(lat),
+            "failures": dict(sorted(self.failures.items())),
+            "circuit_openings": self.openings_total,
+            "latency_s": {k: round(v, 4) for k, v in latency.items()},
+        }
 
 
 class LLMClient:
     def __init__(self, config: GenerationConfig):
         self.config = config
-        self.faults: Counter = Counter()
-        self.openai = make_openai(config, self.faults)
-        self.semaphore = asyncio.Semaphore(config.max_concurrency)
-        self.rpm = RateLimiter(config.requests_per_minute) if config.requests_per_minute else None
-        self.tpm = RateLimiter(config.tokens_per_minute) if config.tokens_per_minute else None
+        ssl_context = httpx2.create_ssl_context()  # one for all pools: loading the CA bundle costs ~17 ms each
+        self.endpoints = [Endpoint(spec, config, ssl_context) for spec in config.resolved_endpoints()]
+        self.capacity = sum(e.capacity for e in self.endpoints)  # requests in flight at once, over the fleet
+        self.rpm = AsyncLimiter(config.requests_per_minute, 60) if config.requests_per_minute else None
+        self.tpm = AsyncLimiter(config.tokens_per_minute, 60) if config.tokens_per_minute else None
+        self.retry_options = FinalRequestOptions.construct(method="post", url="/chat/completions")
+        self.changed = asyncio.Event()  # set when a slot frees up, for requests waiting on a full or failing fleet
+        self.waiting = 0
+
+    @property
+    def openai(self) -> openai.AsyncOpenAI:
+        """The openai client of the (only) endpoint, for the Batch API."""
+        return self.endpoints[0].openai
+
+    @property
+    def faults(self) -> Counter:
+        """Failed attempts by kind (http_429, http_500, timeout, connection_error, ...) over all endpoints."""
+        return sum((e.failures for e in self.endpoints), Counter())
+
+    def endpoint_stats(self) -> dict:
+        """{base_url: stats} (`base_url#i` where one URL is listed twice, e.g. for two models)."""
+        urls = Counter(e.base_url for e in self.endpoints)
+        return {
+            e.base_url if urls[e.base_url] == 1 else f"{e.base_url}#{i}": e.stats()
+            for i, e in enumerate(self.endpoints)
+        }
+
+    def _pick(self, model: str, exclude: set) -> tuple[Endpoint | None, float | None]:
+        """(the serving endpoint with the most weighted free capacity, or None and when the next one comes back)."""
+        now, best, score, back = time.monotonic(), None, 0.0, None
+        for e in self.endpoints:
+            if e in exclude or (e.model is not None and e.model != model):
+                continue
+            free = e.free(now)
+            if free > 0 and free * e.weight > score:
+                best, score = e, free * e.weight
+            elif now < e.down_until and (back is None or e.down_until < back):
+                back = e.down_until
+        return best, back
+
+    async def _acquire(self, model: str, exclude: set = frozenset()) -> Endpoint:
+        while True:
+            endpoint, back = self._pick(model, exclude)
+            if endpoint is not None:
+                endpoint.in_flight += 1
+                return endpoint
+            self.changed.clear()
+            self.waiting += 1
+            try:
+                async with asyncio.timeout(None if back is None else max(0.0, back - time.monotonic())):
+                    await self.changed.wait()
+            except TimeoutError:
+                pass
+            finally:
+                self.waiting -= 1
+
+    def _release(self, endpoint: Endpoint) -> None:
+        endpoint.in_flight -= 1
+        if self.waiting:
+            self.changed.set()
+
+    def _others_up(self, model: str, tried: set) -> bool:
+        now = time.monotonic()
+        return any(
+            e not in tried and (e.model is None or e.model == model) and now >= e.down_until for e in self.endpoints
+        )
 
     async def complete(self, model: str, messages: list[dict], params: dict) -> dict:
         """One chat completion -> {content, finish_reason, usage}; raises openai.APIError after the last retry."""
-        async with self.semaphore:
-            if self.rpm:
-                await self.rpm.acquire(1)
-            if self.tpm:
-                estimate = sum(len(m["content"]) for m in messages) / 4 + (params.get("max_tokens") or 1024)
-                await self.tpm.acquire(estimate)
-            response = await self.openai.chat.completions.create(model=model, messages=messages, **params)
-        choice = response.choices[0] if response.choices else None
-        usage = response.usage
-        return {
-            "content": choice.message.content if choice else None,
-            "finish_reason": choice.finish_reason if choice else None,
-            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
-            if usage
-            else None,
-        }
+        if self.rpm:
+            await self.rpm.acquire(1)
+        if self.tpm:
+            estimate = sum(len(m["content"]) for m in messages) / 4 + (params.get("max_tokens") or 1024)
+            await self.tpm.acquire(min(estimate, self.tpm.max_rate))
+        body = json.dumps({"model": model, "messages": messages, **params}, ensure_ascii=False).encode()
+        tried = set()  # endpoints that failed this request: a retry goes to another one while any is up
+        for attempt in range(self.config.max_retries + 1):
+            endpoint = await self._acquire(model, tried)
+            endpoint.requests += 1
+            http = endpoint.next_pool()
+            request = http.build_request("POST", endpoint.url, content=body, headers=endpoint.headers)
+            start = time.monotonic()
+            response = error = None
+            try:
+                response = await http.send(request)
+            except httpx2.TimeoutException:
+                error = openai.APITimeoutError(request=request)
+                endpoint.failed("timeout", time.monotonic(), health=True)
+            except httpx2.TransportError as e:
+                error = openai.APIConnectionError(message=f"{type(e).__name__}: {e}", request=request)
+                endpoint.failed("connection_error", time.monotonic(), health=True)
+            finally:
+                self._release(endpoint)
+            if response is not None:
+                if response.status_code == 200:
+                    try:
+                        data = json.loads(response.content)
+                    except ValueError:
+                        error = openai.APIResponseValidationError(response, None, message="reply is not JSON")
+                        endpoint.failed("invalid_reply", time.monotonic(), health=True)
+                    else:
+                        endpoint.succeeded(time.monotonic() - start)
+                        return _result(data)
+                else:
+                    endpoint.failed(f"http_{response.status_code}", time.monotonic(), response.status_code >= 500)
+                    error = endpoint.openai._make_status_error_from_response(response)
+                    if not endpoint.openai._should_retry(response):
+                        raise error
+            if attempt == self.config.max_retries:
+                raise error
+            tried.add(endpoint)
+            if self._others_up(model, tried):  # retry at once elsewhere
+                continue
+            tried.clear()  # every endpoint failed it: back off as the openai client does, then any endpoint
+            remaining = self.config.max_retries - attempt
+            headers = response.headers if response is not None else None
+            await asyncio.sleep(endpoint.openai._calculate_retry_timeout(remaining, self.retry_options, headers))
+        raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
-        await self.openai.close()
+        for endpoint in self.endpoints:
+            for pool in endpoint.pools:
+                await pool.aclose()
+
+
+def _result(data: dict) -> dict:
+    choice = (data.get("choices") or [None])[0]
+    usage = data.get("usage")
+    return {
+        "content": choice["message"].get("content") if choice else None,
+        "finish_reason": choice.get("finish_reason") if choice else None,
+        "usage": {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
+        if usage
+        else None,
+    }

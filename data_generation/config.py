@@ -30,9 +30,20 @@ PAPER_TASK_PROPORTIONS = {
 @dataclass
 class GenerationConfig:
     # ---- LLM access
-    base_url: str = field(
+    base_url: list[str] | str = field(
         default=None,
-        metadata={"help": "OpenAI-compatible endpoint (OpenAI, Azure OpenAI /openai/v1, vLLM, llama.cpp)."},
+        metadata={
+            "help": "OpenAI-compatible endpoint (OpenAI, Azure OpenAI /openai/v1, vLLM, llama.cpp), or several "
+            "(`--base_url URL1 URL2`, a YAML list): a fleet, each with `max_concurrency` (see `endpoints`)."
+        },
+    )
+    endpoints: list[dict] | None = field(
+        default=None,
+        metadata={
+            "help": "A fleet instead of `base_url`: [{base_url, model, max_concurrency, weight, api_key_env}], only "
+            "base_url required; model: the one model it serves (default any); the rest default to the top-level "
+            "settings, weight to 1. Requests go where weighted free capacity is largest; a failing one is backed off."
+        },
     )
     model: str | None = field(
         default=None,
@@ -181,8 +192,6 @@ class GenerationConfig:
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
     def __post_init__(self):
-        if not self.base_url or urlparse(self.base_url).scheme not in ("http", "https"):
-            self._bad("base_url", "an http(s) URL such as https://api.openai.com/v1")
         if not (self.model or self.model_mix or self.models_per_task_type):
             self._bad("model", "a model name (or set `model_mix` / `models_per_task_type`)")
         if not self.output_dir:
@@ -195,8 +204,11 @@ class GenerationConfig:
         if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
             self._bad("api_key_env", "the NAME of an environment variable (not the key itself)")
         self._check_relabel()
-        if not os.environ.get(self.api_key_env) and not self.is_local_server:
-            raise ConfigError(f"`api_key_env` must name a set environment variable; {self.api_key_env} is not set")
+        self._check_endpoints()
+        for i, spec in enumerate(self.resolved_endpoints()):
+            if not os.environ.get(spec["api_key_env"]) and not _is_local(spec["base_url"]):
+                name = f"endpoints[{i}].api_key_env" if self.endpoints else "api_key_env"
+                raise ConfigError(f"`{name}` must name a set environment variable; {spec['api_key_env']} is not set")
 
     def _bad(self, name: str, expected: str) -> typing.NoReturn:
         raise ConfigError(f"`{name}` must be {expected}, got {getattr(self, name)!r}")
@@ -262,17 +274,95 @@ class GenerationConfig:
 
         self.relabel_settings = RelabelConfig.from_mapping(self.relabel)
 
+    # ---- Endpoints (a fleet)
+    def _check_endpoints(self) -> None:
+        if isinstance(self.base_url, (list, tuple)) and len(self.base_url) == 1:
+            self.base_url = self.base_url[0]  # `--base_url URL` parses as a one-item list
+        if self.endpoints is not None:
+            if self.base_url is not None:
+                self._bad("base_url", "unset when `endpoints` is given (each entry has its own base_url)")
+            if not self.endpoints or not all(isinstance(e, dict) for e in self.endpoints):
+                self._bad("endpoints", "a non-empty list of {base_url, model, max_concurrency, weight, api_key_env}")
+            for i, spec in enumerate(self.endpoints):
+                unknown = set(spec) - set(ENDPOINT_KEYS)
+                if unknown:
+                    raise ConfigError(f"`endpoints[{i}]` has unknown key(s) {sorted(unknown)}; known: {ENDPOINT_KEYS}")
+                _check_url(f"endpoints[{i}].base_url", spec.get("base_url"))
+                for key, check, expected in (
+                    (
+                        "max_concurrency",
+                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                        "a positive integer",
+                    ),
+                    ("weight", _positive, "a positive number"),
+                    ("model", lambda v: isinstance(v, str) and v, "a model name"),
+                    (
+                        "api_key_env",
+                        lambda v: isinstance(v, str) and v.replace("_", "").isalnum(),
+                        "an environment variable NAME",
+                    ),
+                ):
+                    if key in spec and not check(spec[key]):
+                        raise ConfigError(f"`endpoints[{i}].{key}` must be {expected}, got {spec[key]!r}")
+        else:
+            urls = self.base_url if isinstance(self.base_url, (list, tuple)) else [self.base_url]
+            for i, url in enumerate(urls):
+                _check_url("base_url" if len(urls) == 1 else f"base_url[{i}]", url)
+        served = {spec["model"] for spec in self.resolved_endpoints()}
+        if None not in served:
+            unserved = sorted(self.planned_models() - served)
+            if unserved:
+                self._bad(
+                    "endpoints",
+                    f"an endpoint (or one without `model`) for every model asked for; none serves {unserved}",
+                )
+        if self.use_batch_api and len(self.resolved_endpoints()) > 1:
+            self._bad("use_batch_api", "false with several endpoints (the Batch API is one endpoint's)")
+
+    def resolved_endpoints(self) -> list[dict]:
+        """Every endpoint with all of ENDPOINT_KEYS filled in (model None: serves any model)."""
+        defaults = {
+            "model": None,
+            "max_concurrency": self.max_concurrency,
+            "weight": 1,
+            "api_key_env": self.api_key_env,
+        }
+        if self.endpoints is not None:
+            return [{**defaults, **spec} for spec in self.endpoints]
+        urls = self.base_url if isinstance(self.base_url, (list, tuple)) else [self.base_url]
+        return [{**defaults, "base_url": url} for url in urls]
+
+    def planned_models(self) -> set[str]:
+        """Models the plan can ask for (what plan._model chooses from)."""
+        models = set((self.models_per_task_type or {}).values())
+        types_left = set(TASK_TYPES) - set(self.models_per_task_type or {})
+        if types_left and any(self.task_proportions.get(t) for t in types_left):
+            models |= set(self.model_mix) if self.model_mix else {self.model}
+        return models
+
     @property
     def is_local_server(self) -> bool:
-        return urlparse(self.base_url).hostname in ("127.0.0.1", "localhost", "::1")
+        return all(_is_local(spec["base_url"]) for spec in self.resolved_endpoints())
 
-    def api_key(self) -> str:
-        """The key, read from the environment only (local servers accept any placeholder)."""
-        return os.environ.get(self.api_key_env) or "sk-no-key-required"
+    def api_key(self, env: str | None = None) -> str:
+        """The key in `env` (default api_key_env), read from the environment only (local servers take any)."""
+        return os.environ.get(env or self.api_key_env) or "sk-no-key-required"
 
     def to_dict(self) -> dict:
         """Resolved settings for provenance files; holds the variable name, never the key."""
         return asdict(self)
+
+
+ENDPOINT_KEYS = ("base_url", "model", "max_concurrency", "weight", "api_key_env")
+
+
+def _check_url(name: str, url) -> None:
+    if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
+        raise ConfigError(f"`{name}` must be an http(s) URL such as https://api.openai.com/v1, got {url!r}")
+
+
+def _is_local(url: str) -> bool:
+    return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _positive(weight) -> bool:

@@ -67,9 +67,27 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
         "unfinished_requests": sum(s["unfinished_requests"] for s in brainstorm_runs),
         "http_faults": _sum([s["http_faults"] for s in brainstorm_runs]),
         "usage": merge_usage([s["usage"] for s in brainstorm_runs]),
+        "endpoints": _merge_endpoints([s.get("endpoints") or {} for s in brainstorm_runs]),
         "shard": {"merged": len(shards)},
     }
     relabel = merged_stats(stats)
     if relabel:
         merged["relabel"] = relabel
     return rows, merged, config
+
+
+def _merge_endpoints(runs: list[dict]) -> dict:
+    """Per-endpoint stats of the shards: counts summed; latency kept only for an endpoint that one shard used
+    (percentiles of several shards cannot be combined from their summaries)."""
+    merged: dict = {}
+    for run in runs:
+        for url, row in run.items():
+            if url not in merged:
+                merged[url] = dict(row)
+                continue
+            acc = merged[url]
+            for key in ("requests", "succeeded", "circuit_openings"):
+                acc[key] += row[key]
+            acc["failures"] = _sum([acc["failures"], row["failures"]])
+            acc["latency_s"] = {}
+    return merged

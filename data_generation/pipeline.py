@@ -109,7 +109,7 @@ async def execute(
             bar.set_postfix(live, refresh=False)
             bar.update(1)
 
-    await asyncio.gather(*(worker() for _ in range(min(client.config.max_concurrency, len(pending)))))
+    await asyncio.gather(*(worker() for _ in range(min(client.capacity, len(pending)))))
     bar.close()
     if failed:
         logger.warning(
@@ -245,6 +245,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
             + sum(failed_g.values())
             + (relabeled[1]["unfinished"] if relabeled else 0),
             "http_faults": dict(sorted(client.faults.items())),
+            "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
             "usage": ledger.to_dict(),
             "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
             **({"relabel": relabeled[1]} if relabeled else {}),

@@ -3,11 +3,12 @@
 Replies are canned but deterministic functions of (model, messages, seed), so two runs with the same seed get the same
 answers. Faults are injected by a fixed hash of the request: transport faults (429 with Retry-After, 500, a reply
 slower than the client's timeout) hit the first attempt only; content faults (truncated JSON, non-JSON, wrong keys,
-empty reply) hit every attempt. Ranking prompts (data_generation.relabel) get a JSON ranking of their passage ids,
-by word overlap with the query or by a test's `ranker`. Every request is recorded so tests can count repeats. Also
-serves the small part of the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: one model
-per file, at most `batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as
-OpenAI's does); a batch stays in progress for `batch_seconds` after creation, so tests can see how many are in flight at once.
+empty reply) hit every attempt; `broken` fails every request (HTTP 500 or a closed connection), as a fleet member
+gone bad does. Ranking prompts (data_generation.relabel) get a JSON ranking of their passage ids, by word overlap with
+the query or by a test's `ranker`. Every request is recorded so tests can count repeats. Also serves the small part of
+the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: one model per file, at most
+`batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as OpenAI's does);
+a batch stays in progress for `batch_seconds` after creation, so tests can see how many are in flight at once.
 
     python -m data_generation.scripted_server --port 8000 --latency 0.05 [--fault 429=0.1 ...]
 
@@ -30,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TRANSPORT_FAULTS = ("429", "500", "timeout")
 CONTENT_FAULTS = ("truncated", "non_json", "wrong_keys", "empty")
 FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS
+# A broken server (one of a fleet gone bad) fails every chat request: HTTP 500, or the connection closed unanswered.
+BROKEN = (None, "500", "close")
 
 # The JSON keys each generation template asks for, written out here (not imported from templates) so the tests
 # check the parser against an independent statement of the format.
@@ -116,9 +119,13 @@ class ScriptedServer:
         batch_max_requests: int = 50_000,
         batch_max_bytes: int = 200_000_000,
         ranker=None,
+        broken: str | None = None,
     ):
         self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
         self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
+        if broken not in BROKEN:
+            raise ValueError(f"broken must be one of {BROKEN}, got {broken!r}")
+        self.broken = broken
         self.records: list[dict] = []
         self.auth_headers: set[str] = set()
         self.attempts: Counter = Counter()
@@ -132,7 +139,7 @@ class ScriptedServer:
         )
         # Ranking prompts: ranker(query, {id: passage}) -> ids best first (a test scripts the order); default overlap.
         self.ranker = ranker or overlap_ranking
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.thread: threading.Thread | None = None
 
@@ -187,6 +194,12 @@ class ScriptedServer:
             first = self.attempts[digest] == 1
         fault = self.fault_for(digest)
         status, headers, sleep = 200, {}, self.latency
+        if self.broken:
+            with self.lock:
+                self.records.append(
+                    {"hash": digest, "status": self.broken, "fault": "broken", "time": time.monotonic()}
+                )
+            return (500 if self.broken == "500" else 0), {}, {"error": {"message": "broken server"}}, 0.0
         if first and fault == "429":
             status, headers = 429, {"Retry-After": str(self.retry_after)}
         elif first and fault == "500":
@@ -234,9 +247,16 @@ def completion(model: str, content: str, finish: str, prompt_tokens: int) -> dic
     }
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a client opening hundreds of connections at once would see SYNs
+    # dropped and retransmitted a second later, a delay no real server adds.
+    request_queue_size = 1024
+
+
 def _handler(server: ScriptedServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: Nagle + delayed ACK adds ~40 ms
 
         def log_message(self, *args):
             pass
@@ -261,6 +281,9 @@ def _handler(server: ScriptedServer):
             path = self.path.split("?")[0].rstrip("/")
             if path.endswith("/chat/completions"):
                 status, headers, payload, sleep = server.chat(json.loads(raw))
+                if status == 0:  # broken="close": hang up without a reply
+                    self.close_connection = True
+                    return None
                 time.sleep(sleep)
                 return self._send(status, payload, headers)
             if path.endswith("/files"):
@@ -367,8 +390,9 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--fault", action="append", default=[], help="name=rate, e.g. 429=0.1")
     parser.add_argument("--batch_seconds", type=float, default=0.0, help="how long a batch stays in progress")
+    parser.add_argument("--broken", choices=["500", "close"], help="fail every chat request this way")
     cli = parser.parse_args()
     faults = {k: float(v) for k, v in (f.split("=") for f in cli.fault)}
-    srv = ScriptedServer(cli.latency, faults, port=cli.port, batch_seconds=cli.batch_seconds)
+    srv = ScriptedServer(cli.latency, faults, port=cli.port, batch_seconds=cli.batch_seconds, broken=cli.broken)
     print(srv.base_url, flush=True)
     srv.httpd.serve_forever()

@@ -38,7 +38,7 @@ def entry_point_configs() -> dict[str, list[type]]:
 def sample(hint):
     """A value of this annotation unlike any default, and how the command line spells it."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = [a for a in typing.get_args(hint) if a is not type(None)][0]  # `list[str] | str`: the list
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Literal:
         return args[-1], [str(args[-1])]

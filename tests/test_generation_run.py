@@ -254,6 +254,8 @@ def test_shards_are_disjoint_and_merge(tmp_path, monkeypatch):
     assert len(merged) == 30 == sum(map(len, parts))
     stats = stats_of(out)
     assert sum(stats["requested_examples"].values()) == 30 and stats["usage"]["total"]["requests"] > 30
+    (endpoint,) = stats["endpoints"].values()  # both shards used the one server: its attempts summed
+    assert endpoint["succeeded"] == stats["usage"]["total"]["requests"] and endpoint["latency_s"] == {}
     assert "| short-long | 5 | 5 |" in (out / "README.md").read_text()
 
 

@@ -29,7 +29,7 @@ TEST_KEY = "sk-test-9f8e7d6c5b4a-do-not-leak"
 ALL_TYPES = {t: 1 for t in REPLY_KEYS}
 
 
-def write_config(path: Path, base_url: str, output_dir: Path, **overrides) -> Path:
+def write_config(path: Path, base_url: str | None, output_dir: Path, **overrides) -> Path:
     """A small generation recipe against the scripted server (overrides win)."""
     config = {
         "base_url": base_url,
@@ -48,6 +48,8 @@ def write_config(path: Path, base_url: str, output_dir: Path, **overrides) -> Pa
         "prices": {"scripted-model": {"prompt": 1.0, "completion": 2.0}},
         **overrides,
     }
+    if base_url is None:  # a fleet: the overrides give `endpoints`
+        del config["base_url"]
     path.write_text(yaml.safe_dump(config))
     return path
 
