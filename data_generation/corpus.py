@@ -293,6 +293,7 @@ def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, 
 
 def prepare(config: GenerationConfig) -> tuple[list[Chunk], dict, list[Request]]:
     """Documents -> chunks -> this shard's requests (all before anything is written)."""
+    documents = load_documents(config)
     model = reference_model(config.reference_embedder)
     if config.chunk_tokens > model.max_seq_length:
         logger.warning(
@@ -300,7 +301,7 @@ def prepare(config: GenerationConfig) -> tuple[list[Chunk], dict, list[Request]]
             config.chunk_tokens,
             model.max_seq_length,
         )
-    chunks, corpus_stats = chunk_documents(load_documents(config), model.tokenizer, config)
+    chunks, corpus_stats = chunk_documents(documents, model.tokenizer, config)
     requests = corpus_requests(config, chunks)
     corpus_stats.update(chunk_tokens=config.chunk_tokens, requested_chunks=len(requests))
     return chunks, corpus_stats, requests
