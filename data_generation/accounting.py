@@ -62,6 +62,16 @@ class Ledger:
         return out
 
 
+def usage_of(config, requests: list, store) -> dict:
+    """Tokens and cost of the stored replies of `requests` (each counted once, however often the run resumed)."""
+    ledger = Ledger(config.prices, config.batch_discount)
+    for request in requests:
+        record = store.get(request.key)
+        if record is not None:
+            ledger.add(record, request.task_type, request.language, request.phase)
+    return ledger.to_dict()
+
+
 def merge_usage(usages: list[dict]) -> dict:
     """Sum the `to_dict()` outputs of several shards."""
     merged: dict = {}
@@ -85,27 +95,37 @@ def merge_usage(usages: list[dict]) -> dict:
 def estimate(config, assumed_task_chars: int = 120, default_max_tokens: int = 1024) -> dict:
     """The request plan and a cost ceiling before anything is sent: prompt tokens ~ chars / 4, every completion at
     max_tokens (or `default_max_tokens`), brainstormed tasks assumed `assumed_task_chars` long."""
+    if config.mode != "synthetic":  # corpus / translate plan their own requests
+        import importlib
+
+        return importlib.import_module(f"data_generation.{config.mode}").estimate(config)
     from data_generation.plan import brainstorm_requests, generation_requests
     from data_generation.templates import TWO_STEP_TASK_TYPES
 
     brainstorm = brainstorm_requests(config)
     tasks = {t: ["x" * assumed_task_chars] for t in TWO_STEP_TASK_TYPES}
     generate, _ = generation_requests(config, tasks)
+    return plan_ceiling(config, brainstorm + generate, default_max_tokens, to_relabel=generate)
+
+
+def plan_ceiling(config, requests: list, default_max_tokens: int = 1024, to_relabel: list = ()) -> dict:
+    """{requests per phase/task type, cost ceiling} of planned requests (prompt ~ chars / 4, completion at max), plus
+    one ranking request per example of `to_relabel` when relabeling is on."""
     ledger = Ledger(config.prices, config.batch_discount)
     mode = "batch" if config.use_batch_api else "online"
-    requests: dict[str, int] = defaultdict(int)
-    for request in brainstorm + generate:
-        requests[f"{request.phase}/{request.task_type}"] += 1
+    counts: dict[str, int] = defaultdict(int)
+    for request in requests:
+        counts[f"{request.phase}/{request.task_type}"] += 1
         usage = {
             "prompt_tokens": sum(len(m["content"]) for m in request.messages) // 4,
             "completion_tokens": request.params.get("max_tokens") or default_max_tokens,
         }
         ledger.add(request.record(mode, usage=usage), request.task_type, request.language, request.phase)
-    if config.relabel_settings.enabled:  # one ranking request per example to relabel (data_generation.relabel)
+    if config.relabel_settings.enabled and to_relabel:  # data_generation.relabel
         from data_generation.relabel import estimated_usage, ranking_model
 
-        for task_type, language, usage in estimated_usage(config, generate):
-            requests[f"relabel/{task_type}"] += 1
+        for task_type, language, usage in estimated_usage(config, to_relabel):
+            counts[f"relabel/{task_type}"] += 1
             record = {"request": {"model": ranking_model(config)}, "usage": usage, "mode": mode}
             ledger.add(record, task_type, language, "relabel")
-    return {"requests": dict(sorted(requests.items())), "ceiling": ledger.to_dict()}
+    return {"requests": dict(sorted(counts.items())), "ceiling": ledger.to_dict()}

@@ -32,6 +32,10 @@ CARD_SETTINGS = (
     "seed",
     "num_shards",
     "hub_dataset_id",
+    "mode",
+    "chunk_tokens",
+    "target_languages",
+    "back_translation_threshold",
 )
 
 

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 from data_generation.templates import TASK_TYPES
 from synthembed_common.config import ConfigError
 
+# The label structure a translated row keeps (seam 1's text columns).
+LABEL_ROLES = ("query", "positive", "negative", "instruction")
 # Figure 2 (left pie) task-type counts in thousands (Wang et al., 2024, Figure 2); normalised into proportions.
 PAPER_TASK_PROPORTIONS = {
     "short-long": 167,
@@ -150,6 +152,80 @@ class GenerationConfig:
         default=42,
         metadata={"help": "Seed of every sampling decision; the same seed and responses give the same dataset."},
     )
+    # ---- Corpus-grounded generation and translation (data_generation/corpus.py, translate.py)
+    mode: Literal["synthetic", "corpus", "translate"] = field(
+        default="synthetic",
+        metadata={
+            "help": "synthetic: the paper's brainstorm + generate | corpus: one query (and task) per chunk of "
+            "`corpus_path`, the chunk as positive, a negative mined from the corpus | translate: `translate_path`'s "
+            "labeled rows into `target_languages`, back-translation checked. num_examples caps the chunks / source rows."
+        },
+    )
+    corpus_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "mode corpus: a folder of .txt/.md files (PDF text extracted to .txt), a jsonl/json/parquet/csv "
+            "file, a save_to_disk folder, or a Hub dataset id."
+        },
+    )
+    corpus_text_column: str = field(default="text", metadata={"help": "Text column of a dataset `corpus_path`."})
+    corpus_id_column: str | None = field(
+        default=None, metadata={"help": "Document id column of a dataset corpus (default: the row number)."}
+    )
+    corpus_split: str = field(default="train", metadata={"help": "Split of a dataset `corpus_path`."})
+    corpus_max_documents: int | None = field(
+        default=None, metadata={"help": "Read at most this many documents (in order); null: all."}
+    )
+    corpus_language: str = field(default="English", metadata={"help": "Language of the documents and the queries."})
+    chunk_tokens: int = field(
+        default=256, metadata={"help": "Most tokens per chunk (the reference embedder's tokenizer counts)."}
+    )
+    chunk_overlap: int = field(default=0, metadata={"help": "Tokens that neighbouring chunks may share."})
+    min_chunk_tokens: int = field(default=16, metadata={"help": "Shorter chunks are dropped (counted in the stats)."})
+    reference_embedder: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={
+            "help": "SentenceTransformer folder or Hub id: counts chunk tokens, mines corpus negatives, and scores "
+            "back-translations (embed in `source_language`)."
+        },
+    )
+    embedder_query_prompt: str | None = field(
+        default=None, metadata={"help": 'Reference embedder prefix for queries, e.g. "query: " (mE5).'}
+    )
+    embedder_corpus_prompt: str | None = field(
+        default=None, metadata={"help": 'Reference embedder prefix for chunks, e.g. "passage: " (mE5).'}
+    )
+    negative_range_min: int = field(default=0, metadata={"help": "First eligible rank for the mined negative."})
+    negative_range_max: int = field(default=30, metadata={"help": "Eligible ranks end here."})
+    negative_positive_fraction: float | None = field(
+        default=0.95,
+        metadata={"help": "Keep a candidate only if it scores < this × the chunk's score (NV-Retriever); null: off."},
+    )
+    negatives_from_other_documents: bool = field(
+        default=True, metadata={"help": "Never take the negative from the positive chunk's own document."}
+    )
+    translate_path: str | None = field(
+        default=None,
+        metadata={"help": "mode translate: labeled pairs/triplets (save_to_disk folder, jsonl/parquet/csv, Hub id)."},
+    )
+    translate_split: str = field(default="train", metadata={"help": "Split of `translate_path`."})
+    translate_columns: dict | None = field(
+        default=None,
+        metadata={"help": "{query|positive|negative|instruction: column} of `translate_path` (as dataset_mixture)."},
+    )
+    target_languages: list[str] | None = field(
+        default=None, metadata={"help": "mode translate: every source row is translated into each of these."}
+    )
+    source_language: str = field(default="English", metadata={"help": "mode translate: language of the source rows."})
+    translate_instruction: bool = field(
+        default=False, metadata={"help": "Translate the instruction too (the paper keeps task definitions English)."}
+    )
+    back_translation_threshold: float = field(
+        default=0.8,
+        metadata={
+            "help": "Keep a translated row only if each field, translated back, has cosine >= this with the original."
+        },
+    )
     # ---- Accounting
     prices: dict | None = field(
         default=None, metadata={"help": "{model: {prompt: USD per 1M tokens, completion: USD per 1M tokens}}."}
@@ -209,6 +285,7 @@ class GenerationConfig:
             if not os.environ.get(spec["api_key_env"]) and not _is_local(spec["base_url"]):
                 name = f"endpoints[{i}].api_key_env" if self.endpoints else "api_key_env"
                 raise ConfigError(f"`{name}` must name a set environment variable; {spec['api_key_env']} is not set")
+        self._check_grounded_modes()
 
     def _bad(self, name: str, expected: str) -> typing.NoReturn:
         raise ConfigError(f"`{name}` must be {expected}, got {getattr(self, name)!r}")
@@ -339,6 +416,38 @@ class GenerationConfig:
         if types_left and any(self.task_proportions.get(t) for t in types_left):
             models |= set(self.model_mix) if self.model_mix else {self.model}
         return models
+
+    def _check_grounded_modes(self) -> None:
+        """The corpus and translate blocks (their paths are checked for existence when the run loads them)."""
+        if self.mode == "synthetic":
+            return
+        if self.stage != "all":
+            self._bad("stage", f"all in mode {self.mode} (it has no brainstorm)")
+        if self.mode == "corpus" and not self.corpus_path:
+            self._bad("corpus_path", "a folder of .txt/.md files or a dataset (mode corpus)")
+        if self.mode == "translate" and not self.translate_path:
+            self._bad("translate_path", "a labeled dataset of pairs or triplets (mode translate)")
+        if self.mode == "translate" and not (
+            self.target_languages and all(isinstance(x, str) and x.strip() for x in self.target_languages)
+        ):
+            self._bad("target_languages", "a non-empty list of language names (mode translate)")
+        if self.mode == "translate" and self.source_language in self.target_languages:
+            self._bad("target_languages", f"languages other than source_language {self.source_language!r}")
+        for name in ("chunk_tokens", "min_chunk_tokens"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                self._bad(name, "a positive integer")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            self._bad("chunk_overlap", f"in [0, chunk_tokens={self.chunk_tokens})")
+        if self.corpus_max_documents is not None and self.corpus_max_documents < 1:
+            self._bad("corpus_max_documents", "a positive integer or null")
+        if not 0 <= self.negative_range_min < self.negative_range_max:
+            self._bad("negative_range_min", f"in [0, negative_range_max={self.negative_range_max})")
+        if self.negative_positive_fraction is not None and not 0 < self.negative_positive_fraction <= 1:
+            self._bad("negative_positive_fraction", "in (0, 1] or null")
+        if not -1 <= self.back_translation_threshold <= 1:
+            self._bad("back_translation_threshold", "a cosine similarity in [-1, 1]")
+        if self.translate_columns is not None and set(self.translate_columns) - set(LABEL_ROLES):
+            self._bad("translate_columns", "keyed by query, positive, negative, instruction")
 
     @property
     def is_local_server(self) -> bool:

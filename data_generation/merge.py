@@ -55,6 +55,7 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
     if cross_duplicates:
         rejections["duplicate"] = rejections.get("duplicate", 0) + cross_duplicates
     merged = {
+        "mode": stats[0].get("mode", "synthetic"),
         "prompt_version": stats[0]["prompt_version"],
         "requested_examples": _sum([s["requested_examples"] for s in stats]),
         "num_rows": len(rows),

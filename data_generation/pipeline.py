@@ -7,6 +7,7 @@ so the dataset depends only on the seed and the replies, never on completion ord
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 from collections import Counter
@@ -57,16 +58,20 @@ def _parse_example(request: Request, record: dict) -> tuple[str, str, str | None
     return parse_example(request.task_type, record["content"], record.get("finish_reason"))
 
 
+def _parse_ranking(request: Request, record: dict) -> list[str]:
+    from data_generation.relabel import parse_ranking
+
+    return parse_ranking(record["content"], request.meta["ids"], record.get("finish_reason"))
+
+
+# {phase: parse(request, record)} for the live accepted/rejected counts; corpus.py and translate.py add theirs.
+PARSERS = {"brainstorm": _parse_brainstorm, "generate": _parse_example, "relabel": _parse_ranking}
+
+
 def _validate(request: Request, record: dict) -> None:
     if record.get("error"):
         raise Rejected("request_error", record["error"])
-    if request.phase == "relabel":
-        from data_generation.relabel import parse_ranking
-
-        parse_ranking(record["content"], request.meta["ids"], record.get("finish_reason"))
-        return
-    parse = _parse_brainstorm if request.phase == "brainstorm" else _parse_example
-    parse(request, record)
+    PARSERS[request.phase](request, record)
 
 
 async def execute(
@@ -177,14 +182,20 @@ def build_rows(config: GenerationConfig, requests: list[Request], store: Respons
     return rows, rejections
 
 
+async def send(
+    config: GenerationConfig, requests: list[Request], store: ResponseStore, client: LLMClient, directory: Path, phase
+) -> Counter:
+    """One executor for every phase: online requests, or the Batch API; replies land in the same store."""
+    if config.use_batch_api:
+        return await execute_batch(requests, store, client.openai, config, directory, phase)
+    return await execute(requests, store, client, phase, config.progress)
+
+
 async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) -> dict:
     client = LLMClient(config)
 
     async def complete(requests: list[Request], phase: str) -> Counter:
-        """One executor for both phases: online requests, or the Batch API; replies land in the same store."""
-        if config.use_batch_api:
-            return await execute_batch(requests, store, client.openai, config, directory, phase)
-        return await execute(requests, store, client, phase, config.progress)
+        return await send(config, requests, store, client, directory, phase)
 
     brainstorm, generate, no_task, failed_b, failed_g, brainstorm_rejections = (
         [],
@@ -255,6 +266,8 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
 
 def generate(config: GenerationConfig) -> dict:
     """Run (or resume) one shard; returns {"rows": [...], "stats": {...}}. Writes only the store under run_dir."""
+    if config.mode != "synthetic":  # corpus-grounded generation, translation: data_generation/{corpus,translate}.py
+        return importlib.import_module(f"data_generation.{config.mode}").generate(config)
     directory = run_dir(config)
     with ResponseStore(directory / "requests.jsonl") as store:
         return asyncio.run(_run(config, store, directory))

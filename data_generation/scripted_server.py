@@ -3,9 +3,11 @@
 Replies are canned but deterministic functions of (model, messages, seed), so two runs with the same seed get the same
 answers. Faults are injected by a fixed hash of the request: transport faults (429 with Retry-After, 500, a reply
 slower than the client's timeout) hit the first attempt only; content faults (truncated JSON, non-JSON, wrong keys,
-empty reply) hit every attempt; `broken` fails every request (HTTP 500 or a closed connection), as a fleet member
-gone bad does. Ranking prompts (data_generation.relabel) get a JSON ranking of their passage ids, by word overlap with
-the query or by a test's `ranker`. Every request is recorded so tests can count repeats. Also serves the small part of
+empty reply; `mistranslate`: a translation that fails the back-translation check) hit every attempt; `broken` fails
+every request (HTTP 500 or a closed connection), as a fleet member gone bad does. Ranking prompts
+(data_generation.relabel) get a JSON ranking of their passage ids, by word overlap with the query or by a test's
+`ranker`; corpus prompts (data_generation/corpus.py) a query made of the passage's first words; translation prompts a
+reversible stand-in. Every request is recorded so tests can count repeats. Also serves the small part of
 the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: one model per file, at most
 `batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as OpenAI's does);
 a batch stays in progress for `batch_seconds` after creation, so tests can see how many are in flight at once.
@@ -29,7 +31,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TRANSPORT_FAULTS = ("429", "500", "timeout")
-CONTENT_FAULTS = ("truncated", "non_json", "wrong_keys", "empty")
+CONTENT_FAULTS = ("truncated", "non_json", "wrong_keys", "empty", "mistranslate")  # the last: translations only
 FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS
 # A broken server (one of a fleet gone bad) fails every chat request: HTTP 500, or the connection closed unanswered.
 BROKEN = (None, "500", "close")
@@ -55,6 +57,10 @@ def classify(prompt: str) -> tuple[str, str]:
     first = prompt.split("\n", 1)[0]
     if first.startswith(RANKING_FIRST_LINE):
         return "relabel", "ranking"
+    if first.startswith("You have been given a passage"):  # data_generation/corpus.py
+        return "corpus", "short-long"
+    if first.startswith("Translate the string values"):  # data_generation/translate.py
+        return "translate", ""
     if first.startswith("Brainstorm"):
         if "retrieval" in first:
             return "brainstorm", "short-long"
@@ -89,8 +95,16 @@ def overlap_ranking(query: str, passages: dict[str, str]) -> list[str]:
     return sorted(passages, key=lambda pid: -len(words & set(passages[pid].lower().split())))
 
 
-def canned_reply(prompt: str, digest: str, tasks_per_brainstorm: int = 5) -> str:
+def canned_reply(prompt: str, digest: str, tasks_per_brainstorm: int = 5, mistranslate: bool = False) -> str:
     phase, task_type = classify(prompt)
+    if phase == "corpus":  # a task and a query made of the passage's first words (so the passage answers it)
+        passage = prompt.split("<passage>\n", 1)[1].split("\n</passage>", 1)[0]
+        query = "what is said about " + " ".join(passage.split()[:8])
+        return json.dumps(
+            {"task": f"Retrieve passages on subject {digest[:6]} that answer the query.", "user_query": query}
+        )
+    if phase == "translate":
+        return translation_reply(prompt, digest, mistranslate)
     if phase == "brainstorm":
         return json.dumps(
             [
@@ -99,6 +113,18 @@ def canned_reply(prompt: str, digest: str, tasks_per_brainstorm: int = 5) -> str
             ]
         )
     return json.dumps({key: f"{key} text {digest[:10]} for the {task_type} example." for key in REPLY_KEYS[task_type]})
+
+
+def translation_reply(prompt: str, digest: str, mistranslate: bool = False) -> str:
+    """A reversible stand-in translation: into a language, each value gets a "[Language] " tag; back from it, the tag
+    is removed. The `mistranslate` fault writes unrelated text instead (it fails the back-translation check)."""
+    source, target = re.match(r".* from (.+) into (.+)\.$", prompt.split("\n", 1)[0]).groups()
+    values = json.loads(prompt.rsplit("\n\n", 1)[1])
+    tag = f"[{source}] "
+    for key, text in values.items():
+        text = text[len(tag) :] if text.startswith(tag) else f"[{target}] {text}"
+        values[key] = f"unrelated words {digest[:8]} about the weather" if mistranslate else text
+    return json.dumps(values, ensure_ascii=False)
 
 
 class ScriptedServer:
@@ -215,9 +241,10 @@ class ScriptedServer:
             return status, headers, {"error": {"message": f"injected {fault}", "type": "server_error"}}, sleep
         prompt = messages[-1]["content"]
         if classify(prompt)[0] == "relabel":
-            content, finish = json.dumps({"ranking": self.ranker(*ranking_prompt_parts(prompt))}), "stop"
+            content = json.dumps({"ranking": self.ranker(*ranking_prompt_parts(prompt))})
         else:
-            content, finish = canned_reply(prompt, digest, self.tasks_per_brainstorm), "stop"
+            content = canned_reply(prompt, digest, self.tasks_per_brainstorm, mistranslate=fault == "mistranslate")
+        finish = "stop"
         if fault == "truncated":
             content, finish = content[: len(content) // 2], "length"
         elif fault == "non_json":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from data_generation.config import GenerationConfig
-from synthembed_common.config import fail, parse_config
+from synthembed_common.config import ConfigError, fail, parse_config
 from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.generate")
@@ -31,7 +31,10 @@ def main(args=None) -> int:
 
         from data_generation.accounting import estimate
 
-        plan = estimate(config)
+        try:
+            plan = estimate(config)
+        except ConfigError as e:  # corpus / translate: their input, read to plan the requests
+            fail(str(e))
         summary = {
             "requests": plan["requests"],
             "by_model": plan["ceiling"]["by_model"],
@@ -54,7 +57,10 @@ def main(args=None) -> int:
     ###############
     # Brainstorm + generate (resumes from the store)
     ###############
-    result = generate(config)
+    try:
+        result = generate(config)
+    except ConfigError as e:  # corpus / translate: their input is read (and refused) before anything is written
+        fail(str(e))
     if config.stage == "brainstorm":  # tasks.json and the brainstorm's statistics (merge_shards adds its usage)
         from data_generation.output import write_stats
 
