@@ -94,6 +94,7 @@ class ScriptedServer:
         batch_seconds: float = 0.0,
         batch_max_requests: int = 50_000,
         batch_max_bytes: int = 200_000_000,
+        reject_response_format: bool = False,
     ):
         self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
         self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
@@ -108,6 +109,7 @@ class ScriptedServer:
             batch_max_requests,
             batch_max_bytes,
         )
+        self.reject_response_format = reject_response_format  # answer 400 as OpenAI does to a schema it refuses
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.thread: threading.Thread | None = None
@@ -163,7 +165,9 @@ class ScriptedServer:
             first = self.attempts[digest] == 1
         fault = self.fault_for(digest)
         status, headers, sleep = 200, {}, self.latency
-        if first and fault == "429":
+        if self.reject_response_format and "response_format" in body:
+            status, fault = 400, "schema"
+        elif first and fault == "429":
             status, headers = 429, {"Retry-After": str(self.retry_after)}
         elif first and fault == "500":
             status = 500
@@ -174,6 +178,9 @@ class ScriptedServer:
             record["status"] = "timeout"
         with self.lock:
             self.records.append(record)
+        if status == 400:
+            message = "Invalid schema for response_format: 'minLength' is not permitted."
+            return status, headers, {"error": {"message": message, "type": "invalid_request_error"}}, sleep
         if status != 200:
             return status, headers, {"error": {"message": f"injected {fault}", "type": "server_error"}}, sleep
         prompt = messages[-1]["content"]
