@@ -86,6 +86,13 @@ class GenerationConfig:
     schema_max_length: int | None = field(
         default=None, metadata={"help": "maxLength on every string in the output schema (keeps small models short)."}
     )
+    schema_variant: Literal["auto", "strict", "full"] = field(
+        default="auto",
+        metadata={
+            "help": "strict: OpenAI structured outputs (no minLength/maxLength/maxItems) | full: vLLM/llama.cpp "
+            "(all bounds) | auto: strict for api.openai.com and Azure OpenAI hosts, else full."
+        },
+    )
     max_concurrency: int = field(default=8, metadata={"help": "Requests in flight at once."})
     requests_per_minute: int | None = field(default=None, metadata={"help": "Client-side request rate limit."})
     tokens_per_minute: int | None = field(

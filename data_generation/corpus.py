@@ -26,7 +26,7 @@ from data_generation import pipeline
 from data_generation.accounting import plan_ceiling, usage_of
 from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
-from data_generation.parsing import Deduper, Rejected, _load, normalize
+from data_generation.parsing import Deduper, Rejected, load_reply, normalize
 from data_generation.placeholders import PlaceholderSampler
 from data_generation.plan import Request, _messages, _model, _params, _rng, in_shard
 from data_generation.store import ResponseStore
@@ -189,7 +189,7 @@ def reply_schema(keys: tuple[str, ...], max_length: int | None) -> dict:
 
 def parse_object(content: str | None, finish_reason: str | None, keys: tuple[str, ...]) -> dict[str, str]:
     """Exactly `keys`, each a non-empty string (stripped), or `Rejected` with the reason parsing.py uses."""
-    obj = _load(content, finish_reason)
+    obj = load_reply(content, finish_reason)
     if not isinstance(obj, dict):
         raise Rejected("not_object")
     if set(obj) != set(keys):

@@ -3,7 +3,8 @@
 The paper: "Any generated data that does not conform to the predefined JSON format are discarded during the parsing
 process. We also remove duplicates based on exact string matching." (Wang et al., 2024, §3.1). One surrounding
 markdown code fence is tolerated, and so are raw newlines inside strings; anything else that is not exactly the
-template's keys with non-empty string values is rejected.
+template's keys with non-empty string values is rejected. The shape is checked by the pydantic models of
+data_generation.schemas (`model_validate_json`); the semantic rules after parsing are data_generation.quality.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import json
 import re
 import unicodedata
 
+from pydantic import ValidationError
+
+from data_generation.schemas import brainstorm_model, reply_model
 from data_generation.templates import OUTPUT_KEYS
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.S)
@@ -32,10 +36,7 @@ def _strip_fence(text: str) -> str:
     return match.group(1).strip() if match else text
 
 
-def _load(content: str | None, finish_reason: str | None):
-    if content is None or not content.strip():
-        raise Rejected("empty_reply")
-    text = _strip_fence(content)
+def _load(text: str, finish_reason: str | None):
     try:
         return json.loads(text, strict=False)  # strict=False: raw newlines inside strings are fine
     except json.JSONDecodeError as e:
@@ -44,6 +45,13 @@ def _load(content: str | None, finish_reason: str | None):
         if text.startswith(("{", "[")):
             raise Rejected("invalid_json", str(e)) from e
         raise Rejected("not_json", text[:40]) from e
+
+
+def load_reply(content: str | None, finish_reason: str | None):
+    """The JSON of a whole reply (code fence allowed), or `Rejected`: empty, truncated, invalid or not JSON."""
+    if content is None or not content.strip():
+        raise Rejected("empty_reply")
+    return _load(_strip_fence(content), finish_reason)
 
 
 def normalize(text: str) -> str:
@@ -57,13 +65,16 @@ def parse_brainstorm(content: str | None, finish_reason: str | None = None) -> l
         raise Rejected("empty_reply")
     text = _strip_fence(content)
     try:
-        tasks = json.loads(text, strict=False)
-    except json.JSONDecodeError:
+        tasks = brainstorm_model().model_validate_json(text).root
+    except ValidationError:  # the lenient path: raw newlines, a python literal, non-string elements dropped
         try:
-            tasks = ast.literal_eval(text)  # the prompt asks for a *python* list
-        except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
-            reason = "truncated" if finish_reason == "length" else "not_a_list"
-            raise Rejected(reason, text[:40]) from e
+            tasks = json.loads(text, strict=False)
+        except json.JSONDecodeError:
+            try:
+                tasks = ast.literal_eval(text)  # the prompt asks for a *python* list
+            except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
+                reason = "truncated" if finish_reason == "length" else "not_a_list"
+                raise Rejected(reason, text[:40]) from e
     if not isinstance(tasks, list) or not tasks:
         raise Rejected("not_a_list")
     seen, out = set(), []
@@ -76,21 +87,35 @@ def parse_brainstorm(content: str | None, finish_reason: str | None = None) -> l
     return out
 
 
+# pydantic error types -> rejection reasons, most telling first (a wrong key set outranks a wrong value).
+_REASONS = (
+    (("model_type", "model_attributes_type", "dict_type"), "not_object"),
+    (("missing", "extra_forbidden"), "wrong_keys"),
+    (("string_type",), "wrong_type"),
+    (("string_too_short",), "empty_field"),
+)
+
+
 def parse_example(
     task_type: str, content: str | None, finish_reason: str | None = None
 ) -> tuple[str, str, str | None]:
     """(query, positive, negative) from one generation reply, or `Rejected` with the reason."""
-    obj = _load(content, finish_reason)
-    if not isinstance(obj, dict):
-        raise Rejected("not_object")
-    keys = [k for k in OUTPUT_KEYS[task_type] if k is not None]
-    if set(obj) != set(keys):
-        raise Rejected("wrong_keys", f"expected {keys}, got {sorted(obj)}")
-    if not all(isinstance(obj[k], str) for k in keys):
-        raise Rejected("wrong_type", "values must be strings")
-    if not all(obj[k].strip() for k in keys):
-        raise Rejected("empty_field")
-    query, positive, negative = (obj[k].strip() if k else None for k in OUTPUT_KEYS[task_type])
+    if content is None or not content.strip():
+        raise Rejected("empty_reply")
+    model = reply_model(task_type)
+    text = _strip_fence(content)
+    try:
+        reply = model.model_validate_json(text)
+    except ValidationError as first:
+        try:
+            if first.errors()[0]["type"] != "json_invalid":
+                raise first
+            reply = model.model_validate(_load(text, finish_reason))  # raw newlines inside strings are fine
+        except ValidationError as e:
+            types = {err["type"] for err in e.errors()}
+            reason = next((r for kinds, r in _REASONS if types & set(kinds)), "wrong_type")
+            raise Rejected(reason, str(sorted(types))) from e
+    query, positive, negative = (getattr(reply, k) if k else None for k in OUTPUT_KEYS[task_type])
     if negative is not None and normalize(positive) == normalize(negative):
         raise Rejected("positive_equals_negative")
     return query, positive, negative

@@ -22,6 +22,7 @@ from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
 from data_generation.parsing import Deduper, Rejected, normalize, parse_brainstorm, parse_example
 from data_generation.plan import Request, brainstorm_requests, generation_requests, in_shard, split_counts
+from data_generation.schemas import SchemaGuard
 from data_generation.store import ResponseStore
 from data_generation.templates import FIXED_INSTRUCTIONS, PROMPT_VERSION, TASK_TYPES
 from synthembed_common.files import write_text_atomic
@@ -91,6 +92,7 @@ async def execute(
     bar = tqdm(total=len(requests), initial=len(requests) - len(pending), desc=desc, disable=not progress, unit="req")
     bar.set_postfix(live, refresh=False)
     queue = iter(pending)
+    guard = SchemaGuard()  # a 400 to the schema on the first requests stops the run (stores nothing for them)
 
     async def worker():
         for request in queue:  # one shared iterator: each request is taken by exactly one worker
@@ -98,6 +100,7 @@ async def execute(
                 result = await client.complete(request.model, request.messages, request.params)
                 record = request.record("online", **result)
             except _PERMANENT as e:
+                guard.check(request, e)
                 error = f"http_{e.status_code}"
                 record = request.record("online", content=None, finish_reason=None, usage=None, error=error)
             except openai.APIError as e:
@@ -106,6 +109,7 @@ async def execute(
                 bar.update(1)
                 continue
             store.append(record)
+            guard.ok(request, record)
             try:
                 _validate(request, record)
                 live["accepted"] += 1

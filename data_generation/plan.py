@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 
 from data_generation.config import GenerationConfig
 from data_generation.placeholders import PlaceholderSampler
+from data_generation.schemas import brainstorm_model, json_schema, reply_model, resolve_variant
 from data_generation.store import request_key
 from data_generation.templates import (
     GENERATE_TEMPLATES,
     TASK_TYPES,
     TWO_STEP_TASK_TYPES,
-    brainstorm_schema,
     brainstorm_template,
-    output_schema,
     render,
 )
 
@@ -95,6 +94,10 @@ def _params(config: GenerationConfig, rng: random.Random, max_tokens: int | None
     return params
 
 
+def _variant(config: GenerationConfig) -> str:
+    return resolve_variant(config.schema_variant, [e["base_url"] for e in config.resolved_endpoints()])
+
+
 def _messages(config: GenerationConfig, prompt: str) -> list[dict]:
     system = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
     return system + [{"role": "user", "content": prompt}]
@@ -119,7 +122,9 @@ def brainstorm_requests(config: GenerationConfig) -> list[Request]:
         if not shared:
             calls = max(calls, config.num_shards)  # every shard brainstorms its own tasks
         prompt = brainstorm_template(task_type, config.brainstorm_variant)
-        schema = brainstorm_schema(max(2 * config.tasks_per_brainstorm, 1), config.schema_max_length)
+        schema = json_schema(
+            brainstorm_model(max(2 * config.tasks_per_brainstorm, 1), config.schema_max_length), _variant(config)
+        )
         for j in range(calls):
             if not shared and not in_shard(config, j):
                 continue
@@ -162,7 +167,7 @@ def generation_requests(config: GenerationConfig, tasks: dict[str, list[str]]) -
                 position += 1
             prompt = render(GENERATE_TEMPLATES[task_type], values)
             model = _model(config, task_type, rng)
-            schema = output_schema(task_type, config.schema_max_length)
+            schema = json_schema(reply_model(task_type, config.schema_max_length), _variant(config))
             params = _params(config, rng, config.max_tokens, schema, task_type.replace("-", "_") + "_example")
             requests.append(Request("generate", task_type, i, model, _messages(config, prompt), params, values))
     return requests, no_task

@@ -25,7 +25,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field, fields
 
-from data_generation.parsing import Rejected, _load
+from data_generation.parsing import Rejected, load_reply
 from data_generation.templates import TASK_TYPES, render
 from synthembed_common.config import ConfigError
 
@@ -125,7 +125,7 @@ def ranking_schema(ids: list[str]) -> dict:
 
 def parse_ranking(content: str | None, ids: list[str], finish_reason: str | None = None) -> list[str]:
     """The ids best first, or `Rejected`: the reply must be {"ranking": [...]} listing every id exactly once."""
-    obj = _load(content, finish_reason)
+    obj = load_reply(content, finish_reason)
     ranking = obj.get("ranking") if isinstance(obj, dict) else None
     if not isinstance(ranking, list) or not all(isinstance(x, str) for x in ranking):
         raise Rejected("ranking_not_a_list")

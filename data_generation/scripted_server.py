@@ -146,6 +146,7 @@ class ScriptedServer:
         batch_max_bytes: int = 200_000_000,
         ranker=None,
         broken: str | None = None,
+        reject_response_format: bool = False,
     ):
         self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
         self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
@@ -165,6 +166,7 @@ class ScriptedServer:
         )
         # Ranking prompts: ranker(query, {id: passage}) -> ids best first (a test scripts the order); default overlap.
         self.ranker = ranker or overlap_ranking
+        self.reject_response_format = reject_response_format  # answer 400 as OpenAI does to a schema it refuses
         self.httpd = _Server(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.thread: threading.Thread | None = None
@@ -226,7 +228,9 @@ class ScriptedServer:
                     {"hash": digest, "status": self.broken, "fault": "broken", "time": time.monotonic()}
                 )
             return (500 if self.broken == "500" else 0), {}, {"error": {"message": "broken server"}}, 0.0
-        if first and fault == "429":
+        if self.reject_response_format and "response_format" in body:
+            status, fault = 400, "schema"
+        elif first and fault == "429":
             status, headers = 429, {"Retry-After": str(self.retry_after)}
         elif first and fault == "500":
             status = 500
@@ -237,6 +241,9 @@ class ScriptedServer:
             record["status"] = "timeout"
         with self.lock:
             self.records.append(record)
+        if status == 400:
+            message = "Invalid schema for response_format: 'minLength' is not permitted."
+            return status, headers, {"error": {"message": message, "type": "invalid_request_error"}}, sleep
         if status != 200:
             return status, headers, {"error": {"message": f"injected {fault}", "type": "server_error"}}, sleep
         prompt = messages[-1]["content"]

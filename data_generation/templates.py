@@ -220,24 +220,3 @@ def brainstorm_template(task_type: str, variant: str = "appendix") -> str:
     if task_type == "short-long" and variant == "figure1":
         return SHORT_LONG_BRAINSTORM_FIGURE1
     return BRAINSTORM_TEMPLATES[task_type]
-
-
-def output_schema(task_type: str, max_length: int | None = None) -> dict:
-    """JSON schema of one generated example, for servers that constrain decoding (OpenAI json_schema, llama.cpp)."""
-    keys = [k for k in OUTPUT_KEYS[task_type] if k is not None]
-    string = {"type": "string", "minLength": 1}
-    if max_length:
-        string["maxLength"] = max_length
-    return {
-        "type": "object",
-        "properties": {k: dict(string) for k in keys},
-        "required": keys,
-        "additionalProperties": False,
-    }
-
-
-def brainstorm_schema(max_items: int = 40, max_length: int | None = None) -> dict:
-    string = {"type": "string", "minLength": 1}
-    if max_length:
-        string["maxLength"] = max_length
-    return {"type": "array", "items": string, "minItems": 1, "maxItems": max_items}

@@ -4,7 +4,7 @@
 
 Resumes automatically: completed requests are read back from {output_dir}/requests.jsonl and never re-sent.
 With num_shards > 1 each shard writes {output_dir}/shard-XXXXX-of-YYYYY/; join them with scripts/merge_shards.py.
-Installed as `synthembed-generate`. Exit status: 0 done, 2 bad config, 3 requests left unfinished (rerun to finish).
+Installed as `synthembed-generate`. Exit status: 0 done, 2 bad config (or a schema the server refuses), 3 requests left unfinished (rerun to finish).
 """
 
 from __future__ import annotations
@@ -57,9 +57,13 @@ def main(args=None) -> int:
     ###############
     # Brainstorm + generate (resumes from the store)
     ###############
+    from data_generation.schemas import SchemaRejected
+
     try:
         result = generate(config)
-    except ConfigError as e:  # corpus / translate: their input is read (and refused) before anything is written
+    # ConfigError: corpus / translate input is read (and refused) before anything is written. SchemaRejected: the
+    # refused requests are not in the store, so a rerun re-sends them.
+    except (ConfigError, SchemaRejected) as e:
         fail(str(e))
     if config.stage == "brainstorm":  # tasks.json and the brainstorm's statistics (merge_shards adds its usage)
         from data_generation.output import write_stats

@@ -1,0 +1,83 @@
+"""Reply schemas from the pydantic models: the strict (OpenAI) variant holds no keyword OpenAI refuses, the full one
+keeps the bounds llama.cpp grammars use, and a server that refuses the schema stops the run without storing refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.generation_server import REPLY_KEYS, TEST_KEY, TEST_KEY_ENV, ScriptedServer, write_config
+from helpers.paths import REPO_ROOT, load_module
+
+from data_generation.parsing import parse_example
+from data_generation.schemas import brainstorm_model, json_schema, reply_model, resolve_variant
+from data_generation.templates import TASK_TYPES
+
+# Keywords of JSON Schema that OpenAI structured outputs (strict) do not take for these types.
+REFUSED_BY_OPENAI = {"minLength", "maxLength", "minItems", "maxItems", "pattern", "format", "default", "uniqueItems"}
+
+
+def _keywords(schema) -> set[str]:
+    """Every keyword used anywhere in a schema (property names are not keywords)."""
+    if isinstance(schema, list):
+        return set().union(*map(_keywords, schema)) if schema else set()
+    if not isinstance(schema, dict):
+        return set()
+    found = set(schema)
+    for key, value in schema.items():
+        if key == "properties":
+            found |= set().union(*map(_keywords, value.values()))
+        else:
+            found |= _keywords(value)
+    return found
+
+
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_strict_schema_holds_only_what_openai_accepts(task_type):
+    full = json_schema(reply_model(task_type, 40), "full")
+    strict = json_schema(reply_model(task_type, 40), "strict")
+    assert {"minLength", "maxLength"} <= _keywords(full)  # the llama.cpp/vLLM variant keeps the bounds
+    assert not _keywords(strict) & REFUSED_BY_OPENAI, _keywords(strict) & REFUSED_BY_OPENAI
+    assert strict["type"] == "object" and strict["additionalProperties"] is False
+    assert strict["required"] == list(strict["properties"]) == REPLY_KEYS[task_type]
+    assert all(p["type"] == "string" for p in strict["properties"].values())
+    # The model validates exactly the replies the template asks for (the scripted server's independent key list).
+    reply = json.dumps({k: f"{k} value" for k in REPLY_KEYS[task_type]})
+    assert reply_model(task_type).model_validate_json(reply).model_dump() == json.loads(reply)
+    assert parse_example(task_type, reply)[0] == f"{REPLY_KEYS[task_type][0]} value"
+
+
+def test_brainstorm_schema_variants_and_auto_choice():
+    full = json_schema(brainstorm_model(8, 30), "full")
+    assert full["type"] == "array" and full["maxItems"] == 8 and full["items"]["maxLength"] == 30
+    assert not _keywords(json_schema(brainstorm_model(8, 30), "strict")) & REFUSED_BY_OPENAI
+    assert resolve_variant("auto", "https://api.openai.com/v1") == "strict"
+    assert resolve_variant("auto", "https://me.openai.azure.com/openai/v1") == "strict"
+    assert resolve_variant("auto", "http://127.0.0.1:8000/v1") == "full"
+    assert resolve_variant("auto", ["http://10.0.0.1/v1", "https://api.openai.com/v1"]) == "strict"
+    assert resolve_variant("full", "https://api.openai.com/v1") == "full"
+
+
+def test_a_refused_schema_stops_the_run_and_a_fixed_rerun_sends_those_requests(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "run"
+    generate = load_module(REPO_ROOT / "scripts" / "generate.py", "script_generate_schemas").main
+    small = dict(num_examples=12, structured_output="json_schema", max_concurrency=2)
+    with ScriptedServer(reject_response_format=True) as refusing:
+        config = write_config(tmp_path / "gen.yaml", refusing.base_url, out, **small)
+        with pytest.raises(SystemExit) as exit_:
+            generate(["--config", str(config)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "`schema_variant`" in err[0] and "'minLength' is not permitted" in err[0], err
+    refused = [r for r in refusing.records if r["status"] == 400]
+    assert 1 <= len(refused) <= 4  # stopped at the first refusals, not one refusal per planned request
+    lines = [json.loads(x) for x in (out / "requests.jsonl").read_text().splitlines()]
+    assert lines and all(x["phase"] == "brainstorm" and not x.get("error") for x in lines)  # no refusal stored
+    with ScriptedServer() as accepting:  # the config fixed (here: a server that takes the schema)
+        config = write_config(tmp_path / "gen.yaml", accepting.base_url, out, **small)
+        assert generate(["--config", str(config)]) == 0
+    sent = {r["hash"] for r in accepting.records}
+    assert {r["hash"] for r in refused} <= sent  # the refused requests were sent again
+    stats = json.loads((out / "generation_stats.json").read_text())
+    assert stats["num_rows"] == 12 and stats["unfinished_requests"] == 0
