@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from data_generation.config import GenerationConfig
-from synthembed_common.config import fail, parse_config
+from synthembed_common.config import ConfigError, fail, parse_config
 from synthembed_common.logs import setup_logging
 
 logger = logging.getLogger("synthembed.generate")
@@ -58,7 +58,7 @@ def main(args=None) -> int:
 
     try:
         result = generate(config)
-    except SchemaRejected as e:  # one line; the refused requests are not in the store, so a rerun re-sends them
+    except (SchemaRejected, ConfigError) as e:  # one line; refused requests are not stored, a rerun re-sends them
         fail(str(e))
     if config.stage == "brainstorm":  # tasks.json and the brainstorm's statistics (merge_shards adds its usage)
         from data_generation.output import write_stats

@@ -46,6 +46,8 @@ def write_config(path: Path, base_url: str, output_dir: Path, **overrides) -> Pa
         "output_dir": str(output_dir),
         "progress": False,
         "prices": {"scripted-model": {"prompt": 1.0, "completion": 2.0}},
+        "quality_language_check": "off",  # canned replies are English whatever the row's language
+        "near_dup_threshold": None,  # and differ only in a digest: near duplicates by construction
         **overrides,
     }
     path.write_text(yaml.safe_dump(config))
