@@ -155,6 +155,37 @@ class GenerationConfig:
         default="row",
         metadata={"help": "row (query+positive+negative) | query: what exact-duplicate removal compares."},
     )
+    # ---- Quality gate (data_generation.quality), after parsing and exact dedup; each rule counted in stats + card
+    quality_min_task_words: int = field(
+        default=4, metadata={"help": "Words (2+ letters) a brainstormed task needs; 0: no check."}
+    )
+    quality_min_field_words: int = field(
+        default=1, metadata={"help": "Words (2+ letters) each query/positive/negative needs; 0: no check."}
+    )
+    quality_language_check: Literal["auto", "off"] = field(
+        default="auto",
+        metadata={"help": "auto: reject rows not in their `language` where lingua is installed | off."},
+    )
+    quality_language_min_chars: int = field(
+        default=30, metadata={"help": "Only texts of at least this many letters are language-checked (short: noise)."}
+    )
+    near_dup_threshold: float | None = field(
+        default=0.7,
+        metadata={
+            "help": "MinHash Jaccard (character 5-grams of the row's words) from which a row is a near duplicate of "
+            "an earlier one (0.7: a lightly reworded copy; distinct rows on one topic score ~0.2-0.3); null: off."
+        },
+    )
+    decontamination_tasks: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "MTEB task names (loaded by mteb, offline from its cache) or local task folders "
+            "(task.json layout) whose test texts no row may share an n-gram with."
+        },
+    )
+    decontamination_ngram: int = field(
+        default=13, metadata={"help": "Word n-gram length of the overlap test; shorter test texts match whole."}
+    )
     seed: int = field(
         default=42,
         metadata={"help": "Seed of every sampling decision; the same seed and responses give the same dataset."},
@@ -282,6 +313,7 @@ class GenerationConfig:
         self._check_mappings()
         self._check_amounts()
         self._check_choices()
+        self._check_quality()
         if self.push_to_hub and not self.hub_dataset_id:
             self._bad("hub_dataset_id", "set (org/name) when push_to_hub is true")
         if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
@@ -455,6 +487,18 @@ class GenerationConfig:
             self._bad("back_translation_threshold", "a cosine similarity in [-1, 1]")
         if self.translate_columns is not None and set(self.translate_columns) - set(LABEL_ROLES):
             self._bad("translate_columns", "keyed by query, positive, negative, instruction")
+
+    def _check_quality(self) -> None:
+        for name in ("quality_min_task_words", "quality_min_field_words", "quality_language_min_chars"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                self._bad(name, "a non-negative integer")
+        if self.near_dup_threshold is not None and not 0 < self.near_dup_threshold < 1:
+            self._bad("near_dup_threshold", "in (0, 1) or null")
+        if not isinstance(self.decontamination_ngram, int) or self.decontamination_ngram < 1:
+            self._bad("decontamination_ngram", "a positive integer")
+        tasks = self.decontamination_tasks
+        if tasks is not None and not (tasks and all(isinstance(t, str) and t for t in tasks)):
+            self._bad("decontamination_tasks", "a non-empty list of MTEB task names or task folders, or null")
 
     @property
     def is_local_server(self) -> bool:

@@ -13,6 +13,7 @@ from datasets import load_from_disk
 from data_generation.accounting import merge_usage
 from data_generation.output import CONFIG_FILE, STATS_FILE
 from data_generation.parsing import Deduper
+from data_generation.quality import NearDuplicates, merge_reports
 from data_generation.relabel import merged_stats
 
 _SHARD = re.compile(r"shard-(\d{5})-of-(\d{5})$")
@@ -51,9 +52,16 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
                 cross_duplicates += 1
                 continue
             rows.append(row)
+    threshold = config.get("near_dup_threshold")  # the quality gate's near-duplicate rule, now across shards
+    near = NearDuplicates(threshold, config.get("dedup_on", "row")) if threshold else None
+    rows = near.filter(rows) if near else rows
+    cross_near = near.count if near else 0
     rejections = _sum([s["rejections"] for s in stats])
     if cross_duplicates:
         rejections["duplicate"] = rejections.get("duplicate", 0) + cross_duplicates
+    if cross_near:
+        rejections["near_duplicate"] = rejections.get("near_duplicate", 0) + cross_near
+    reports = [s["quality"] for s in brainstorm_runs if s.get("quality")]
     merged = {
         "mode": stats[0].get("mode", "synthetic"),
         "prompt_version": stats[0]["prompt_version"],
@@ -65,6 +73,7 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
             "rejections": _sum([s["brainstorm"]["rejections"] for s in brainstorm_runs]),
         },
         "rejections": rejections,
+        "quality": merge_reports(reports, cross_near) if reports else None,
         "unfinished_requests": sum(s["unfinished_requests"] for s in brainstorm_runs),
         "http_faults": _sum([s["http_faults"] for s in brainstorm_runs]),
         "usage": merge_usage([s["usage"] for s in brainstorm_runs]),

@@ -22,6 +22,7 @@ from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
 from data_generation.parsing import Deduper, Rejected, normalize, parse_brainstorm, parse_example
 from data_generation.plan import Request, brainstorm_requests, generation_requests, in_shard, split_counts
+from data_generation.quality import QualityGate
 from data_generation.schemas import SchemaGuard
 from data_generation.store import ResponseStore
 from data_generation.templates import FIXED_INSTRUCTIONS, PROMPT_VERSION, TASK_TYPES
@@ -196,6 +197,7 @@ async def send(
 
 
 async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) -> dict:
+    gate = QualityGate(config)  # first: a decontamination set that cannot load fails before any request
     client = LLMClient(config)
 
     async def complete(requests: list[Request], phase: str) -> Counter:
@@ -217,6 +219,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
             brainstorm = brainstorm_requests(config)
             failed_b = await complete(brainstorm, "brainstorm")
             tasks, brainstorm_rejections = collect_tasks(brainstorm, store)
+            tasks = gate.filter_tasks(tasks, brainstorm_rejections)
             write_text_atomic(directory / "tasks.json", json.dumps(tasks, indent=1, ensure_ascii=False) + "\n")
         if config.stage != "brainstorm":
             generate, no_task = generation_requests(config, tasks)
@@ -230,6 +233,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
     rows, rejections = build_rows(config, generate, store)
     if relabeled is not None:
         rows = relabeled[0]
+    rows = gate.filter_rows(rows, rejections)
     if no_task:
         rejections["no_brainstormed_task"] += sum(no_task.values())
     ledger = Ledger(config.prices, config.batch_discount)
@@ -256,6 +260,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
                 "rejections": dict(sorted(brainstorm_rejections.items())),
             },
             "rejections": dict(sorted(rejections.items())),
+            "quality": gate.report(),
             "unfinished_requests": sum(failed_b.values())
             + sum(failed_g.values())
             + (relabeled[1]["unfinished"] if relabeled else 0),
