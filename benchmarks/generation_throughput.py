@@ -35,7 +35,9 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     return proc, base_url
 
 
-def measure(urls: list[str], concurrency: int, requests: int, seed: int) -> tuple[float, float]:
+def measure(
+    urls: list[str], concurrency: int, requests: int, seed: int, decontamination_tasks: list[str] | None = None
+) -> tuple[float, float]:
     """(wall seconds, client CPU seconds) of one generation run of `requests` STS examples."""
     per_endpoint = max(1, concurrency // len(urls))
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,11 +50,17 @@ def measure(urls: list[str], concurrency: int, requests: int, seed: int) -> tupl
             seed=seed,
             output_dir=tmp,
             progress=False,
+            # The rest of the quality gate runs as in a user's run (near-duplicates, word minimums, and
+            # --decontamination_tasks); the scripted text is in no language, so lingua's cost is measured on real
+            # multilingual rows by benchmarks/generation_gate.py instead.
+            quality_language_check="off",
+            decontamination_tasks=decontamination_tasks,
         )
         wall, cpu = time.perf_counter(), time.process_time()
         result = generate(config)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    assert result["stats"]["unfinished_requests"] == 0 and len(result["rows"]) == requests
+    rejected = result["stats"]["rejections"]
+    assert result["stats"]["unfinished_requests"] == 0 and len(result["rows"]) == requests, rejected
     return wall, cpu
 
 
@@ -61,6 +69,9 @@ def main() -> None:
     parser.add_argument("--points", nargs="+", default=["32/0.2", "256/2"], help="CONCURRENCY/LATENCY_SECONDS")
     parser.add_argument("--endpoints", type=int, nargs="+", default=[1, 4], help="fleet sizes")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each point at the bound")
+    parser.add_argument(
+        "--decontamination_tasks", nargs="+", help="local task folders or MTEB names the gate checks each row against"
+    )
     args = parser.parse_args()
     os.environ.setdefault("BENCH_KEY", "sk-bench")
     load = os.getloadavg()[0]
@@ -81,7 +92,7 @@ def main() -> None:
                 measure(urls, n, 2 * n, seed=1000 + seed)  # warm-up: imports, first connections
                 bound = concurrency / latency
                 requests = concurrency * max(1, round(args.seconds / latency))  # whole rounds: no half-empty last one
-                wall, cpu = measure(urls, concurrency, requests, seed=seed)
+                wall, cpu = measure(urls, concurrency, requests, seed, args.decontamination_tasks)
                 rps = requests / wall
                 print(
                     f"{n:>9} {concurrency:>11} {latency:>9.2f} {bound:>11.0f} {rps:>8.1f} {rps / bound:>8.3f} "

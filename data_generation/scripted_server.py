@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -112,7 +114,24 @@ def canned_reply(prompt: str, digest: str, tasks_per_brainstorm: int = 5, mistra
                 for k in range(tasks_per_brainstorm)
             ]
         )
-    return json.dumps({key: f"{key} text {digest[:10]} for the {task_type} example." for key in REPLY_KEYS[task_type]})
+    return json.dumps({key: example_text(key, task_type, digest) for key in REPLY_KEYS[task_type]})
+
+
+# Pseudo-words from these syllables make each reply's texts distinct from every other reply's (as real ones are: the
+# quality gate's near-duplicate rule keeps them) without shipping a word list.
+_SYLLABLES = tuple("ka lo mi ne ru ta vi so pe da fu gi ho ju be ze wa xi yo ce ma ri tu no".split())
+# Reply keys written at document length (the paper's positives are 100+ words), the rest at query/sentence length.
+_LONG_KEYS = {"positive_document", "hard_negative_document", "input_text"}
+
+
+def example_text(key: str, task_type: str, digest: str) -> str:
+    """`<key> text <digest> for the <type> example: ...` and words of the reply's topic (shared by its keys, so a
+    query shares words with its own positive) plus the key's own: 12 words, or 120 for a document."""
+    rng = random.Random(digest)
+    topic = ["".join(rng.choices(_SYLLABLES, k=3)) for _ in range(6)]
+    rng = random.Random(f"{digest}/{key}")
+    own = ["".join(rng.choices(_SYLLABLES, k=rng.randint(2, 4))) for _ in range(114 if key in _LONG_KEYS else 6)]
+    return f"{key} text {digest[:10]} for the {task_type} example: {' '.join(topic + own)}."
 
 
 def translation_reply(prompt: str, digest: str, mistranslate: bool = False) -> str:
@@ -285,6 +304,11 @@ class _Server(ThreadingHTTPServer):
     # socketserver's default listen backlog is 5: a client opening hundreds of connections at once would see SYNs
     # dropped and retransmitted a second later, a delay no real server adds.
     request_queue_size = 1024
+
+    def handle_error(self, request, client_address):
+        """A client that hangs up mid-reply (a run stopping with requests in flight) is normal, not a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler(server: ScriptedServer):

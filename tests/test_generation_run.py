@@ -61,7 +61,7 @@ def test_full_run_over_all_task_types(tmp_path, monkeypatch, capfd):
         typed = [r for r in rows if r["task_type"] == task_type]
         assert len(typed) == 6, task_type
         q_key, p_key, n_key = OUTPUT_KEYS[task_type]
-        for r in typed:  # the scripted server writes "<json key> text <digest> for the <type> example."
+        for r in typed:  # the scripted server writes "<json key> text <digest> for the <type> example: ..."
             assert r["query"].startswith(f"{q_key} text ") and r["positive"].startswith(f"{p_key} text ")
             assert r["negative"] is None if n_key is None else r["negative"].startswith(f"{n_key} text ")
             assert r["prompt_version"] == PROMPT_VERSION and r["generator_model"] == "scripted-model"

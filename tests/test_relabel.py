@@ -19,7 +19,8 @@ RELABEL = {"top_k": 4, "negative_rank": 3}
 
 
 def digest(text: str) -> str:
-    return text.split(" text ")[1].split()[0]  # the scripted replies: "<key> text <digest> for the <type> example."
+    # the scripted replies: "<key> text <digest> for the <type> example: ..."
+    return text.split(" text ")[1].split()[0]
 
 
 def to_change(query: str) -> bool:

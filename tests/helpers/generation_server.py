@@ -47,7 +47,6 @@ def write_config(path: Path, base_url: str | None, output_dir: Path, **overrides
         "progress": False,
         "prices": {"scripted-model": {"prompt": 1.0, "completion": 2.0}},
         "quality_language_check": "off",  # canned replies are English whatever the row's language
-        "near_dup_threshold": None,  # and differ only in a digest: near duplicates by construction
         **overrides,
     }
     if base_url is None:  # a fleet: the overrides give `endpoints`
