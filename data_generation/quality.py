@@ -71,13 +71,13 @@ class NearDuplicates:
     NUM_PERM, SHINGLE = 128, 5
 
     def __init__(self, threshold: float, on: str = "row"):
-        from datasketch import MinHashLSH
+        from datasketch import MinHash, MinHashLSH
 
         self.threshold, self.on = threshold, on
         self.lsh = MinHashLSH(threshold=threshold, num_perm=self.NUM_PERM)
+        self.permutations = MinHash(num_perm=self.NUM_PERM, seed=1, scheme="affine32").permutations
         self.signatures: list = []  # kept rows' MinHash values (uint32: 512 bytes a row), to verify LSH candidates
         self.count = 0
-        self._permutations = None
 
     def _shingles(self, row: dict):
         """32-bit hashes of the character 5-grams (the whole text when shorter)."""
@@ -111,13 +111,9 @@ class NearDuplicates:
     def _signature(self, shingles):
         """MinHash values under datasketch's affine32 permutations, in one numpy step (its `update_batch` calls a
         Python hash function per 5-gram: 0.24 ms of a 250-word row)."""
-        if self._permutations is None:
-            from datasketch import MinHash
-
-            self._permutations = MinHash(num_perm=self.NUM_PERM, seed=1, scheme="affine32").permutations
         import numpy as np
 
-        a, b = self._permutations
+        a, b = self.permutations
         permuted = np.multiply.outer(shingles, a)  # uint32: wraps modulo 2**32, as the scheme's permutations do
         permuted += b  # in place: a temporary (n, 128) array less, a third of the time
         return permuted.min(axis=0)
@@ -182,8 +178,9 @@ class LanguageCheck:
                 continue
             # Fast pass: trigrams of the first characters (most rows are in their language). Only a text it calls
             # another language pays for the verdict: full accuracy over the whole text.
-            if self.detector.detect_language_of(text[:_LANGUAGE_SAMPLE_CHARS]) not in expected | {None}:
-                if self.confirmer.detect_language_of(text) not in expected | {None}:
+            allowed = expected | {None}  # None: lingua cannot tell
+            if self.detector.detect_language_of(text[:_LANGUAGE_SAMPLE_CHARS]) not in allowed:
+                if self.confirmer.detect_language_of(text) not in allowed:
                     confidence = max(self.confirmer.compute_language_confidence(text, e) for e in expected)
                     if confidence < _LANGUAGE_CONFIDENCE:
                         return True

@@ -46,7 +46,7 @@ def write_config(path: Path, base_url: str | None, output_dir: Path, **overrides
         "output_dir": str(output_dir),
         "progress": False,
         "prices": {"scripted-model": {"prompt": 1.0, "completion": 2.0}},
-        "quality_language_check": "off",  # canned replies are English whatever the row's language
+        "quality_language_check": "off",  # canned replies are pseudo-words, in no row's language
         **overrides,
     }
     if base_url is None:  # a fleet: the overrides give `endpoints`
