@@ -16,6 +16,22 @@ d_k coordinates of every embedding, re-normalized. The candidates are gathered o
 after, so one all-gather serves every prefix (and its backward sums the prefixes' gradients); the false-negative
 mask and the labels do not depend on the width. Written here rather than with sentence-transformers' MatryoshkaLoss,
 which wraps its own losses (models and features, not embeddings) and could not share this gather or GradCache.
+
+What 2025-26 small embedders add, each off by default (checked against sentence-transformers where it has the same
+definition: tests/test_losses_beyond_e5.py):
+
+- `hardness_alpha` α (EmbeddingGemma, Schechter Vera et al., 2025: α = 5): each query's own hard negatives weigh
+  exp(α · stopgrad(cos(q, d⁻))) in the softmax denominator, i.e. α · stopgrad(cos) is added to their logits
+  (sentence-transformers' `MultipleNegativesRankingLoss(hardness_mode="hard_negatives", hardness_strength=α)`).
+- `false_negative_margin` m (Qwen3-Embedding: 0.1): a candidate other than the positive whose cosine with the query
+  exceeds the positive's + m is dropped from that query's softmax (a likely unlabeled positive), at every width.
+- `gor_weight` (Zhang et al., 2017; EmbeddingGemma's spread-out regulariser): the second moment of the cosines among
+  the batch's queries and among its positives, above 1/d (relu(M₂ − 1/d), summed over the two, as
+  `GlobalOrthogonalRegularizationLoss(mean_weight=0, aggregation="sum")`), over the whole gathered batch.
+- distillation (`distill_weight` > 0 and teacher embeddings passed in): KL(teacher ‖ student) between the softmaxes of
+  the teacher's cosines / `distill_temperature` and the student's / τ over the same candidates (masked ones left
+  out), mean over queries. Teacher embeddings may have another width: only scores are compared.
+  sentence-transformers' `DistillKLDivLoss` is the same KL over one query's (positive, negatives) times τ².
 """
 
 from __future__ import annotations
@@ -43,8 +59,17 @@ class InfoNCELoss(nn.Module):
         mask_false_negatives=False,
         matryoshka_dims: list[int] | None = None,
         matryoshka_weights: list[float] | None = None,
+        hardness_alpha: float = 0.0,
+        false_negative_margin: float | None = None,
+        gor_weight: float = 0.0,
+        distill_weight: float = 0.0,
+        distill_temperature: float | None = None,
     ):
         super().__init__()
+        if hardness_alpha < 0 or gor_weight < 0 or distill_weight < 0:
+            raise ValueError("hardness_alpha, gor_weight and distill_weight must be >= 0")
+        if distill_temperature is not None and distill_temperature <= 0:
+            raise ValueError(f"distill_temperature must be > 0, got {distill_temperature}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if matryoshka_weights is not None and len(matryoshka_weights) != len(matryoshka_dims or []):
@@ -54,6 +79,9 @@ class InfoNCELoss(nn.Module):
         self.mask_false_negatives = mask_false_negatives
         self.matryoshka_dims = list(matryoshka_dims) if matryoshka_dims else None
         self.matryoshka_weights = list(matryoshka_weights or [1.0] * len(self.matryoshka_dims or []))
+        self.hardness_alpha, self.false_negative_margin = hardness_alpha, false_negative_margin
+        self.gor_weight, self.distill_weight = gor_weight, distill_weight
+        self.distill_temperature = distill_temperature or temperature
 
     def forward(
         self,
@@ -62,19 +90,33 @@ class InfoNCELoss(nn.Module):
         negative: torch.Tensor | None = None,  # [M, d]
         positive_ids: torch.Tensor | None = None,  # [B] int64 text ids, for false-negative masking
         negative_ids: torch.Tensor | None = None,  # [M]
+        negative_owners: torch.Tensor | None = None,  # [M] int64: the local row whose hard negative each one is
+        teacher_query: torch.Tensor | None = None,  # [B, d_t] teacher embeddings, for distillation
+        teacher_positive: torch.Tensor | None = None,  # [B, d_t]
+        teacher_negative: torch.Tensor | None = None,  # [M, d_t]
     ) -> LossOutput:
         if negative is None:
             negative = positive.new_zeros((0, positive.shape[1]))
             negative_ids = None if positive_ids is None else positive_ids.new_zeros((0,))
+            negative_owners = None
+        local_negatives = negative.shape[0]
         query, positive, negative = (F.normalize(x, dim=-1) for x in (query, positive, negative))
+        local_query, local_positive = query, positive
         gather = self.gather_across_devices and is_distributed()
-        offset = 0
+        offset, negative_offset = 0, 0
         if gather:  # full-width embeddings: every Matryoshka prefix is cut from this one gather
             positive, offset = gather_with_grad(positive)
-            negative, _ = gather_with_grad(negative)
+            negative, negative_offset = gather_with_grad(negative)
         candidates = torch.cat([positive, negative])  # [C, d], full width
         rows = torch.arange(query.shape[0], device=query.device)
         labels = rows + offset
+        own_negatives = None  # [B, C] bool: each query's own hard negatives (hardness weighting)
+        if self.hardness_alpha > 0 and local_negatives:
+            if negative_owners is None:
+                raise ValueError("hardness_alpha needs negative_owners (the row of each hard negative)")
+            own_negatives = torch.zeros((query.shape[0], candidates.shape[0]), dtype=torch.bool, device=query.device)
+            columns = positive.shape[0] + negative_offset + torch.arange(local_negatives, device=query.device)
+            own_negatives[negative_owners.to(query.device), columns] = True
 
         masked = query.new_zeros((query.shape[0], candidates.shape[0]), dtype=torch.bool)
         if self.mask_false_negatives and positive_ids is not None:
@@ -83,6 +125,12 @@ class InfoNCELoss(nn.Module):
                 candidate_ids = torch.cat([gather_no_grad(positive_ids), gather_no_grad(negative_ids)])
             masked = candidate_ids[None, :] == positive_ids[:, None]
             masked[rows, labels] = False
+        if self.false_negative_margin is not None:  # at full width, so the mask is the same for every prefix
+            with torch.no_grad():
+                cosine = query @ candidates.T
+                likely_positive = cosine > cosine[rows, labels][:, None] + self.false_negative_margin
+                likely_positive[rows, labels] = False
+            masked = masked | likely_positive
 
         # Sum over local queries / global query count × world size: after DDP's mean over ranks this is the mean
         # over all queries, also when ranks hold unequal batches.
@@ -101,7 +149,10 @@ class InfoNCELoss(nn.Module):
             if dim < full:  # the prefix, re-normalized (normalize(x)[:d] ∝ x[:d])
                 q, c = F.normalize(query[:, :dim], dim=-1), F.normalize(candidates[:, :dim], dim=-1)
             cosine = q @ c.T  # [B, C]
-            scores = (cosine / self.temperature).masked_fill(masked, torch.finfo(cosine.dtype).min)
+            scores = cosine / self.temperature
+            if own_negatives is not None:  # + α·stopgrad(cos): weight exp(α·cos) in the denominator
+                scores = scores + self.hardness_alpha * cosine.detach() * own_negatives
+            scores = scores.masked_fill(masked, torch.finfo(cosine.dtype).min)
             per_query = F.cross_entropy(scores, labels, reduction="none")  # [B]
             term = per_query.sum() * world / total
             loss = weight * term if loss is None else loss + weight * term
@@ -109,7 +160,40 @@ class InfoNCELoss(nn.Module):
                 metrics = self._metrics(scores, cosine, masked, rows, labels)
             if self.matryoshka_dims:
                 metrics[f"loss_dim{dim}"] = term.detach()
+        if self.distill_weight > 0 and teacher_query is not None:
+            kl = self._distillation(query @ candidates.T, masked, teacher_query, teacher_positive, teacher_negative)
+            term = kl.sum() * world / total
+            loss = loss + self.distill_weight * term
+            metrics["distill_kl"] = term.detach()
+        if self.gor_weight > 0:
+            term = self._spread_out(local_query, gather) + self._spread_out(local_positive, gather)
+            loss = loss + self.gor_weight * term
+            metrics["gor"] = term.detach()
         return LossOutput(loss=loss, metrics=metrics)
+
+    def _distillation(self, cosine, masked, teacher_query, teacher_positive, teacher_negative) -> torch.Tensor:
+        """[B] KL(p_teacher ‖ p_student) per query over the candidates (masked ones have probability 0 in both)."""
+        if teacher_negative is None:
+            teacher_negative = teacher_positive.new_zeros((0, teacher_positive.shape[1]))
+        teacher = [F.normalize(t.to(cosine.dtype), dim=-1) for t in (teacher_positive, teacher_negative)]
+        if self.gather_across_devices and is_distributed():
+            teacher = [gather_no_grad(t) for t in teacher]
+        lowest = torch.finfo(cosine.dtype).min
+        teacher_scores = F.normalize(teacher_query.to(cosine.dtype), dim=-1) @ torch.cat(teacher).T
+        teacher_log_p = (teacher_scores / self.distill_temperature).masked_fill(masked, lowest).log_softmax(-1)
+        student_log_p = (cosine / self.temperature).masked_fill(masked, lowest).log_softmax(-1)
+        return F.kl_div(student_log_p, teacher_log_p, log_target=True, reduction="none").sum(-1)
+
+    @staticmethod
+    def _spread_out(embeddings: torch.Tensor, gather: bool) -> torch.Tensor:
+        """relu(M₂ − 1/d): M₂ the mean squared cosine between distinct rows of the (gathered) batch. Every rank
+        computes the same global value; gather_with_grad's backward sums it back onto each rank's own rows."""
+        if gather:
+            embeddings, _ = gather_with_grad(embeddings)
+        n, d = embeddings.shape
+        cosine = embeddings @ embeddings.T
+        off_diagonal = cosine.pow(2).sum() - cosine.diagonal().pow(2).sum()
+        return torch.relu(off_diagonal / max(n * (n - 1), 1) - 1.0 / d)
 
     @staticmethod
     @torch.no_grad()
