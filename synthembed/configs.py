@@ -76,6 +76,14 @@ class ModelArguments:
         default_factory=lambda: ["all-linear"],
         metadata={"help": "Modules that get adapters; 'all-linear' = every linear layer (paper)."},
     )
+    use_bidirectional_attention: bool = field(
+        default=False,
+        metadata={
+            "help": "Gemma-3 and other decoders whose config has `use_bidirectional_attention`: every token attends to "
+            "the whole text (EmbeddingGemma, LLM2Vec); pair with pooling: mean. Saved in config.json, so "
+            "SentenceTransformer(path) encodes the same way."
+        },
+    )
     card_license: str | None = field(
         default=None,
         metadata={"help": "Hub license id for the model card (default: the base model card's, e.g. gemma)."},
@@ -242,6 +250,44 @@ class ContrastiveArguments:
     matryoshka_weights: list[float] | None = field(
         default=None, metadata={"help": "One weight per matryoshka_dims entry (default: all 1); the loss is the sum."}
     )
+    hardness_alpha: float = field(
+        default=0.0,
+        metadata={
+            "help": "Hardness-weighted InfoNCE: each query's own hard negatives weigh exp(α·stopgrad(cos)) in the "
+            "softmax (EmbeddingGemma: 5); 0 = off."
+        },
+    )
+    false_negative_margin: float | None = field(
+        default=None,
+        metadata={
+            "help": "Drop a candidate whose cosine with the query exceeds the positive's + margin (a likely unlabeled "
+            "positive; Qwen3-Embedding: 0.1); null = off."
+        },
+    )
+    gor_weight: float = field(
+        default=0.0,
+        metadata={"help": "Spread-out regulariser (GOR second moment over queries and over positives); 0 = off."},
+    )
+    distill_teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "A SentenceTransformer (folder or Hub id) whose embeddings of every query, positive and hard "
+            "negative are computed once (cached, resumable) and distilled: KL between its and the student's score "
+            "distributions over the batch's candidates. Any width. null = no distillation."
+        },
+    )
+    distill_weight: float = field(default=1.0, metadata={"help": "Weight of the distillation term next to InfoNCE."})
+    distill_temperature: float | None = field(
+        default=None, metadata={"help": "Temperature of the teacher's scores (default: `temperature`)."}
+    )
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where teacher embeddings are cached by text (default: $HF_HOME/synthembed/teacher-embeddings/"
+            "<teacher>, shared by every run with that teacher)."
+        },
+    )
+    teacher_batch_size: int = field(default=64, metadata={"help": "Texts per teacher forward when caching."})
     save_adapter: bool = field(default=False, metadata={"help": "Also save the LoRA adapter to output_dir/adapter."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep text columns: the collator tokenizes."})
 
@@ -262,6 +308,19 @@ class ContrastiveArguments:
             raise ConfigError(f"`temperature` must be > 0, got {self.temperature}")
         if self.num_hard_negatives < 0:
             raise ConfigError(f"`num_hard_negatives` must be >= 0, got {self.num_hard_negatives}")
+        for name in ("hardness_alpha", "gor_weight", "distill_weight"):
+            if not getattr(self, name) >= 0:  # also NaN
+                raise ConfigError(f"`{name}` must be a number >= 0, got {getattr(self, name)}")
+        if self.false_negative_margin is not None and not -1 <= self.false_negative_margin <= 2:
+            raise ConfigError(
+                f"`false_negative_margin` must be a cosine margin in [-1, 2] or null, got {self.false_negative_margin}"
+            )
+        if self.distill_temperature is not None and not self.distill_temperature > 0:
+            raise ConfigError(f"`distill_temperature` must be > 0 or null, got {self.distill_temperature}")
+        if not (isinstance(self.teacher_batch_size, int) and self.teacher_batch_size > 0):
+            raise ConfigError(f"`teacher_batch_size` must be a positive int, got {self.teacher_batch_size!r}")
+        if self.distill_teacher is not None and missing_local_path(self.distill_teacher):
+            raise ConfigError(f"`distill_teacher`: no such folder {self.distill_teacher!r} (nor a Hub id)")
         for old, new in (("cache_chunk_size", "embed_chunk_size"), ("cache_token_budget", "embed_token_budget")):
             if getattr(self, old) is not None:
                 warnings.warn(f"`{old}` is deprecated: use `{new}`", FutureWarning, stacklevel=3)

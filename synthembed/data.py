@@ -255,12 +255,15 @@ class ContrastiveCollator:
             } | {"score": torch.tensor([r["score"] for r in rows], dtype=torch.float32)}
         queries = [self.template.apply(r["instruction"], r["query"]) for r in rows]
         positives = [r["positive"] for r in rows]
-        negatives = [n for r in rows for n in r["negatives"][: self.num_hard_negatives]]
+        kept = [r["negatives"][: self.num_hard_negatives] for r in rows]
+        negatives = [n for row in kept for n in row]
         return {
             "query": self.tokenize(queries),
             "documents": self.tokenize(positives + negatives),
+            "query_ids": torch.tensor([text_id(r["query"]) for r in rows], dtype=torch.long),  # the bare query
             "positive_ids": torch.tensor([text_id(t) for t in positives], dtype=torch.long),
             "negative_ids": torch.tensor([text_id(t) for t in negatives], dtype=torch.long),
+            "negative_owners": torch.tensor([i for i, row in enumerate(kept) for _ in row], dtype=torch.long),
         }
 
 

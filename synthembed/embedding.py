@@ -73,6 +73,9 @@ def embed(model: nn.Module, batch: dict, chunking: Chunking | None = None) -> to
     return assemble(chunks, [model(**c.features) for c in chunks])
 
 
+TEACHER_KEYS = ("teacher_query", "teacher_positive", "teacher_negative")
+
+
 def split(embeddings: torch.Tensor, batch: dict) -> dict[str, torch.Tensor | None]:
     """The loss's keyword arguments: query / positive / negative embeddings and the text ids for masking."""
     b = batch["query"]["attention_mask"].shape[0]
@@ -82,4 +85,6 @@ def split(embeddings: torch.Tensor, batch: dict) -> dict[str, torch.Tensor | Non
         "negative": embeddings[2 * b :],  # [M, d]
         "positive_ids": batch.get("positive_ids"),
         "negative_ids": batch.get("negative_ids"),
+        "negative_owners": batch.get("negative_owners"),
+        **{k: batch[k] for k in TEACHER_KEYS if k in batch},  # added by the trainer when distilling
     }

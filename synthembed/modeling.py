@@ -74,7 +74,10 @@ class EmbeddingModel(nn.Module):
         kwargs = {"dtype": pick_dtype(model_args.dtype)}
         if model_args.attn_implementation:
             kwargs["attn_implementation"] = model_args.attn_implementation
-        backbone = AutoModel.from_pretrained(resolve_model_dir(model_args), **kwargs)
+        path = resolve_model_dir(model_args)
+        if model_args.use_bidirectional_attention:
+            kwargs["config"] = bidirectional_config(path)
+        backbone = AutoModel.from_pretrained(path, **kwargs)
         if hasattr(backbone.config, "use_cache"):
             backbone.config.use_cache = False
         if gradient_checkpointing:
@@ -101,6 +104,21 @@ class EmbeddingModel(nn.Module):
     @property
     def is_lora(self) -> bool:
         return hasattr(self.backbone, "peft_config")
+
+
+def bidirectional_config(path: str):
+    """The backbone's config with `use_bidirectional_attention` on, built anew so that the config's own set-up runs
+    (Gemma-3 halves its sliding window for the symmetric band); the saved config.json carries the flag."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    if not hasattr(config, "use_bidirectional_attention"):
+        raise ValueError(
+            f"`use_bidirectional_attention`: {type(config).__name__} has no such switch (Gemma-3 and a few other "
+            "decoders do)"
+        )
+    settings = config.to_dict() | {"use_bidirectional_attention": True}
+    return type(config).from_dict(settings)
 
 
 def add_lora(backbone: nn.Module, model_args: ModelArguments) -> nn.Module:

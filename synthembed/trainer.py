@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 OPTIMIZER_KEYS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm")
 RUN_KEYS = ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps", "seed")
 LOSS_KEYS = ("temperature", "num_hard_negatives", "gather_across_devices", "batch_sampling", "grad_cache")
+BEYOND_E5_KEYS = ("hardness_alpha", "false_negative_margin", "gor_weight", "distill_teacher", "distill_weight")
 MATRYOSHKA_KEYS = ("matryoshka_dims", "matryoshka_weights")  # in the summary when set
 SUMMARY_KEYS = OPTIMIZER_KEYS + RUN_KEYS + LOSS_KEYS
 
@@ -58,7 +59,13 @@ class ContrastiveTrainer(Trainer):
             self.args.mask_false_negatives,
             self.args.matryoshka_dims,
             self.args.matryoshka_weights,
+            hardness_alpha=self.args.hardness_alpha,
+            false_negative_margin=self.args.false_negative_margin,
+            gor_weight=self.args.gor_weight,
+            distill_weight=self.args.distill_weight if self.args.distill_teacher else 0.0,
+            distill_temperature=self.args.distill_temperature,
         )
+        self.teacher = None  # synthembed.teacher.TeacherEmbeddings, set by the entry point when distilling
         self.chunking = self.args.chunking
         self.can_return_loss = True  # the model computes no loss itself and no batch carries label columns:
         self.label_names = []  # compute_loss / prediction_step below own both
@@ -76,7 +83,18 @@ class ContrastiveTrainer(Trainer):
                 callback.logging_dir = os.path.join(self.args.output_dir, default_logdir())
 
     # ---- loss -------------------------------------------------------------------------------------------------
+    def with_teacher(self, inputs: dict) -> dict:
+        """The batch plus the cached teacher embeddings of its bare queries, positives and hard negatives."""
+        if self.teacher is None or "query_ids" not in inputs:
+            return inputs
+        device = inputs["query_ids"].device
+        kinds = (("teacher_query", "query_ids", "query"), ("teacher_positive", "positive_ids", "document"))
+        kinds += (("teacher_negative", "negative_ids", "document"),)
+        return inputs | {key: self.teacher.lookup(inputs[ids], kind).to(device) for key, ids, kind in kinds}
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:  # dev rows have no cached teacher embeddings: their loss is InfoNCE alone
+            inputs = self.with_teacher(inputs)
         out = self.loss_fn(**split(embed(model, inputs, self.chunking), inputs))
         self._record_metrics(out.metrics, "train" if model.training else "eval")
         return (out.loss, out) if return_outputs else out.loss
@@ -103,7 +121,7 @@ class ContrastiveTrainer(Trainer):
         model.train()
         if hasattr(self.optimizer, "train") and callable(self.optimizer.train):
             self.optimizer.train()
-        inputs = self._prepare_inputs(inputs)
+        inputs = self.with_teacher(self._prepare_inputs(inputs))
         scale = 1.0 if self.loss_is_scaled_for_ga else 1.0 / self.current_gradient_accumulation_steps
         deepspeed = self.accelerator.distributed_type == DistributedType.DEEPSPEED
         kwargs = {"scale_wrt_gas": False} if deepspeed else {}
@@ -196,6 +214,11 @@ class ContrastiveTrainer(Trainer):
     def training_summary(self) -> dict:
         summary = {k: getattr(self.args, k) for k in SUMMARY_KEYS}
         summary.update({k: getattr(self.args, k) for k in MATRYOSHKA_KEYS if getattr(self.args, k) is not None})
+        summary.update({k: getattr(self.args, k) for k in BEYOND_E5_KEYS if getattr(self.args, k)})  # those on
+        if self.teacher is not None:
+            summary["teacher_encode_s"] = round(self.teacher.encode_seconds)
+            if self.args.distill_temperature is not None:
+                summary["distill_temperature"] = self.args.distill_temperature
         if self.args.max_steps > 0:
             del summary["num_train_epochs"]  # max_steps wins
         summary["lr_scheduler_type"] = str(summary["lr_scheduler_type"]).split(".")[-1].lower()

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     if training_args.eval_strategy != "no" and not has_dev_set:
         fail("`eval_strategy` needs a dev set: give `eval_datasets` or `eval_fraction`, or set `eval_strategy: no`")
     setup_logging("INFO", main_process=training_args.process_index == 0)
-    check_matryoshka_width(model_args, training_args)
+    check_backbone(model_args, training_args)
 
     from transformers import AutoTokenizer, set_seed
 
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         train_dataset, eval_datasets["heldout"] = split["train"], split["test"]
     if has_dev_set and training_args.eval_strategy == "no" and training_args.max_steps != 0:
         logger.warning("Dev sets given but eval_strategy is 'no': set eval_strategy: steps and eval_steps")
+    teacher = teacher_embeddings(training_args, train_dataset) if training_args.distill_teacher else None
 
     ################
     # Model and tokenizer
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             model_args=model_args,
             data_args=data_args,
         )
+        trainer.teacher = teacher
         if training_args.max_steps == 0:  # the baseline: the untrained model saved exactly as a trained one would be
             logger.info("max_steps 0: saving the untrained model")
             if trainer.eval_dataset is not None:
@@ -135,6 +137,30 @@ def main(argv: list[str] | None = None) -> None:
     leave_process_group(trainer.accelerator)
 
 
+def teacher_embeddings(training_args, train_dataset):
+    """The distillation teacher's embeddings of every training text: encoded by the main process into the cache
+    (resumable), then loaded by every process. Encoded outside ZeRO-3's partitioned loading: the teacher is whole on
+    one process, not sharded."""
+    from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_hf_deepspeed_config
+
+    from synthembed.teacher import TeacherEmbeddings, training_texts
+
+    teacher = TeacherEmbeddings(
+        training_args.distill_teacher, training_args.teacher_cache_dir, training_args.teacher_batch_size
+    )
+    texts = training_texts(train_dataset, training_args.num_hard_negatives)
+    with training_args.main_process_first(desc="teacher embeddings"):
+        unset_hf_deepspeed_config()
+        try:
+            teacher.ensure(*texts, device=str(training_args.device))
+        except (OSError, ValueError) as e:
+            fail(f"`distill_teacher`: {e}")
+        finally:
+            if getattr(training_args, "hf_deepspeed_config", None) is not None:
+                set_hf_deepspeed_config(training_args.hf_deepspeed_config)
+    return teacher
+
+
 def check_before_importing_transformers(argv: list[str]) -> None:
     """The config errors that need no transformers, in well under a second: config files, unknown keys (the names of
     TrainingArguments' fields are read from its source), and every value of the model, data and contrastive fields.
@@ -153,15 +179,23 @@ def check_before_importing_transformers(argv: list[str]) -> None:
         parse_config([ModelArguments, DataArguments, ContrastiveArguments], argv, foreign_keys=names)
 
 
-def check_matryoshka_width(model_args, training_args) -> None:
-    """`matryoshka_dims` within the backbone's hidden size, read from its config before the weights load."""
-    if not training_args.matryoshka_dims:
+def check_backbone(model_args, training_args) -> None:
+    """From the backbone's config, before the weights load: `matryoshka_dims` within its hidden size, and
+    `use_bidirectional_attention` only where the architecture has the switch."""
+    if not training_args.matryoshka_dims and not model_args.use_bidirectional_attention:
         return
     from transformers import AutoConfig
 
-    from synthembed.modeling import resolve_model_dir
+    from synthembed.modeling import bidirectional_config, resolve_model_dir
     from synthembed_common.config import ConfigError
 
+    if model_args.use_bidirectional_attention:
+        try:
+            bidirectional_config(resolve_model_dir(model_args))
+        except ValueError as e:
+            fail(str(e))
+    if not training_args.matryoshka_dims:
+        return
     config = AutoConfig.from_pretrained(resolve_model_dir(model_args))
     hidden = getattr(config, "hidden_size", None) or getattr(config.get_text_config(), "hidden_size", None)
     try:
