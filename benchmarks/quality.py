@@ -7,7 +7,11 @@ command (`accelerate launch recipes/train.py`, 2 CPU processes by default) and e
 real MTEB test sets (the E5 protocol: the paper's instruction on both sides for STS). Rows:
 
 - untrained: the base decoder, last-token pooling, saved exactly as a trained model would be (0 steps);
-- trained: the recipe;
+- trained: the recipe as shipped;
+- e5_2024: the paper's method alone (the recipe before issue 20: no teacher, no hardness weighting, no margin mask,
+  no STS-B train pairs);
+- no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train);
+- gor, bidirectional_mean: one technique the recipe leaves off, turned on;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
 - all-MiniLM-L6-v2: the reference row (a 22M encoder trained on a billion pairs), evaluated plainly;
 - `--merge NAME=A,B[,...]` (repeatable): a row merging grid points A, B, ... with scripts/merge_models.py
@@ -35,8 +39,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 RECIPE = REPO_ROOT / "recipes/gemma3-270m/train.yaml"
 GPU_OVERRIDE = REPO_ROOT / "recipes/gemma3-270m/gpu.yaml"
-TASKS = ["STSBenchmark", "SICK-R"]
+MULTILINGUAL_STS = [f"STSBMulti-dev-{lang}" for lang in "de es fr it nl pl pt ru zh".split()]  # 9 non-English
+BITEXT = [f"NTREX-{lang}-eng" for lang in "deu fra spa rus arb jpn zho-CN hin".split()]
+TASKS = ["STSBenchmark", "SICK-R", "NFCorpus", *MULTILINGUAL_STS, *BITEXT]
+# Table columns: one task, or the mean of a group of tasks (the groups' tasks are evaluated, then averaged).
+GROUPS = {"STSBMulti dev (9 non-en)": MULTILINGUAL_STS, "NTREX bitext (8)": BITEXT}
 REFERENCE = "all-MiniLM-L6-v2"
+TEACHER = "sentence-transformers/all-mpnet-base-v2"  # the recipe's distill_teacher; offline: the embedded copy
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
 OFFLINE_INSTRUCTIONS = {
@@ -46,12 +55,21 @@ OFFLINE_INSTRUCTIONS = {
 }
 
 
-def grid(temperature: float) -> dict[str, list[str]]:
-    """Grid point → overrides of the recipe (None: not trained)."""
+def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
+    """Grid point → overrides of the recipe (None: not trained). `mixture`: the recipe's offline mixture."""
     other = 0.05 if temperature != 0.05 else 0.02
+    no_sts = ["--dataset_mixture", json.dumps([e for e in mixture if e["name"] != "stsb_train"])]
+    paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null", *no_sts]
     return {
         "untrained": None,
+        "e5_2024": paper_only,
         "trained": [],
+        "no_distillation": ["--distill_teacher", "null"],
+        "no_hardness": ["--hardness_alpha", "0"],
+        "no_false_negative_mask": ["--false_negative_margin", "null"],
+        "no_sts_train": no_sts,
+        "gor": ["--gor_weight", "0.1"],
+        "bidirectional_mean": ["--use_bidirectional_attention", "true", "--pooling", "mean"],
         "mean_pooling": ["--pooling", "mean"],
         "no_instruction": ["--use_instructions", "false"],
         f"temperature_{other:g}": ["--temperature", str(other)],
@@ -59,13 +77,13 @@ def grid(temperature: float) -> dict[str, list[str]]:
     }
 
 
-def sts_dev_jsonl(raw_csv: Path, output: Path) -> Path:
-    """STS Benchmark dev pairs (the official tab-separated file) as sentence1/sentence2/score rows."""
+def sts_dev_jsonl(raw_csv: Path, output: Path, scale: float = 1.0) -> Path:
+    """STS Benchmark pairs (an official tab-separated file) as sentence1/sentence2/score rows (score × scale)."""
     rows = []
     for line in raw_csv.read_text(encoding="utf-8").splitlines():
         parts = line.split("\t")
         if len(parts) >= 7:
-            rows.append({"sentence1": parts[5], "sentence2": parts[6], "score": float(parts[4])})
+            rows.append({"sentence1": parts[5], "sentence2": parts[6], "score": float(parts[4]) * scale})
     output.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return output
 
@@ -75,8 +93,9 @@ def untrained_or(overrides: list[str] | None) -> list[str]:
     return ["--max_steps", "0"] if overrides is None else overrides
 
 
-def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, model: str | None) -> Path:
-    """A recipe override file pointing the recipe at the embedded Gemma (or `model`) and the offline data."""
+def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, model: str | None, recipe: dict):
+    """A recipe override file pointing the recipe at the embedded Gemma (or `model`), the embedded teacher and the
+    offline data (STS-B train scored 0-1 like the Hub's sentence-transformers/stsb). Returns (file, mixture)."""
     import yaml
 
     from synthembed.gguf import embedded_gemma_dir
@@ -85,15 +104,24 @@ def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, 
         {"path": str(traindata / name / "train.jsonl"), "name": name, "instruction": instruction}
         for name, instruction in OFFLINE_INSTRUCTIONS.items()
     ]
+    sts_entry = next((e for e in recipe["dataset_mixture"] if e.get("name") == "stsb_train"), None)
+    if sts_entry is not None:
+        train = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-train.csv", out / "stsb-train.jsonl", scale=0.2)
+        mixture.append({**sts_entry, "path": str(train), "split": "train"})
     dev = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
     override = {
         "model_name_or_path": model or str(embedded_gemma_dir()),
         "dataset_mixture": mixture,
         "eval_datasets": [{"path": str(dev), "name": "stsb_dev", "max_rows": dev_rows}],
+        "teacher_cache_dir": str(out / "teacher-cache"),  # every grid point shares the teacher's embeddings
     }
+    if recipe.get("distill_teacher") == TEACHER:
+        from synthembed.gguf import embedded_mpnet_dir
+
+        override["distill_teacher"] = str(embedded_mpnet_dir())
     path = out / "offline.yaml"
     path.write_text(yaml.safe_dump(override, sort_keys=False))
-    return path
+    return path, mixture
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -111,6 +139,7 @@ def run(cmd: list[str], log: Path) -> float:
 
 
 def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, precision: str, extra=()) -> dict:
+    """Scores of the local task folders `tasks` (mteb main score × 100, keyed by folder name) and seconds taken."""
     folders = [str(tasks_dir / t) for t in tasks]
     cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders]
     cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32", *extra]
@@ -161,15 +190,35 @@ def dev_score(model_dir: Path) -> float | None:
     return None if last is None else round(100 * last, 2)
 
 
+def teacher_seconds(model_dir: Path) -> float | None:
+    """Seconds the run spent encoding with its teacher (0 when the shared cache had every text)."""
+    from synthembed.model_folder import read_settings
+
+    settings = read_settings(model_dir)
+    return ((settings.training or {}) if settings else {}).get("teacher_encode_s")
+
+
+def columns(scores: dict[str, float]) -> dict[str, float]:
+    """A row's table columns: single tasks as they are, each complete group of GROUPS as its mean."""
+    grouped = {t for members in GROUPS.values() for t in members}
+    out = {t: v for t, v in scores.items() if t not in grouped}
+    for name, members in GROUPS.items():
+        if all(t in scores for t in members):
+            out[name] = round(sum(scores[t] for t in members) / len(members), 2)
+    return out
+
+
 def table(results: dict) -> str:
-    tasks = next(iter(results.values()))["tasks"].keys()
-    head = f"| model | {' | '.join(tasks)} | average | STS-B dev (last eval) | train min |"
-    lines = [head, "|" + "---|" * (len(tasks) + 4)]
+    shown = {name: columns(r["tasks"]) for name, r in results.items()}
+    heads = list(next(iter(shown.values())))
+    head = f"| model | {' | '.join(heads)} | STS-B dev (last eval) | train min | teacher min |"
+    lines = [head, "|" + "---|" * (len(heads) + 4)]
     for name, r in results.items():
-        scores = " | ".join(f"{v:.2f}" for v in r["tasks"].values())
+        scores = " | ".join(f"{shown[name].get(h, float('nan')):.2f}" for h in heads)
         dev = "" if r.get("dev") is None else f"{r['dev']:.2f}"
         minutes = "" if r.get("train_s") is None else f"{r['train_s'] / 60:.1f}"
-        lines.append(f"| {name} | {scores} | {r['average']:.2f} | {dev} | {minutes} |")
+        teacher = "" if not r.get("teacher_s") else f"{r['teacher_s'] / 60:.1f}"
+        lines.append(f"| {name} | {scores} | {dev} | {minutes} | {teacher} |")
     return "\n".join(lines)
 
 
@@ -180,18 +229,19 @@ def plot(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     names = list(results)
-    tasks = list(results[names[0]]["tasks"])
+    shown = {n: columns(results[n]["tasks"]) for n in names}
+    tasks = list(shown[names[0]])
     fig, ax = plt.subplots(figsize=(1.5 * len(names) + 2, 4.0), dpi=100)
     width = 0.8 / len(tasks)
     for j, task in enumerate(tasks):
         xs = [i + (j - (len(tasks) - 1) / 2) * width for i in range(len(names))]
-        values = [results[n]["tasks"][task] for n in names]
+        values = [shown[n].get(task, 0.0) for n in names]
         ax.bar(xs, values, width=width, label=task)
         for x, v in zip(xs, values):
             ax.text(x, v + 1, f"{v:.0f}", ha="center", fontsize=7)
     ax.set_xticks(range(len(names)), names, fontsize=8, rotation=15)
-    ax.set_ylabel("Spearman x100 (mteb main score)")
-    ax.set_ylim(min(0, *(v for r in results.values() for v in r["tasks"].values())), 100)
+    ax.set_ylabel("mteb main score x100")
+    ax.set_ylim(min(0, *(v for r in shown.values() for v in r.values())), 100)
     ax.legend(fontsize=8)
     ax.set_title("Gemma-3-270M trained by the recipe vs baselines, same data and budget", fontsize=10)
     fig.tight_layout()
@@ -233,7 +283,12 @@ def main(argv=None) -> dict:
     recipe = {}
     for path in [RECIPE, *args.config]:
         recipe.update(yaml.safe_load(Path(path).read_text()))
-    points = grid(float(recipe.get("temperature", 0.02)))
+    out = Path(args.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    override, mixture = offline_override(
+        args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path, recipe
+    )
+    points = grid(float(recipe.get("temperature", 0.02)), mixture)
     launcher = ["--num_processes", str(args.num_processes)]
     if args.accelerate_config:
         launcher = ["--config_file", args.accelerate_config, *launcher]
@@ -243,9 +298,6 @@ def main(argv=None) -> dict:
             sys.exit(f"error: `--only`: unknown grid point(s) {sorted(unknown)}; expected some of {sorted(points)}")
         points = {k: v for k, v in points.items() if k in args.only.split(",")}
     merges = parse_merges(args.merge, points)
-    out = Path(args.output_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    override = offline_override(args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path)
     configs = ["--config", str(RECIPE), *[a for c in args.config for a in ("--config", c)], "--config", str(override)]
 
     results = {}
@@ -276,6 +328,7 @@ def main(argv=None) -> dict:
                 "average": round(sum(values) / len(values), 2),
                 "train_s": None if overrides is None else seconds,
                 "dev": dev_score(model_dir),
+                "teacher_s": None if overrides is None else teacher_seconds(model_dir),
                 "train_cmd": train_cmd,
                 "eval_precision": args.eval_precision,
             }

@@ -35,6 +35,7 @@ def __getattr__(name: str):
 TEXT_COLUMNS = ("query", "positive", "negative", "instruction")
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name", "task_type"}
+MIXTURE_KEYS |= {"min_score"}  # graded pairs (STS): only those scored >= min_score are positives
 EVAL_KEYS = {"path", "name", "split", "columns", "instruction", "data_dir", "config_name", "max_rows"}
 STS_INSTRUCTION = "Retrieve semantically similar text."  # the paper's STS instruction (Table 15), on both sides
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
@@ -110,7 +111,8 @@ class DataArguments:
         metadata={
             "help": "List of {path, split, fraction, columns, instruction, task_type, name}: path = local jsonl/json/parquet/csv "
             "file, a save_to_disk folder or a Hub id; fraction = the paper's sampling ratio (share of rows kept, >1 "
-            "repeats rows); columns maps query/positive/negative/instruction onto the dataset's column names; "
+            "repeats rows); columns maps query/positive/negative/instruction (and score) onto the dataset's column names; "
+            "min_score keeps only pairs whose score is at least this (graded STS pairs as positives); "
             "instruction = task definition for rows without an instruction column; task_type = the rows' task type "
             "where they have none (default: the entry's name)."
         },
@@ -174,7 +176,10 @@ class DataArguments:
         if not 0 <= self.eval_fraction < 1:
             raise ConfigError(f"`eval_fraction` must be in [0, 1), got {self.eval_fraction}")
         for i, entry in enumerate(self.dataset_mixture):
-            validate_dataset_entry(f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, TEXT_COLUMNS)
+            validate_dataset_entry(f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, (*TEXT_COLUMNS, "score"))
+            score = entry.get("min_score", 0)
+            if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
+                raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
         for i, entry in enumerate(self.eval_datasets):
             validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, TEXT_COLUMNS + STS_COLUMNS)
 

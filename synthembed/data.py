@@ -92,12 +92,21 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
         raise DataError(f"dataset {source!r} has no rows")
     columns = {"query": "query", "positive": "positive", "negative": "negative", "instruction": "instruction"}
     columns.update(entry.get("columns", {}))
-    for role in ("query", "positive", *entry.get("columns", {})):
+    for role in ("query", "positive", *(c for c in entry.get("columns", {}) if c != "score")):
         if columns[role] not in ds.column_names:
             raise DataError(
                 f"dataset {source!r} has no column {columns[role]!r} for `{role}` (columns: {', '.join(ds.column_names)})"
             )
     default_instruction = entry.get("instruction", "")
+    if "min_score" in entry:  # graded pairs: low scores are unrelated sentences, not positives (recipes/gemma3-270m)
+        score = entry.get("columns", {}).get("score", "score")
+        if score not in ds.column_names:
+            raise DataError(
+                f"dataset {source!r} has no column {score!r} for `min_score` (columns: {', '.join(ds.column_names)})"
+            )
+        ds = ds.filter(lambda row: float(row[score]) >= entry["min_score"], desc=f"min_score {source}")
+        if len(ds) == 0:
+            raise DataError(f"dataset {source!r}: no row scored >= min_score {entry['min_score']}")
 
     def convert(row, index):
         for role in ("query", "positive"):

@@ -9,6 +9,8 @@ whatever its mixture, and a killed encoding resumes where it stopped: texts are 
     <cache_dir>/document-00000.safetensors   positives and hard negatives, the same layout
 
 Queries are encoded bare (no E5 instruction); a teacher whose folder defines a `query` prompt gets it on queries.
+Texts are cut at the student's `max_seq_length` (in the teacher's tokens) when that is shorter than the teacher's own
+limit: the teacher scores what the student sees (and encodes it faster).
 """
 
 from __future__ import annotations
@@ -32,20 +34,27 @@ BLOCK = 2048  # texts per cached file: a kill loses at most one block's encoding
 KINDS = ("query", "document")
 
 
-def default_cache_dir(teacher: str) -> Path:
-    """$HF_HOME/synthembed/teacher-embeddings/<name>-<hash of its resolved path or id>."""
+def default_cache_dir(teacher: str, max_seq_length: int | None = None) -> Path:
+    """$HF_HOME/synthembed/teacher-embeddings/<name>-<hash of its resolved path or id>[-len<max_seq_length>]."""
     home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
     key = os.path.abspath(teacher) if os.path.exists(teacher) else teacher
     name = re.sub(r"[^\w.-]+", "_", os.path.basename(key.rstrip("/")))[:60]
-    return home / "synthembed" / "teacher-embeddings" / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    length = f"-len{max_seq_length}" if max_seq_length else ""
+    return home / "synthembed" / "teacher-embeddings" / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}{length}"
 
 
 class TeacherEmbeddings:
     """ids → teacher embeddings, for the texts `ensure` was given."""
 
-    def __init__(self, teacher: str, cache_dir: str | os.PathLike | None = None, batch_size: int = 64):
-        self.teacher, self.batch_size = teacher, batch_size
-        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(teacher)
+    def __init__(
+        self,
+        teacher: str,
+        cache_dir: str | os.PathLike | None = None,
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+    ):
+        self.teacher, self.batch_size, self.max_seq_length = teacher, batch_size, max_seq_length
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(teacher, max_seq_length)
         self.index: dict[str, dict[int, int]] = {kind: {} for kind in KINDS}
         self.table: dict[str, torch.Tensor] = {}
         self.encode_seconds = 0.0
@@ -94,10 +103,16 @@ class TeacherEmbeddings:
         """One cache folder, one teacher: refuse to mix embeddings of two models (different spaces)."""
         meta = self.cache_dir / "teacher.json"
         if meta.is_file():
-            recorded = json.loads(meta.read_text())["teacher"]
-            if recorded != self.teacher:
+            recorded = json.loads(meta.read_text())
+            if recorded["teacher"] != self.teacher:
                 raise ValueError(
-                    f"`teacher_cache_dir` {self.cache_dir} holds embeddings of {recorded!r}, not {self.teacher!r}"
+                    f"`teacher_cache_dir` {self.cache_dir} holds embeddings of {recorded['teacher']!r}, "
+                    f"not {self.teacher!r}"
+                )
+            if recorded.get("max_seq_length") != self.max_seq_length:
+                raise ValueError(
+                    f"`teacher_cache_dir` {self.cache_dir} holds texts cut at {recorded.get('max_seq_length')} tokens, "
+                    f"not {self.max_seq_length}"
                 )
 
     def _encode(self, todo: dict[str, dict[int, str]], device: str | None) -> None:
@@ -106,10 +121,13 @@ class TeacherEmbeddings:
         from tqdm.auto import tqdm
 
         model = SentenceTransformer(self.teacher, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.max_seq_length and (model.max_seq_length is None or self.max_seq_length < model.max_seq_length):
+            model.max_seq_length = self.max_seq_length
         meta = self.cache_dir / "teacher.json"
         if not meta.is_file():
             width = model.get_sentence_embedding_dimension()
-            meta.write_text(json.dumps({"teacher": self.teacher, "dimension": width}))
+            record = {"teacher": self.teacher, "dimension": width, "max_seq_length": self.max_seq_length}
+            meta.write_text(json.dumps(record))
         prompts = getattr(model, "prompts", {}) or {}
         total = sum(len(v) for v in todo.values())
         with tqdm(total=total, desc="teacher embeddings", unit="text") as bar:

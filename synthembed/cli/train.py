@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         train_dataset, eval_datasets["heldout"] = split["train"], split["test"]
     if has_dev_set and training_args.eval_strategy == "no" and training_args.max_steps != 0:
         logger.warning("Dev sets given but eval_strategy is 'no': set eval_strategy: steps and eval_steps")
-    teacher = teacher_embeddings(training_args, train_dataset) if training_args.distill_teacher else None
+    teacher = teacher_embeddings(training_args, data_args, train_dataset) if training_args.distill_teacher else None
 
     ################
     # Model and tokenizer
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     leave_process_group(trainer.accelerator)
 
 
-def teacher_embeddings(training_args, train_dataset):
+def teacher_embeddings(training_args, data_args, train_dataset):
     """The distillation teacher's embeddings of every training text: encoded by the main process into the cache
     (resumable), then loaded by every process. Encoded outside ZeRO-3's partitioned loading: the teacher is whole on
     one process, not sharded."""
@@ -146,7 +146,10 @@ def teacher_embeddings(training_args, train_dataset):
     from synthembed.teacher import TeacherEmbeddings, training_texts
 
     teacher = TeacherEmbeddings(
-        training_args.distill_teacher, training_args.teacher_cache_dir, training_args.teacher_batch_size
+        training_args.distill_teacher,
+        training_args.teacher_cache_dir,
+        training_args.teacher_batch_size,
+        max_seq_length=data_args.max_seq_length,
     )
     texts = training_texts(train_dataset, training_args.num_hard_negatives)
     with training_args.main_process_first(desc="teacher embeddings"):
