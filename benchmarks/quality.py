@@ -46,7 +46,6 @@ TASKS = ["STSBenchmark", "SICK-R", "NFCorpus", *MULTILINGUAL_STS, *BITEXT]
 # Table columns: one task, or the mean of a group of tasks (the groups' tasks are evaluated, then averaged).
 GROUPS = {"STSBMulti dev (9 non-en)": MULTILINGUAL_STS, "NTREX bitext (8)": BITEXT}
 REFERENCE = "all-MiniLM-L6-v2"
-TEACHER = "sentence-transformers/all-mpnet-base-v2"  # the recipe's distill_teacher; offline: the embedded copy
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
 OFFLINE_INSTRUCTIONS = {
@@ -110,7 +109,7 @@ def untrained_or(overrides: list[str] | None) -> list[str]:
     return ["--max_steps", "0"] if overrides is None else overrides
 
 
-def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, model: str | None, recipe: dict):
+def offline_override(traindata, evaldata, out: Path, dev_rows: int, model: str | None, recipe: dict, teacher=None):
     """A recipe override file pointing the recipe at the embedded Gemma (or `model`), the embedded teacher and the
     offline data (STS-B train scored 0-1 like the Hub's sentence-transformers/stsb). Returns (file, mixture)."""
     import yaml
@@ -133,10 +132,10 @@ def offline_override(traindata: Path, evaldata: Path, out: Path, dev_rows: int, 
         "eval_datasets": [{"path": str(dev), "name": "stsb_dev", "max_rows": dev_rows}],
         "teacher_cache_dir": str(out / "teacher-cache"),  # every grid point shares the teacher's embeddings
     }
-    if recipe.get("distill_teacher") == TEACHER:
+    if recipe.get("distill_teacher"):  # the Hub's all-mpnet-base-v2 → its embedded copy, unless --teacher says
         from synthembed.gguf import embedded_mpnet_dir
 
-        override["distill_teacher"] = str(embedded_mpnet_dir())
+        override["distill_teacher"] = str(teacher or embedded_mpnet_dir())
     path = out / "offline.yaml"
     path.write_text(yaml.safe_dump(override, sort_keys=False))
     return path, mixture
@@ -274,6 +273,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--traindata", type=Path, default=SHARED / "traindata", help="Offline training data folder.")
     p.add_argument("--evaldata", type=Path, default=SHARED / "evaldata", help="Offline MTEB data (tasks/, raw/).")
     p.add_argument("--model_name_or_path", default=None, help="Base model folder (default: the embedded Gemma).")
+    p.add_argument(
+        "--teacher", default=None, help="Distillation teacher folder (default: embedded all-mpnet-base-v2)."
+    )
     p.add_argument("--tasks", nargs="+", default=TASKS, help="Local tasks to evaluate (folders under tasks/).")
     p.add_argument("--only", default=None, help="Comma-separated grid points (default: all).")
     p.add_argument("--config", action="append", default=[], help="Extra recipe override files (e.g. gpu.yaml).")
@@ -301,21 +303,25 @@ def main(argv=None) -> dict:
     recipe = {}
     for path in [RECIPE, *args.config]:
         recipe.update(yaml.safe_load(Path(path).read_text()))
+    names = grid(
+        float(recipe.get("temperature", 0.02)), []
+    )  # the point names, to check --only and --merge before anything is written
+    if args.only:
+        unknown = set(args.only.split(",")) - set(names)
+        if unknown:
+            sys.exit(f"error: `--only`: unknown grid point(s) {sorted(unknown)}; expected some of {sorted(names)}")
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     override, mixture = offline_override(
-        args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path, recipe
+        args.traindata, args.evaldata, out, args.dev_rows, args.model_name_or_path, recipe, args.teacher
     )
     points = grid(float(recipe.get("temperature", 0.02)), mixture)
+    if args.only:
+        points = {k: v for k, v in points.items() if k in args.only.split(",")}
+    merges = parse_merges(args.merge, points)
     launcher = ["--num_processes", str(args.num_processes)]
     if args.accelerate_config:
         launcher = ["--config_file", args.accelerate_config, *launcher]
-    if args.only:
-        unknown = set(args.only.split(",")) - set(points)
-        if unknown:
-            sys.exit(f"error: `--only`: unknown grid point(s) {sorted(unknown)}; expected some of {sorted(points)}")
-        points = {k: v for k, v in points.items() if k in args.only.split(",")}
-    merges = parse_merges(args.merge, points)
     configs = ["--config", str(RECIPE), *[a for c in args.config for a in ("--config", c)], "--config", str(override)]
 
     results = {}

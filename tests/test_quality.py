@@ -22,12 +22,11 @@ def offline_data(root):
         (root / "traindata" / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS[:24]))
     raw = root / "evaldata/raw/STSBenchmark"
     raw.mkdir(parents=True)
-    raw.joinpath("sts-dev.csv").write_text(
-        "".join(
-            f"main\tx\t2012\t{i:04d}\t{r['score']}\t{r['sentence1']}\t{r['sentence2']}\n"
-            for i, r in enumerate(STS_DEV)
-        )
-    )
+    lines = [
+        f"main\tx\t2012\t{i:04d}\t{r['score']}\t{r['sentence1']}\t{r['sentence2']}\n" for i, r in enumerate(STS_DEV)
+    ]
+    raw.joinpath("sts-dev.csv").write_text("".join(lines))
+    raw.joinpath("sts-train.csv").write_text("".join(line.replace("a ", "one ") for line in lines))
     make_sts_task(root / "evaldata/tasks/TinySTS")
     return root / "traindata", root / "evaldata"
 
@@ -37,6 +36,9 @@ TWO_STEPS = ["--max_steps", "2", "--eval_steps", "2"]
 
 def runner_args(out, traindata, evaldata, model, *more) -> list[str]:
     argv = ["--output_dir", str(out), "--traindata", str(traindata), "--evaldata", str(evaldata), "--tasks", "TinySTS"]
+    from synthembed.gguf import embedded_minilm_dir
+
+    argv += ["--teacher", str(embedded_minilm_dir())]  # the small teacher (the recipe's is all-mpnet-base-v2)
     return argv + (["--model_name_or_path", str(model)] if model else []) + list(more)
 
 
@@ -94,8 +96,9 @@ def test_recipe_short_run_raises_the_dev_score(tmp_path):
     (evaldata / "raw/STSBenchmark").symlink_to(SHARED / "evaldata/raw/STSBenchmark")
     make_sts_task(evaldata / "tasks/TinySTS")
     argv = ["--output_dir", str(tmp_path / "out"), "--only", "trained", "--evaldata", str(evaldata)]
-    argv += ["--tasks", "TinySTS", "--dev_rows", "200"]
-    quality_module().main([*argv, "--train_args", "--max_steps", "8", "--eval_steps", "8", "--warmup_steps", "2"])
+    argv += ["--tasks", "TinySTS", "--dev_rows", "200", "--teacher", "unused"]  # (distillation off below)
+    steps = ["--max_steps", "8", "--eval_steps", "8", "--warmup_steps", "2"]
+    quality_module().main([*argv, "--train_args", *steps, "--distill_teacher", "null"])  # no 20k-text teacher pass
     settings = json.loads((tmp_path / "out/trained/synthembed_config.json").read_text())
     dev = settings["training"]["dev"]["stsb_dev_cosine_spearman"]
     assert dev["steps"] == [0, 8] and dev["last"] > dev["first"] + 0.15, dev
