@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from transformers import TrainingArguments
 
-from synthembed.configs import ContrastiveArguments, check_deepspeed_config, resolve_use_cpu
+from synthembed.configs import ContrastiveArguments, check_deepspeed_config, check_training_numbers, resolve_use_cpu
 from synthembed_common.config import ConfigError
 
 
@@ -21,6 +21,7 @@ class ContrastiveTrainingArguments(ContrastiveArguments, TrainingArguments):
     `remove_unused_columns` replace TrainingArguments')."""
 
     def __post_init__(self):
+        check_training_numbers(self)  # before the model loads: a batch size 0 failed only once it had
         self.use_cpu = resolve_use_cpu(self.use_cpu)
         check_deepspeed_config(self)  # before transformers/DeepSpeed meet it: one line instead of a traceback per rank
         TrainingArguments.__post_init__(self)
