@@ -164,11 +164,18 @@ class ContrastiveTrainer(Trainer):
 
     # ---- saving -----------------------------------------------------------------------------------------------
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        self._export_sentence_transformer = not _internal_call
+        # push_to_hub saves the final folder as an internal call without a folder: that is the export too (the raw
+        # weights, the plain tokenizer and training_args.bin would overwrite it), and skipped when just written.
+        final = not _internal_call or output_dir is None
+        if final and _internal_call and getattr(self, "_exported_step", None) == self.state.global_step:
+            return
+        self._export_sentence_transformer = final
         try:
             super().save_model(output_dir, _internal_call)
         finally:
             self._export_sentence_transformer = False
+        if final:
+            self._exported_step = self.state.global_step
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         if not getattr(self, "_export_sentence_transformer", False):

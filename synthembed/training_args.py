@@ -28,3 +28,13 @@ class ContrastiveTrainingArguments(ContrastiveArguments, TrainingArguments):
         if self.max_steps == 0 and (self.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"):
             raise ConfigError("`max_steps: 0` (save the untrained model) runs without DeepSpeed: one process or DDP")
         self.check_contrastive()
+        self.move_token_to_environment()
+
+    def move_token_to_environment(self) -> None:
+        """The Trainer pickles these arguments into training_args.bin, in the output folder, every checkpoint and
+        what push_to_hub uploads: a `hub_token` would be published with them. It moves to HF_TOKEN instead, where
+        huggingface_hub reads it at call time (the Trainer passes `hub_token` None on: the environment's token),
+        and leaves no trace in the arguments."""
+        if self.hub_token:
+            os.environ["HF_TOKEN"] = self.hub_token
+            self.hub_token = None
