@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from synthembed.data import ContrastiveCollator, DataError, EOSTokenizer, load_eval_datasets, load_mixture
     from synthembed.modeling import EmbeddingModel, resolve_model_dir
+    from synthembed.saving import SaveFailed, save_failure
     from synthembed.trainer import ContrastiveTrainer
 
     set_seed(training_args.seed)
@@ -113,20 +114,28 @@ def main(argv: list[str] | None = None) -> None:
             result = None
         else:
             result = trainer.train(resume_from_checkpoint=resume)
+        if result is not None:
+            trainer.log_metrics("train", result.metrics)
+            try:
+                trainer.save_metrics("train", result.metrics)
+                trainer.save_state()
+            except OSError as e:
+                failure = save_failure(e, training_args.output_dir)
+                if failure is None:
+                    raise
+                raise failure from e
+
+        ################
+        # Save (merged SentenceTransformer folder + model card), written whole; a full disk is one line
+        ################
+        trainer.save_model(training_args.output_dir)
     except (AssertionError, ValueError) as e:
         problem = deepspeed_problem(e)
         if problem is None:
             raise
         fail(problem)
-    if result is not None:
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        trainer.save_state()
-
-    ################
-    # Save (merged SentenceTransformer folder + model card) and push
-    ################
-    trainer.save_model(training_args.output_dir)
+    except SaveFailed as e:  # a full disk at a checkpoint or at the final save
+        fail(str(e))
     logger.info("Model saved to %s", training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="synthembed: trained embedding model")
