@@ -27,6 +27,7 @@ from synthembed.embedding import embed, split
 from synthembed.grad_cache import grad_cache_step
 from synthembed.learning_curve import CURVE_NAME, dev_metrics, plot_learning_curve
 from synthembed.losses import InfoNCELoss
+from synthembed.resume import mark_checkpoint
 from synthembed.saving import export_sentence_transformer, folder_settings, save_failure, save_folder_atomically
 
 logger = logging.getLogger(__name__)
@@ -180,10 +181,13 @@ class ContrastiveTrainer(Trainer):
             self._exported_step = self.state.global_step
 
     def _save_checkpoint(self, model, trial) -> None:
-        """The Trainer's checkpoint. A failed write (a full disk) becomes one line naming the folder, and the
-        half-written checkpoint is removed: it would only hold the space."""
+        """The Trainer's checkpoint, carrying this run's marker (synthembed.resume: only such checkpoints are resumed
+        automatically) before trainer_state.json completes it. A failed write (a full disk) becomes one line naming
+        the folder, and the half-written checkpoint is removed: it would only hold the space."""
         folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
         try:
+            if self.args.should_save:
+                mark_checkpoint(self.args.output_dir, folder)
             super()._save_checkpoint(model, trial)
         except Exception as e:
             failure = save_failure(e, folder)

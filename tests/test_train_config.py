@@ -89,8 +89,9 @@ def test_resumed_run_ends_at_the_same_loss(tmp_path, tiny_mistral_dir):
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     recipe = write_recipe(resumed, tiny_mistral_dir, max_steps=4, save_steps=2, save_total_limit=None)
-    shutil.copytree(straight / "out" / "checkpoint-2", resumed / "out" / "checkpoint-2")  # as if killed after step 2
-    proc = run_train(recipe)
+    # Another run's checkpoint (resumed/out has no run marker of it): resumed only when named explicitly
+    shutil.copytree(straight / "out" / "checkpoint-2", resumed / "out" / "checkpoint-2")
+    proc = run_train(recipe, "--resume_from_checkpoint", str(resumed / "out" / "checkpoint-2"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Resuming from" in proc.stdout
     state = json.loads((resumed / "out" / "trainer_state.json").read_text())

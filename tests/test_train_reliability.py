@@ -1,10 +1,13 @@
 """Training faults end in one line and lose nothing: a token passed as --hub_token reaches no file and no upload; a full
-disk at a checkpoint or at the final save names the folder and leaves no half-written model."""
+disk at a checkpoint or at the final save names the folder and leaves no half-written model; auto-resume takes only
+the run's own checkpoints (resuming loads pickles); a failed run leaves no empty output_dir."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -113,3 +116,43 @@ def test_torch_save_on_a_full_disk_is_named_so(tmp_path, monkeypatch):
     failure = str(saving.save_failure(info.value, tmp_path))
     assert failure.startswith(f"could not write {tmp_path}:") and "\n" not in failure
     assert saving.save_failure(KeyError("not a write"), tmp_path) is None
+
+
+def test_auto_resume_takes_only_the_runs_own_checkpoints(tmp_path, tiny_mistral_dir, capsys):
+    (tmp_path / "a").mkdir()
+    recipe = write_recipe(tmp_path / "a", tiny_mistral_dir, max_steps=2, save_steps=2, disable_tqdm=True)
+    train_in_process(recipe)
+    checkpoint = tmp_path / "a" / "out" / "checkpoint-2"
+
+    (tmp_path / "b").mkdir()  # someone else's checkpoint in a fresh output_dir
+    other = write_recipe(tmp_path / "b", tiny_mistral_dir, max_steps=4, save_steps=2, disable_tqdm=True)
+    foreign = tmp_path / "b" / "out" / "checkpoint-2"
+    shutil.copytree(checkpoint, foreign)
+    capsys.readouterr()
+    code, errors = failed_run(other, capsys)
+    assert code == 2 and len(errors) == 1, errors
+    assert f"--resume_from_checkpoint {foreign}" in errors[0] and "pickle" in errors[0], errors
+    assert not (tmp_path / "b" / "out" / "modules.json").exists()
+
+    code, errors = failed_run(recipe, capsys, "--learning_rate", "3e-4")  # the same folder, other settings
+    assert code == 2 and "other model, data or training settings" in errors[0], errors
+
+    train_in_process(recipe, "--max_steps", "4")  # the same run, extended: resumes by itself
+    assert f"Resuming from {checkpoint}" in capsys.readouterr().out
+    assert json.loads((tmp_path / "a" / "out" / "trainer_state.json").read_text())["global_step"] == 4
+
+    train_in_process(other, "--resume_from_checkpoint", str(foreign))  # trusted explicitly
+    assert json.loads((tmp_path / "b" / "out" / "trainer_state.json").read_text())["global_step"] == 4
+
+
+def test_failed_run_leaves_no_empty_output_dir(tmp_path, tiny_mistral_dir, monkeypatch):
+    from synthembed.trainer import ContrastiveTrainer
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("simulated failure in the first step")
+
+    monkeypatch.setattr(ContrastiveTrainer, "training_step", fails)
+    recipe = write_recipe(tmp_path, tiny_mistral_dir, max_steps=2, save_steps=1, disable_tqdm=True)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        train_in_process(recipe)
+    assert not (tmp_path / "out").exists()
