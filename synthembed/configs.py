@@ -6,6 +6,7 @@ before any model is loaded.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -309,8 +310,8 @@ class ContrastiveArguments:
 
     def check_contrastive(self) -> None:
         """Reject bad contrastive values (one line naming the field); map the deprecated names onto the new ones."""
-        if self.temperature <= 0:
-            raise ConfigError(f"`temperature` must be > 0, got {self.temperature}")
+        if not math.isfinite(self.temperature) or self.temperature <= 0:  # (NaN passes a plain `<= 0`)
+            raise ConfigError(f"`temperature` must be a number > 0, got {self.temperature}")
         if self.num_hard_negatives < 0:
             raise ConfigError(f"`num_hard_negatives` must be >= 0, got {self.num_hard_negatives}")
         for name in ("hardness_alpha", "gor_weight", "distill_weight"):
@@ -367,6 +368,40 @@ class ContrastiveArguments:
         from synthembed.embedding import Chunking
 
         return Chunking(chunk_size=self.embed_chunk_size, token_budget=self.embed_token_budget)
+
+
+# TrainingArguments' numbers that transformers accepts and fails on only once the model has loaded (a batch size 0) or
+# never (a negative learning rate): (field, lowest allowed value, whether it must be an int).
+TRAINING_NUMBERS = (
+    ("per_device_train_batch_size", 1, True),
+    ("per_device_eval_batch_size", 1, True),
+    ("gradient_accumulation_steps", 1, True),
+    ("max_steps", -1, True),
+    ("learning_rate", 0, False),
+    ("weight_decay", 0, False),
+    ("warmup_steps", 0, False),
+    ("num_train_epochs", 0, False),
+    ("max_grad_norm", 0, False),
+)
+
+
+def check_training_numbers(args: TrainingArguments) -> None:
+    """Reject impossible TrainingArguments numbers with one line naming the field, before anything loads."""
+    for name, lowest, integer in TRAINING_NUMBERS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        kind = "an int" if integer else "a number"
+        wrong_type = isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
+        if wrong_type or not math.isfinite(value) or value < lowest:
+            hint = " (-1: train num_train_epochs)" if name == "max_steps" else ""
+            raise ConfigError(f"`{name}` must be {kind} >= {lowest}{hint}, got {value!r}")
+    for name in ("save_steps", "eval_steps"):
+        value = getattr(args, name, None)
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise ConfigError(
+                f"`{name}` must be a number > 0 (a count of steps, or a fraction of the run), got {value!r}"
+            )
 
 
 def resolve_use_cpu(use_cpu: bool | None) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from synthembed.model_folder import CONFIG_NAME, read_settings, write_settings
+from synthembed.resume import RUN_MARKER
 from synthembed_common.files import write_dir_atomic
 
 METHODS = ("average", "slerp")
@@ -33,7 +34,8 @@ SETTINGS_KEYS = ("base_model", "pooling", "normalize", "query_template", "defaul
 ST_FILES = ("modules.json", "config_sentence_transformers.json")
 # What the child does not take from its first parent: weights, card, plots, settings (rewritten), one run's records.
 NOT_COPIED = {"README.md", "learning_curve.png", "mteb_categories.png", SINGLE_FILE, INDEX_FILE, CONFIG_NAME}
-NOT_COPIED |= {"trainer_state.json", "training_args.bin"} | {f"{k}_results.json" for k in ("all", "train", "eval")}
+NOT_COPIED |= {"trainer_state.json", "training_args.bin", RUN_MARKER}
+NOT_COPIED |= {f"{k}_results.json" for k in ("all", "train", "eval")}
 
 
 class MergeError(ValueError):

@@ -120,3 +120,56 @@ def write_settings(model_dir: str | Path, settings: FolderSettings) -> Path:
     path = Path(model_dir) / CONFIG_NAME
     write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2, default=str) + "\n")
     return path
+
+
+# What the trainer's saver moves into a model folder last (synthembed.saving.save_folder_atomically): a folder that
+# has them received every other file first.
+COMPLETION_FILES = (CONFIG_NAME, "modules.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TRAINING_TRACES = ("trainer_state.json", "training_args.bin", "train_results.json", "all_results.json")
+
+
+class IncompleteModelFolder(ValueError):
+    """A model folder whose save did not finish (a full disk, a killed run): loading it would score a half model."""
+
+
+def missing_files(model_dir: str | Path) -> list[str]:
+    """The files `model_dir` lacks to be a complete model folder ([] when complete).
+
+    Every model folder needs config.json and weights (in the folder, or in a module folder where modules.json puts
+    the transformer there, as older SentenceTransformer folders do). A folder the trainer wrote
+    (synthembed_config.json, or the Trainer's state files) also needs modules.json and synthembed_config.json, which
+    its saver moves in last; a plain transformers folder loads with mean pooling and needs neither."""
+    folder = Path(model_dir)
+    missing = []
+    trained_here = any((folder / name).is_file() for name in (CONFIG_NAME, *TRAINING_TRACES))
+    if trained_here:
+        missing += [name for name in COMPLETION_FILES if not (folder / name).is_file()]
+    listed = [""]  # no modules.json: the folder is the transformer
+    if (folder / "modules.json").is_file():
+        try:
+            listed = [entry.get("path", "") for entry in json.loads((folder / "modules.json").read_text())]
+        except (ValueError, AttributeError, TypeError):
+            return [*missing, "modules.json (not a JSON list of modules)"]
+    if "" in listed:  # the transformer module is the folder itself
+        if not (folder / "config.json").is_file():
+            missing.append("config.json")
+        if not any((folder / name).is_file() for name in WEIGHT_FILES):
+            missing.append("model.safetensors")
+    return missing
+
+
+def check_complete(model_dir: str | Path) -> None:
+    """Raise IncompleteModelFolder (one line naming the folder and the missing files) for a folder whose save did not
+    finish; return for a complete one. The caller decides what a folder that does not exist means."""
+    missing = missing_files(model_dir)
+    if missing:
+        raise IncompleteModelFolder(
+            f"{model_dir}: an incomplete model folder (missing {', '.join(missing)}): its save did not finish "
+            "(a full disk or a killed run); save or train it again"
+        )

@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from synthembed.configs import DataArguments, ModelArguments
-from synthembed.model_folder import MTEB_TASK_TYPES, FolderSettings, task_type_prefix, write_settings
+from synthembed.model_folder import (
+    COMPLETION_FILES,
+    MTEB_TASK_TYPES,
+    FolderSettings,
+    task_type_prefix,
+    write_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,3 +154,87 @@ def export_sentence_transformer(
     write_settings(output_dir, settings)
     logger.info("Saved a SentenceTransformer folder to %s", output_dir)
     return output_dir
+
+
+# ---- writing folders whole ---------------------------------------------------------------------------------------
+SAVING_PREFIX = "_saving."  # the Trainer's pushes skip "_*" names: a folder a kill left behind is never uploaded
+
+
+def save_folder_atomically(folder: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """`write(tmp)` into a fresh folder inside `folder`, then rename what it wrote into `folder`.
+
+    `folder` is the run's output_dir, which also holds checkpoints and logs, so the model's files move in one by one
+    rather than the folder being swapped: the previous model's completion files (model_folder.COMPLETION_FILES) go
+    first, the new ones come last. A full disk or any error while writing leaves `folder` as it was, without half a
+    model; the renames take no space, and a folder that has the completion files received everything else first."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f"{SAVING_PREFIX}*"):  # left by a run killed while saving
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=SAVING_PREFIX))
+    try:
+        write(tmp)
+        for name in COMPLETION_FILES:
+            (folder / name).unlink(missing_ok=True)
+        last = {name: i + 1 for i, name in enumerate(COMPLETION_FILES)}  # modules.json the very last
+        for entry in sorted(tmp.iterdir(), key=lambda p: last.get(p.name, 0)):
+            target = folder / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # os.replace cannot put a folder over a non-empty one
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+class SaveFailed(Exception):
+    """Writing a checkpoint or the model folder failed at the OS level; the message is one line naming the folder."""
+
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+DISK_FULL_TEXTS = ("No space left", "os error 28", "Disk quota exceeded", "os error 122")
+# torch.save's C++ writer drops errno: a failed write reads "unexpected pos" or "file write failed"
+TORCH_WRITE_FAILED = ("unexpected pos", "file write failed", "PytorchStreamWriter failed")
+LOW_SPACE = 256 * 2**20  # a torch write failure with less than this left is the disk filling up
+
+
+def _chain(error: BaseException):
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    """Free space on the file system that holds `folder` (or its nearest existing parent); None if unknown."""
+    path = Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def save_failure(error: BaseException, folder: str | os.PathLike) -> SaveFailed | None:
+    """A one-line SaveFailed for an error raised while writing `folder` (None: not a write failure, let it raise)."""
+    chain = list(_chain(error))
+    texts = [str(e) for e in chain]
+    disk_full = any(isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS for e in chain) or any(
+        mark in text for text in texts for mark in DISK_FULL_TEXTS
+    )
+    torch_write = any(mark in text for text in texts for mark in TORCH_WRITE_FAILED)
+    free = free_bytes(folder)
+    if torch_write and not disk_full and free is not None and free < LOW_SPACE:
+        disk_full = True
+    if disk_full:
+        left = "" if free is None else f" ({free / 2**20:.0f} MiB free)"
+        return SaveFailed(
+            f"No space left on device writing {folder}{left}: free some space and run the same command again"
+        )
+    os_error = next((e for e in chain if isinstance(e, OSError)), None)
+    if os_error is not None or torch_write:
+        reason = " ".join(str(os_error or error).split())
+        return SaveFailed(f"could not write {folder}: {reason}")
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections import defaultdict
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from accelerate.utils import DistributedType
 from transformers import EvalPrediction, Trainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
 from synthembed.data import HomogeneousBatchSampler
@@ -25,7 +27,8 @@ from synthembed.embedding import embed, split
 from synthembed.grad_cache import grad_cache_step
 from synthembed.learning_curve import CURVE_NAME, dev_metrics, plot_learning_curve
 from synthembed.losses import InfoNCELoss
-from synthembed.saving import export_sentence_transformer, folder_settings
+from synthembed.resume import mark_checkpoint
+from synthembed.saving import export_sentence_transformer, folder_settings, save_failure, save_folder_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +185,35 @@ class ContrastiveTrainer(Trainer):
 
     # ---- saving -----------------------------------------------------------------------------------------------
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        self._export_sentence_transformer = not _internal_call
+        # push_to_hub saves the final folder as an internal call without a folder: that is the export too (the raw
+        # weights, the plain tokenizer and training_args.bin would overwrite it), and skipped when just written.
+        final = not _internal_call or output_dir is None
+        if final and _internal_call and getattr(self, "_exported_step", None) == self.state.global_step:
+            return
+        self._export_sentence_transformer = final
         try:
             super().save_model(output_dir, _internal_call)
         finally:
             self._export_sentence_transformer = False
+        if final:
+            self._exported_step = self.state.global_step
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint, carrying this run's marker (synthembed.resume: only such checkpoints are resumed
+        automatically) before trainer_state.json completes it. A failed write (a full disk) becomes one line naming
+        the folder, and the half-written checkpoint is removed: it would only hold the space."""
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        try:
+            if self.args.should_save:
+                mark_checkpoint(self.args.output_dir, folder)
+            super()._save_checkpoint(model, trial)
+        except Exception as e:
+            failure = save_failure(e, folder)
+            if failure is None:
+                raise
+            if self.args.should_save:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise failure from e
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         if not getattr(self, "_export_sentence_transformer", False):
@@ -198,18 +225,27 @@ class ContrastiveTrainer(Trainer):
         if state_dict is None:
             state_dict = model.state_dict()
         state_dict = {k: v.detach().to("cpu") for k, v in state_dict.items()}
-        os.makedirs(output_dir, exist_ok=True)
-        curve = plot_learning_curve(self.state.log_history, os.path.join(output_dir, CURVE_NAME))
-        settings = folder_settings(
-            self.model_args,
-            self.data_args,
-            training=self.training_summary(),
-            learning_curve=curve and CURVE_NAME,
-            matryoshka_dims=self.args.matryoshka_dims,
-        )
-        arguments = (model.config, self.processing_class, self.model_args, self.data_args, output_dir)
-        export_sentence_transformer(state_dict, *arguments, save_adapter=self.args.save_adapter, settings=settings)
-        self.create_model_card(directory=output_dir)
+
+        def write(folder) -> None:
+            curve = plot_learning_curve(self.state.log_history, os.path.join(folder, CURVE_NAME))
+            settings = folder_settings(
+                self.model_args,
+                self.data_args,
+                training=self.training_summary(),
+                learning_curve=curve and CURVE_NAME,
+                matryoshka_dims=self.args.matryoshka_dims,
+            )
+            arguments = (model.config, self.processing_class, self.model_args, self.data_args, folder)
+            export_sentence_transformer(state_dict, *arguments, save_adapter=self.args.save_adapter, settings=settings)
+            self.create_model_card(directory=folder)
+
+        try:  # written aside and moved in whole: a full disk leaves no half model in output_dir
+            save_folder_atomically(output_dir, write)
+        except Exception as e:
+            failure = save_failure(e, output_dir)
+            if failure is None:
+                raise
+            raise failure from e
 
     def training_summary(self) -> dict:
         summary = {k: getattr(self.args, k) for k in SUMMARY_KEYS}

@@ -44,6 +44,15 @@ def run_train(recipe, *extra, cwd=REPO_ROOT):
         ({"matryoshka_dims": [128, 32]}, "`matryoshka_dims`: 128 exceeds the model's hidden size 64"),
         ({"matryoshka_dims": [64, 32], "matryoshka_weights": [1]}, "`matryoshka_weights` must list 2 weight(s)"),
         ({"matryoshka_weights": [1.0]}, "`matryoshka_weights` needs `matryoshka_dims`"),
+        ({"per_device_train_batch_size": 0}, "`per_device_train_batch_size` must be an int >= 1, got 0"),
+        ({"learning_rate": -1e-4}, "`learning_rate` must be a number >= 0, got -0.0001"),
+        ({"learning_rate": float("nan")}, "`learning_rate` must be a number >= 0, got nan"),
+        ({"max_steps": -2}, "`max_steps` must be an int >= -1"),
+        ({"gradient_accumulation_steps": 0}, "`gradient_accumulation_steps` must be an int >= 1"),
+        ({"warmup_steps": -1}, "`warmup_steps` must be a number >= 0, got -1"),
+        ({"temperature": 0}, "`temperature` must be a number > 0, got 0"),
+        ({"temperature": float("nan")}, "`temperature` must be a number > 0, got nan"),
+        ({"save_steps": 0}, "`save_steps` must be a number > 0"),
     ],
 )
 def test_bad_config_fails_with_one_line_before_loading(tmp_path, tiny_mistral_dir, change, expected, capsys):
@@ -80,8 +89,9 @@ def test_resumed_run_ends_at_the_same_loss(tmp_path, tiny_mistral_dir):
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     recipe = write_recipe(resumed, tiny_mistral_dir, max_steps=4, save_steps=2, save_total_limit=None)
-    shutil.copytree(straight / "out" / "checkpoint-2", resumed / "out" / "checkpoint-2")  # as if killed after step 2
-    proc = run_train(recipe)
+    # Another run's checkpoint (resumed/out has no run marker of it): resumed only when named explicitly
+    shutil.copytree(straight / "out" / "checkpoint-2", resumed / "out" / "checkpoint-2")
+    proc = run_train(recipe, "--resume_from_checkpoint", str(resumed / "out" / "checkpoint-2"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Resuming from" in proc.stdout
     state = json.loads((resumed / "out" / "trainer_state.json").read_text())

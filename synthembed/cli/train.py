@@ -4,13 +4,15 @@
         --config recipes/e5-mistral-7b-instruct/train.yaml [--key value ...]
     synthembed-train --config recipes/cpu-quickstart/train.yaml     # one process (installed command)
 
-Resumes from the newest complete checkpoint in output_dir; bad config or data: one `error:` line, exit status 2.
+Resumes from the newest complete checkpoint this run wrote in output_dir (synthembed.resume); bad config or data:
+one `error:` line, exit status 2.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import warnings
 
@@ -43,19 +45,25 @@ def main(argv: list[str] | None = None) -> None:
         fail("`eval_strategy` needs a dev set: give `eval_datasets` or `eval_fraction`, or set `eval_strategy: no`")
     setup_logging("INFO", main_process=training_args.process_index == 0)
     check_backbone(model_args, training_args)
+    created = not os.path.exists(training_args.output_dir)
+    try:
+        train(model_args, data_args, training_args, has_dev_set)
+    except BaseException:
+        if created and training_args.should_save:
+            remove_if_nothing_saved(training_args.output_dir)
+        raise
 
+
+def train(model_args, data_args, training_args, has_dev_set: bool) -> None:
     from transformers import AutoTokenizer, set_seed
 
     from synthembed.data import ContrastiveCollator, DataError, EOSTokenizer, load_eval_datasets, load_mixture
     from synthembed.modeling import EmbeddingModel, resolve_model_dir
+    from synthembed.saving import SaveFailed, save_failure
     from synthembed.trainer import ContrastiveTrainer
 
     set_seed(training_args.seed)
-    # Auto-resume from the newest checkpoint in output_dir (alignment-handbook habit); an explicit
-    # `resume_from_checkpoint: PATH` wins.
-    resume = training_args.resume_from_checkpoint or last_complete_checkpoint(training_args.output_dir)
-    if resume:
-        logger.info("Resuming from %s", resume)
+    resume = resume_point(model_args, data_args, training_args)
 
     ################
     # Data
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     ################
-    # Training
+    # Training, then the save (merged SentenceTransformer folder + model card): a full disk is one line
     ################
     try:
         trainer = ContrastiveTrainer(
@@ -115,21 +123,29 @@ def main(argv: list[str] | None = None) -> None:
             result = None
         else:
             result = trainer.train(resume_from_checkpoint=resume)
+        if result is not None:
+            trainer.log_metrics("train", result.metrics)
+            try:
+                trainer.save_metrics("train", result.metrics)
+                trainer.save_state()
+            except OSError as e:
+                failure = save_failure(e, training_args.output_dir)
+                if failure is None:
+                    raise
+                raise failure from e
+        trainer.save_model(training_args.output_dir)
     except (AssertionError, ValueError) as e:
         problem = deepspeed_problem(e)
         if problem is None:
             raise
         fail(problem)
-    if result is not None:
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        trainer.save_state()
+    except SaveFailed as e:  # a full disk at a checkpoint or at the final save
+        fail(str(e))
+    logger.info("Model saved to %s", training_args.output_dir)
 
     ################
-    # Save (merged SentenceTransformer folder + model card) and push
+    # Push
     ################
-    trainer.save_model(training_args.output_dir)
-    logger.info("Model saved to %s", training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="synthembed: trained embedding model")
     from synthembed.distributed import leave_process_group
@@ -162,6 +178,39 @@ def teacher_embeddings(training_args, data_args, train_dataset):
             if getattr(training_args, "hf_deepspeed_config", None) is not None:
                 set_hf_deepspeed_config(training_args.hf_deepspeed_config)
     return teacher
+
+
+def resume_point(model_args, data_args, training_args) -> str | None:
+    """The checkpoint to resume from: `resume_from_checkpoint` as given, else the newest checkpoint in output_dir that
+    this run wrote (synthembed.resume: resuming loads pickles); this run's marker is recorded in output_dir."""
+    if training_args.max_steps == 0:
+        return None
+    from synthembed.resume import ResumeRefused, auto_resume_checkpoint, config_digest, this_run
+
+    resume = training_args.resume_from_checkpoint
+    if resume and not os.path.isdir(resume):
+        fail(f"`resume_from_checkpoint`: no such folder {resume!r}")
+    run = this_run(training_args.output_dir, config_digest(model_args, data_args, training_args))
+    if not resume:
+        try:
+            resume = auto_resume_checkpoint(training_args.output_dir, run)
+        except ResumeRefused as e:
+            fail(str(e))
+    if resume:
+        logger.info("Resuming from %s", resume)
+    if training_args.should_save:
+        run.write(training_args.output_dir)
+    return resume
+
+
+def remove_if_nothing_saved(output_dir: str) -> None:
+    """A failed run's output_dir, created by it, goes again unless it holds a complete checkpoint or a model."""
+    from synthembed.resume import last_complete_checkpoint
+
+    if not os.path.isdir(output_dir) or os.path.isfile(os.path.join(output_dir, "modules.json")):
+        return
+    if last_complete_checkpoint(output_dir) is None:
+        shutil.rmtree(output_dir, ignore_errors=True)
 
 
 def check_before_importing_transformers(argv: list[str]) -> None:
@@ -205,24 +254,6 @@ def check_backbone(model_args, training_args) -> None:
         training_args.check_matryoshka(hidden)
     except ConfigError as e:
         fail(str(e))
-
-
-def last_complete_checkpoint(output_dir: str) -> str | None:
-    """The newest `checkpoint-N` in output_dir that was written to the end (a run killed while saving leaves a folder
-    without trainer_state.json, which the Trainer writes last); None when there is none."""
-    if not os.path.isdir(output_dir):
-        return None
-    steps = sorted(
-        (int(name.split("-")[1]), name)
-        for name in os.listdir(output_dir)
-        if name.startswith("checkpoint-") and name.split("-")[1].isdigit()
-    )
-    for _, name in reversed(steps):
-        path = os.path.join(output_dir, name)
-        if os.path.isfile(os.path.join(path, "trainer_state.json")):
-            return path
-        logger.warning("Skipping %s: incomplete (the run was killed while saving it)", path)
-    return None
 
 
 def deepspeed_problem(error: BaseException) -> str | None:
