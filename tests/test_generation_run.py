@@ -125,6 +125,40 @@ def test_fault_injection_every_class_counted_no_bad_row(tmp_path, monkeypatch):
         assert " text " in row["query"] and "Sure!" not in row["query"] and row["positive"].strip()
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["online", "batch"])
+def test_malformed_replies_are_retried_counted_and_never_stored_as_done(tmp_path, monkeypatch, batch):
+    """A 200 without `choices`, a choice without `message`, a JSON list: failed attempts like a non-JSON body. Without
+    retries (or in a batch's output) they leave their requests unfinished (exit 3, nothing stored for them); the rerun
+    sends exactly those."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "malformed"
+    faults = {"no_choices": 0.1, "no_message": 0.1, "list_body": 0.1}  # the first attempt of a request only
+    with ScriptedServer(faults=faults) as server:
+        mode = dict(use_batch_api=True, batch_poll_interval=0.05) if batch else {}
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, num_examples=36, **mode)
+        assert run_main(config, "--max_retries", "0") == 3
+        malformed = [r for r in server.records if r["status"] == "malformed"]
+        assert {r["fault"] for r in malformed} == set(faults), "the seed no longer exercises every malformed body"
+        stats = stats_of(out)
+        assert stats["unfinished_requests"] >= len(malformed)
+        if not batch:
+            assert stats["unfinished_requests"] == len(malformed)
+            assert stats["http_faults"] == {"invalid_reply": len(malformed)}
+        stored = {
+            request_hash(r["request"]["model"], r["request"]["messages"], r["request"]["params"].get("seed"))
+            for r in _store_lines(out / "requests.jsonl")
+        }
+        assert not stored & {r["hash"] for r in malformed}
+        code = run_main(config)  # the rerun completes them
+        for _ in range(3 if batch else 0):  # a batch is not retried: the generation requests of the tasks the rerun
+            code = code and run_main(config)  # brainstormed meet first attempts (and malformed bodies) of their own
+        assert code == 0
+    assert max(server.completed().values()) == 1  # each request answered once: no repeats
+    stats = stats_of(out)
+    assert stats["unfinished_requests"] == 0 and stats["rejections"] == {}
+    assert len(load_from_disk(str(out / "dataset"))) == 36
+
+
 def _store_lines(path: Path) -> list[dict]:
     lines = []
     for line in path.read_text().splitlines():
