@@ -228,6 +228,46 @@ def test_bad_config_fails_with_one_line_and_writes_nothing(tmp_path, monkeypatch
     assert not out.exists()
 
 
+PASTED_KEY = "hf_" + "a1B2c3D4e5F6" * 3  # the shape of a Hugging Face token: letters, digits and underscores
+NOT_A_NAME = "`{}` must be the NAME of an environment variable that holds the key (e.g. OPENAI_API_KEY), not the key "
+NOT_A_NAME += "itself; the value given is not shown, as it may be a key"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"request_timeout": float("nan")}, "`request_timeout` must be a positive, finite number of seconds, got nan"),
+        ({"request_timeout": float("inf")}, "`request_timeout` must be a positive, finite number of seconds, got inf"),
+        ({"request_timeout": -1}, "`request_timeout` must be a positive, finite number of seconds, got -1"),
+        (  # what `quality_language_check: off`, unquoted, reads as
+            {"quality_language_check": False},
+            "`quality_language_check` must be one of auto, off; got False (YAML reads an unquoted off/no/false as "
+            "False: quote it, quality_language_check: 'off')",
+        ),
+        ({"api_key_env": PASTED_KEY}, NOT_A_NAME.format("api_key_env")),
+        ({"api_key_env": "sk-proj-" + PASTED_KEY}, NOT_A_NAME.format("api_key_env")),
+        ({"hub_token_env": PASTED_KEY}, NOT_A_NAME.format("hub_token_env")),
+        (
+            {"base_url": None, "endpoints": [{"base_url": "http://127.0.0.1:9/v1", "api_key_env": PASTED_KEY}]},
+            NOT_A_NAME.format("endpoints[0].api_key_env"),
+        ),
+    ],
+    ids=["timeout-nan", "timeout-inf", "timeout-negative", "yaml-off", "hf-key", "sk-key", "hub-key", "endpoint-key"],
+)
+def test_bad_yaml_value_fails_with_one_line_that_never_echoes_a_key(tmp_path, monkeypatch, capsys, values, message):
+    """A local server (no key needed) so that a pasted key used to pass and land in generation_config.yaml."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "never"
+    base_url = values.pop("base_url", "http://127.0.0.1:9/v1")
+    config = write_config(tmp_path / "bad.yaml", base_url, out, **values)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(config)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"error: {message}"]
+    assert PASTED_KEY not in err and not out.exists()
+
+
 def test_mapping_fields_take_yaml_or_json_on_the_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
     config = write_config(tmp_path / "d.yaml", "http://127.0.0.1:9/v1", tmp_path / "dry", max_tokens=10)
