@@ -110,7 +110,8 @@ def load_documents(config: GenerationConfig) -> list[tuple[str, str]]:
     try:
         ds = load_one({"path": str(path) if path.exists() else config.corpus_path, "split": config.corpus_split})
     except Exception as e:  # DataError, or whatever datasets raises for a folder or Hub id it cannot read
-        raise ConfigError(f"`corpus_path` {config.corpus_path}: {str(e).splitlines()[0]}") from e
+        detail = str(e).splitlines()[0].removeprefix(f"{path}: ")  # DataError names the file: once is enough
+        raise ConfigError(f"`corpus_path` {config.corpus_path}: {detail}") from e
     for name in ("corpus_text_column", "corpus_id_column"):
         column = getattr(config, name)
         if column is not None and column not in ds.column_names:
