@@ -121,6 +121,9 @@ class LLMClient:
         self.retry_options = FinalRequestOptions.construct(method="post", url="/chat/completions")
         self.changed = asyncio.Event()  # set when a slot frees up, for requests waiting on a full or failing fleet
         self.waiting = 0
+        # {model: [attempts, estimated prompt tokens]} of attempts sent whose reply never came in time: the server
+        # may have finished (and billed) them, so the cost report counts them apart (accounting.Ledger.add_timed_out)
+        self.timed_out: dict[str, list[int]] = {}
 
     @property
     def openai(self) -> openai.AsyncOpenAI:
@@ -198,9 +201,13 @@ class LLMClient:
             response = error = None
             try:
                 response = await http.send(request)
-            except httpx2.TimeoutException:
+            except httpx2.TimeoutException as e:
                 error = openai.APITimeoutError(request=request)
                 endpoint.failed("timeout", time.monotonic(), health=True)
+                if isinstance(e, httpx2.ReadTimeout):  # sent in full (a connect or pool timeout never reached it)
+                    counts = self.timed_out.setdefault(model, [0, 0])
+                    counts[0] += 1
+                    counts[1] += sum(len(m["content"]) for m in messages) // 4
             except httpx2.TransportError as e:
                 error = openai.APIConnectionError(message=f"{type(e).__name__}: {e}", request=request)
                 endpoint.failed("connection_error", time.monotonic(), health=True)

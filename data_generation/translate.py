@@ -187,7 +187,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory, rows: 
         "rejections": {k: v for k, v in sorted(rejections.items()) if v},
         "unfinished_requests": sum(failed.values()),
         "http_faults": dict(sorted(client.faults.items())),
-        "usage": usage_of(config, forward + back, store),
+        "usage": usage_of(config, forward + back, store, client.timed_out),
         "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         "translation": {
             "source_rows": sum(in_shard(config, p) for p in range(len(rows))),

@@ -159,6 +159,29 @@ def test_malformed_replies_are_retried_counted_and_never_stored_as_done(tmp_path
     assert len(load_from_disk(str(out / "dataset"))) == 36
 
 
+def test_requests_timed_out_after_sending_are_reported_as_possibly_billed(tmp_path, monkeypatch, capfd):
+    """A reply slower than request_timeout: the server did the work (an API bills it), the client retried. The cost
+    report counts those attempts apart, with their prompt tokens estimated (chars / 4) and priced."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "timeouts"
+    with ScriptedServer(faults={"timeout": 0.15}, timeout_sleep=1.2) as server:
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, request_timeout=0.6)
+        assert run_main(config) == 0
+    timed_out = {r["hash"] for r in server.records if r["status"] == "timeout"}
+    assert timed_out, "the seed no longer exercises the timeout fault"
+    prompt_tokens = 0  # the scripted server's prompt_tokens: len(prompt) // 4, as the client estimates
+    for record in _store_lines(out / "requests.jsonl"):
+        request = record["request"]
+        if request_hash(request["model"], request["messages"], request["params"].get("seed")) in timed_out:
+            prompt_tokens += record["usage"]["prompt_tokens"]
+    usage = stats_of(out)["usage"]
+    billed = {"requests": len(timed_out), "prompt_tokens": prompt_tokens, "completion_tokens": 0}
+    billed["cost_usd"] = pytest.approx(prompt_tokens * 1.0 / 1e6)  # the recipe's price: $1 per 1M prompt tokens
+    assert usage["timed_out_possibly_billed"] == {"scripted-model": billed}
+    assert f"{len(timed_out)} request(s) timed out after being sent and may have been billed" in capfd.readouterr().out
+    assert "scripted-model: timed out, possibly billed (not in the total) | " in (out / "README.md").read_text()
+
+
 def _store_lines(path: Path) -> list[dict]:
     lines = []
     for line in path.read_text().splitlines():

@@ -96,6 +96,15 @@ def _main(args) -> int:
         usage["completion_tokens"],
         usage["cost_usd"],
     )
+    timed_out = list(stats["usage"]["timed_out_possibly_billed"].values())
+    if timed_out:  # sent, then no reply in time: the server may have served and billed them
+        logger.warning(
+            "%d request(s) timed out after being sent and may have been billed: ~%d prompt tokens, ~$%.4f "
+            "(prompt only, not in the usage above)",
+            sum(u["requests"] for u in timed_out),
+            sum(u["prompt_tokens"] for u in timed_out),
+            sum(u["cost_usd"] for u in timed_out),
+        )
 
     ###############
     # Push to the Hub
