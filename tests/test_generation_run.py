@@ -164,8 +164,9 @@ def test_requests_timed_out_after_sending_are_reported_as_possibly_billed(tmp_pa
     report counts those attempts apart, with their prompt tokens estimated (chars / 4) and priced."""
     monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
     out = tmp_path / "timeouts"
-    with ScriptedServer(faults={"timeout": 0.15}, timeout_sleep=1.2) as server:
-        config = write_config(tmp_path / "gen.yaml", server.base_url, out, request_timeout=0.6)
+    # a 2 s timeout: a loaded machine must not time out an ordinary reply too (the counts below are exact)
+    with ScriptedServer(faults={"timeout": 0.15}, timeout_sleep=3.0) as server:
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, request_timeout=2.0)
         assert run_main(config) == 0
     timed_out = {r["hash"] for r in server.records if r["status"] == "timeout"}
     assert timed_out, "the seed no longer exercises the timeout fault"
