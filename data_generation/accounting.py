@@ -17,6 +17,7 @@ class Ledger:
         self.tables: dict[str, dict[str, dict]] = {
             k: defaultdict(_empty) for k in ("model", "task_type", "language", "phase")
         }
+        self.timed_out: dict[str, dict] = defaultdict(_empty)  # by model, apart from the totals
         self.unpriced: set[str] = set()
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
@@ -44,6 +45,15 @@ class Ledger:
             row["completion_tokens"] += completion
             row["cost_usd"] += usd
 
+    def add_timed_out(self, timed_out: dict[str, list[int]]) -> None:
+        """{model: [attempts, estimated prompt tokens]} of attempts that timed out on the client after being sent: the
+        server may have served and billed them (completion tokens unknown, counted as 0)."""
+        for model, (attempts, prompt_tokens) in timed_out.items():
+            row = self.timed_out[model]
+            row["requests"] += attempts
+            row["prompt_tokens"] += prompt_tokens
+            row["cost_usd"] += self.cost(model, prompt_tokens, 0)
+
     def totals(self) -> dict:
         total = _empty()
         for row in self.tables["phase"].values():
@@ -58,17 +68,23 @@ class Ledger:
             for table, rows in self.tables.items()
         }
         out["total"] = self.totals()
+        # requests timed out on the client, possibly billed (estimated prompt tokens; not in the total)
+        out["timed_out_possibly_billed"] = {
+            k: {**v, "cost_usd": round(v["cost_usd"], 6)} for k, v in sorted(self.timed_out.items())
+        }
         out["unpriced_models"] = sorted(self.unpriced)
         return out
 
 
-def usage_of(config, requests: list, store) -> dict:
-    """Tokens and cost of the stored replies of `requests` (each counted once, however often the run resumed)."""
+def usage_of(config, requests: list, store, timed_out: dict | None = None) -> dict:
+    """Tokens and cost of the stored replies of `requests` (each counted once, however often the run resumed), and of
+    the client's `timed_out` attempts apart."""
     ledger = Ledger(config.prices, config.batch_discount)
     for request in requests:
         record = store.get(request.key)
         if record is not None:
             ledger.add(record, request.task_type, request.language, request.phase)
+    ledger.add_timed_out(timed_out or {})
     return ledger.to_dict()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import openai
 from tqdm.auto import tqdm
 
+from data_generation.client import parse_reply
 from data_generation.config import GenerationConfig
 from data_generation.plan import Request
 from data_generation.store import ResponseStore
@@ -100,11 +101,15 @@ def _collect_lines(text: str, by_key: dict[str, Request], store: ResponseStore, 
         if response.get("status_code") != 200:
             failed[f"batch_http_{response.get('status_code')}"] += 1
             continue
-        body = response["body"]
-        choice = (body.get("choices") or [{}])[0]
-        usage = {k: (body.get("usage") or {}).get(k, 0) for k in ("prompt_tokens", "completion_tokens")}
-        content = (choice.get("message") or {}).get("content")
-        store.append(request.record("batch", content=content, finish_reason=choice.get("finish_reason"), usage=usage))
+        try:
+            reply = parse_reply(response.get("body"))
+        except ValueError:  # no choices[0].message: not stored, so a rerun resubmits it
+            failed["batch_invalid_reply"] += 1
+            continue
+        usage = {k: (reply["usage"] or {}).get(k) or 0 for k in ("prompt_tokens", "completion_tokens")}
+        store.append(
+            request.record("batch", content=reply["content"], finish_reason=reply["finish_reason"], usage=usage)
+        )
         collected += 1
     return collected
 

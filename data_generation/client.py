@@ -121,6 +121,9 @@ class LLMClient:
         self.retry_options = FinalRequestOptions.construct(method="post", url="/chat/completions")
         self.changed = asyncio.Event()  # set when a slot frees up, for requests waiting on a full or failing fleet
         self.waiting = 0
+        # {model: [attempts, estimated prompt tokens]} of attempts sent whose reply never came in time: the server
+        # may have finished (and billed) them, so the cost report counts them apart (accounting.Ledger.add_timed_out)
+        self.timed_out: dict[str, list[int]] = {}
 
     @property
     def openai(self) -> openai.AsyncOpenAI:
@@ -198,9 +201,13 @@ class LLMClient:
             response = error = None
             try:
                 response = await http.send(request)
-            except httpx2.TimeoutException:
+            except httpx2.TimeoutException as e:
                 error = openai.APITimeoutError(request=request)
                 endpoint.failed("timeout", time.monotonic(), health=True)
+                if isinstance(e, httpx2.ReadTimeout):  # sent in full (a connect or pool timeout never reached it)
+                    counts = self.timed_out.setdefault(model, [0, 0])
+                    counts[0] += 1
+                    counts[1] += sum(len(m["content"]) for m in messages) // 4
             except httpx2.TransportError as e:
                 error = openai.APIConnectionError(message=f"{type(e).__name__}: {e}", request=request)
                 endpoint.failed("connection_error", time.monotonic(), health=True)
@@ -209,13 +216,13 @@ class LLMClient:
             if response is not None:
                 if response.status_code == 200:
                     try:
-                        data = json.loads(response.content)
-                    except ValueError:
-                        error = openai.APIResponseValidationError(response, None, message="reply is not JSON")
+                        result = parse_reply(json.loads(response.content))
+                    except ValueError as e:  # not JSON, or no choices[0].message: retried, never stored as done
+                        error = openai.APIResponseValidationError(response, None, message=f"unusable reply: {e}")
                         endpoint.failed("invalid_reply", time.monotonic(), health=True)
                     else:
                         endpoint.succeeded(time.monotonic() - start)
-                        return _result(data)
+                        return result
                 else:
                     endpoint.failed(f"http_{response.status_code}", time.monotonic(), response.status_code >= 500)
                     error = endpoint.openai._make_status_error_from_response(response)
@@ -238,12 +245,19 @@ class LLMClient:
                 await pool.aclose()
 
 
-def _result(data: dict) -> dict:
-    choice = (data.get("choices") or [None])[0]
-    usage = data.get("usage")
+def parse_reply(data) -> dict:
+    """A chat completion body -> {content, finish_reason, usage}; ValueError for a body without choices[0].message
+    (a 200 with an error object, a list, a proxy's page): such a reply is a failed attempt, not an empty answer."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        what = "no choices" if choice is None else "no message in choices[0]"
+        raise ValueError(f"{what} (a {type(data).__name__} body)")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
     return {
-        "content": choice["message"].get("content") if choice else None,
-        "finish_reason": choice.get("finish_reason") if choice else None,
+        "content": message.get("content"),
+        "finish_reason": choice.get("finish_reason"),
         "usage": {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
         if usage
         else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -316,8 +317,8 @@ class GenerationConfig:
         self._check_quality()
         if self.push_to_hub and not self.hub_dataset_id:
             self._bad("hub_dataset_id", "set (org/name) when push_to_hub is true")
-        if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
-            self._bad("api_key_env", "the NAME of an environment variable (not the key itself)")
+        for name in ("api_key_env", "hub_token_env"):
+            _check_env_name(name, getattr(self, name))
         self._check_relabel()
         self._check_endpoints()
         for i, spec in enumerate(self.resolved_endpoints()):
@@ -363,8 +364,12 @@ class GenerationConfig:
             self._bad("top_p", "in (0, 1]")
         if not (self.examples_per_task > 0 and math.isfinite(self.examples_per_task)):
             self._bad("examples_per_task", "a positive number")
-        if self.request_timeout <= 0:
-            self._bad("request_timeout", "a positive number of seconds")
+        # NaN compares False both ways, so `<= 0` let it (and inf) through to httpx as "never time out"
+        for name in ("request_timeout", "batch_poll_interval"):
+            if not (_positive(getattr(self, name)) and math.isfinite(getattr(self, name))):
+                self._bad(name, "a positive, finite number of seconds")
+        if not (isinstance(self.batch_discount, (int, float)) and 0 <= self.batch_discount <= 1):
+            self._bad("batch_discount", "a price multiplier in [0, 1]")
 
     def _check_mappings(self) -> None:
         if self.model_mix is not None and not (self.model_mix and all(map(_positive, self.model_mix.values()))):
@@ -404,6 +409,8 @@ class GenerationConfig:
                 if unknown:
                     raise ConfigError(f"`endpoints[{i}]` has unknown key(s) {sorted(unknown)}; known: {ENDPOINT_KEYS}")
                 _check_url(f"endpoints[{i}].base_url", spec.get("base_url"))
+                if "api_key_env" in spec:
+                    _check_env_name(f"endpoints[{i}].api_key_env", spec["api_key_env"])
                 for key, check, expected in (
                     (
                         "max_concurrency",
@@ -412,11 +419,6 @@ class GenerationConfig:
                     ),
                     ("weight", _positive, "a positive number"),
                     ("model", lambda v: isinstance(v, str) and v, "a model name"),
-                    (
-                        "api_key_env",
-                        lambda v: isinstance(v, str) and v.replace("_", "").isalnum(),
-                        "an environment variable NAME",
-                    ),
                 ):
                     if key in spec and not check(spec[key]):
                         raise ConfigError(f"`endpoints[{i}].{key}` must be {expected}, got {spec[key]!r}")
@@ -519,6 +521,25 @@ ENDPOINT_KEYS = ("base_url", "model", "max_concurrency", "weight", "api_key_env"
 def _check_url(name: str, url) -> None:
     if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
         raise ConfigError(f"`{name}` must be an http(s) URL such as https://api.openai.com/v1, got {url!r}")
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# Prefixes of common API keys and tokens (OpenAI/Anthropic sk-, Hugging Face hf_, GitHub, Groq, xAI, Google, Slack).
+_KEY_PREFIX = re.compile(r"(sk|hf|ghp|gho|ghs|ghu|github_pat|gsk|xai)[-_]|AIza|xox[abp]-")
+
+
+def _check_env_name(name: str, value) -> None:
+    """`value` must be the name of an environment variable. A key pasted in its place is refused without echoing it
+    (the error line lands in logs and CI output), so it can never reach generation_config.yaml either."""
+    looks_like_key = isinstance(value, str) and (
+        _KEY_PREFIX.match(value)
+        or (len(value) >= 32 and any(c.islower() for c in value) and any(c.isdigit() for c in value))
+    )
+    if not (isinstance(value, str) and _ENV_NAME.fullmatch(value)) or looks_like_key:
+        raise ConfigError(
+            f"`{name}` must be the NAME of an environment variable that holds the key (e.g. OPENAI_API_KEY), not "
+            "the key itself; the value given is not shown, as it may be a key"
+        )
 
 
 def _is_local(url: str) -> bool:

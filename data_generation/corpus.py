@@ -110,7 +110,8 @@ def load_documents(config: GenerationConfig) -> list[tuple[str, str]]:
     try:
         ds = load_one({"path": str(path) if path.exists() else config.corpus_path, "split": config.corpus_split})
     except Exception as e:  # DataError, or whatever datasets raises for a folder or Hub id it cannot read
-        raise ConfigError(f"`corpus_path` {config.corpus_path}: {str(e).splitlines()[0]}") from e
+        detail = str(e).splitlines()[0].removeprefix(f"{path}: ")  # DataError names the file: once is enough
+        raise ConfigError(f"`corpus_path` {config.corpus_path}: {detail}") from e
     for name in ("corpus_text_column", "corpus_id_column"):
         column = getattr(config, name)
         if column is not None and column not in ds.column_names:
@@ -275,7 +276,7 @@ def mine_corpus_negatives(config: GenerationConfig, rows: list[dict], chunks: li
     return dict(stats)
 
 
-def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, faults, corpus_stats) -> dict:
+def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, client, corpus_stats) -> dict:
     return {
         "mode": "corpus",
         "prompt_version": PROMPT_VERSION,
@@ -284,8 +285,8 @@ def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, 
         "brainstorm": {"calls": 0, "unique_tasks": {}, "rejections": {}},
         "rejections": dict(sorted(rejections.items())),
         "unfinished_requests": sum(failed.values()),
-        "http_faults": dict(sorted(faults.items())),
-        "usage": usage_of(config, requests, store),
+        "http_faults": dict(sorted(client.faults.items())),
+        "usage": usage_of(config, requests, store, client.timed_out),
         "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         "corpus": corpus_stats,
     }
@@ -317,7 +318,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path, 
     corpus_stats["negatives"] = mine_corpus_negatives(config, rows, chunks, reference_model(config.reference_embedder))
     return {
         "rows": rows,
-        "stats": _stats(config, requests, store, rows, rejections, failed, client.faults, corpus_stats),
+        "stats": _stats(config, requests, store, rows, rejections, failed, client, corpus_stats),
     }
 
 

@@ -9,9 +9,13 @@ distribution.png, README.md   chart and dataset card (data_generation.card)
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -72,13 +76,15 @@ def write_outputs(directory: Path, rows: list[dict], stats: dict, config: dict) 
     directory.mkdir(parents=True, exist_ok=True)
     stats = {**stats, "rows": row_statistics(rows)}
     dataset = to_dataset(rows)
-    write_dir_atomic(directory / "dataset", lambda tmp: dataset.save_to_disk(str(tmp)))
-    (directory / PARQUET_PATH).parent.mkdir(parents=True, exist_ok=True)
-    dataset.to_parquet(str(directory / PARQUET_PATH))
-    write_stats(directory, stats)
-    write_chart(stats, directory / CHART_FILE)
-    render_card(stats, config).save(str(directory / "README.md"))
-    write_text_atomic(directory / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    with _naming(directory / "dataset"):
+        write_dir_atomic(directory / "dataset", lambda tmp: dataset.save_to_disk(str(tmp)))
+    _write_file_atomic(directory / PARQUET_PATH, lambda tmp: dataset.to_parquet(str(tmp)))
+    with _naming(directory / STATS_FILE):
+        write_stats(directory, stats)
+    _write_file_atomic(directory / CHART_FILE, lambda tmp: write_chart(stats, tmp))
+    _write_file_atomic(directory / "README.md", lambda tmp: render_card(stats, config).save(str(tmp)))
+    with _naming(directory / CONFIG_FILE):
+        write_text_atomic(directory / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     logger.info(
         "%d rows -> %s (by task type: %s; rejected: %s)",
         len(rows),
@@ -87,3 +93,33 @@ def write_outputs(directory: Path, rows: list[dict], stats: dict, config: dict) 
         stats.get("rejections"),
     )
     return stats
+
+
+def no_space_message(error: OSError) -> str | None:
+    """The one line for a disk-full error (errno 28; pyarrow's carry the text only), None for any other error."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error):
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"No space left on device{where}; free some space and rerun (completed requests are kept)"
+    return None
+
+
+@contextmanager
+def _naming(path: Path):
+    """Re-raise an OSError as one naming `path`, the file the user knows (not a temporary file or none at all)."""
+    try:
+        yield
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+
+
+def _write_file_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` to a temporary file beside `path` (same suffix: savefig reads the format from it), then rename it
+    over `path`: a full disk leaves the old file or none, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        with _naming(path):
+            write(tmp)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

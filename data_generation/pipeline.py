@@ -243,6 +243,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path) 
             ledger.add(
                 record, request.task_type, request.language if request.phase == "generate" else None, request.phase
             )
+    ledger.add_timed_out(client.timed_out)
     counts = split_counts(config.num_examples, config.task_proportions)
     planned = {t: sum(in_shard(config, i) for i in range(counts[t])) for t in TASK_TYPES}
     if config.stage == "brainstorm":

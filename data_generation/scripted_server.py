@@ -2,7 +2,8 @@
 
 Replies are canned but deterministic functions of (model, messages, seed), so two runs with the same seed get the same
 answers. Faults are injected by a fixed hash of the request: transport faults (429 with Retry-After, 500, a reply
-slower than the client's timeout) hit the first attempt only; content faults (truncated JSON, non-JSON, wrong keys,
+slower than the client's timeout) and malformed 200 bodies (no `choices`, no `message`, a
+list) hit the first attempt only; content faults (truncated JSON, non-JSON, wrong keys,
 empty reply; `mistranslate`: a translation that fails the back-translation check) hit every attempt; `broken` fails
 every request (HTTP 500 or a closed connection), as a fleet member gone bad does. Ranking prompts
 (data_generation.relabel) get a JSON ranking of their passage ids, by word overlap with the query or by a test's
@@ -34,7 +35,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TRANSPORT_FAULTS = ("429", "500", "timeout")
 CONTENT_FAULTS = ("truncated", "non_json", "wrong_keys", "empty", "mistranslate")  # the last: translations only
-FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS
+# A 200 whose body is not a chat completion (no `choices`, a choice without `message`, a JSON list), as a proxy or an
+# overloaded server sends: first attempt only, like the transport faults.
+MALFORMED_FAULTS = ("no_choices", "no_message", "list_body")
+FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS + MALFORMED_FAULTS
 # A broken server (one of a fleet gone bad) fails every chat request: HTTP 500, or the connection closed unanswered.
 BROKEN = (None, "500", "close")
 
@@ -258,6 +262,9 @@ class ScriptedServer:
         record = {"hash": digest, "status": status, "fault": fault, "time": time.monotonic()}
         if sleep >= self.timeout_sleep:
             record["status"] = "timeout"
+        malformed = first and fault in MALFORMED_FAULTS
+        if malformed:
+            record["status"] = "malformed"  # not a completed reply (`completed()` counts 200s)
         with self.lock:
             self.records.append(record)
         if status == 400:
@@ -279,7 +286,19 @@ class ScriptedServer:
             content = json.dumps({"question": "q", "answer": "a"})
         elif fault == "empty":
             content = ""
-        return 200, headers, completion(body["model"], content, finish, len(prompt) // 4), sleep
+        reply = completion(body["model"], content, finish, len(prompt) // 4)
+        if malformed:
+            reply = _malformed(fault, reply)
+        return 200, headers, reply, sleep
+
+
+def _malformed(fault: str, reply: dict):
+    """The body a MALFORMED_FAULTS fault sends instead of `reply`."""
+    if fault == "no_choices":
+        return {k: v for k, v in reply.items() if k != "choices"}
+    if fault == "no_message":
+        return {**reply, "choices": [{"index": 0, "finish_reason": "stop"}]}
+    return [reply]  # list_body
 
 
 def completion(model: str, content: str, finish: str, prompt_tokens: int) -> dict:

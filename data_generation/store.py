@@ -7,6 +7,7 @@ The request part holds model, messages and sampling parameters only: no headers,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -36,7 +37,8 @@ class ResponseStore:
         if self.path.exists():
             self._load()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab")
+        # Unbuffered: a write that fails (disk full) leaves no buffered bytes for close() to retry behind our back.
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         self._reader = open(self.path, "rb")
 
     def _load(self) -> None:
@@ -79,13 +81,22 @@ class ResponseStore:
         return json.loads(self._reader.readline())
 
     def append(self, record: dict) -> None:
-        offset = self._file.seek(0, os.SEEK_END)
-        self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
-        self._file.flush()  # in the OS page cache: survives SIGKILL of this process
+        """Write one line (into the OS page cache: it survives SIGKILL of this process). A failed write (disk full)
+        is cut back off, so the store holds whole lines only, and raised naming the store."""
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        offset = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as e:
+            with contextlib.suppress(OSError):  # should this fail too, the torn line is skipped on load
+                os.ftruncate(self._fd, offset)
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
         self.offsets[record["key"]] = offset
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
         self._reader.close()
 
     def __enter__(self):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 from collections import Counter
 
@@ -59,7 +60,8 @@ def load_rows(config: GenerationConfig) -> list[dict]:
         has_type = "task_type" in ds.column_names
         ds = to_schema(ds, {"columns": config.translate_columns or {}}, config.translate_path)
     except Exception as e:  # DataError (a missing column, an empty text), or whatever datasets raises reading it
-        raise ConfigError(f"`translate_path` {config.translate_path}: {str(e).splitlines()[0]}") from e
+        detail = str(e).splitlines()[0].removeprefix(f"{os.path.expanduser(config.translate_path)}: ")  # named once
+        raise ConfigError(f"`translate_path` {config.translate_path}: {detail}") from e
     chosen = range(len(ds))
     if len(ds) > config.num_examples:
         chosen = sorted(random.Random(f"{config.seed}/translate").sample(chosen, config.num_examples))
@@ -185,7 +187,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory, rows: 
         "rejections": {k: v for k, v in sorted(rejections.items()) if v},
         "unfinished_requests": sum(failed.values()),
         "http_faults": dict(sorted(client.faults.items())),
-        "usage": usage_of(config, forward + back, store),
+        "usage": usage_of(config, forward + back, store, client.timed_out),
         "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         "translation": {
             "source_rows": sum(in_shard(config, p) for p in range(len(rows))),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import logging
 import os
 from typing import Any
@@ -72,8 +73,35 @@ def load_one(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
         try:
             return load_dataset(builder, data_files={split: path}, split=split, num_proc=num_proc)
         except Exception as e:  # datasets wraps the reader's error (pyarrow, json, csv) in its own
-            raise DataError(f"{path}: cannot be read as {builder} ({_first_line(e)})") from e
+            where = _json_error(path) if builder == "json" else None
+            raise DataError(where or f"{path}: cannot be read as {builder} ({_first_line(e)})") from e
     return load_dataset(path, entry.get("config_name"), data_dir=entry.get("data_dir"), split=split, num_proc=num_proc)
+
+
+def _json_error(path: str) -> str | None:
+    """The first line Python's json parser refuses, 1-based (pyarrow names a 0-based row of its block, and what
+    it says is often wrong: "Invalid encoding" for a bad escape); None if it finds nothing."""
+    with open(path, encoding="utf-8") as f:
+        lines = enumerate(f, 1)
+        if not path.endswith(".jsonl"):  # a .json file: one document, or JSON Lines if its first line is whole
+            first, text = next(lines, (1, ""))[1], f.read()
+            try:
+                json.loads(first + text)
+                return None
+            except json.JSONDecodeError as e:
+                whole = e
+            try:
+                json.loads(first)
+            except json.JSONDecodeError:
+                return f"{path}: line {whole.lineno}: not valid JSON ({whole.msg} at column {whole.colno})"
+            lines = enumerate((first, *text.splitlines(keepends=True)), 1)
+        for number, line in lines:
+            try:
+                if line.strip():
+                    json.loads(line.rstrip("\r\n"))
+            except json.JSONDecodeError as e:
+                return f"{path}: line {number}: not valid JSON ({e.msg} at column {e.colno})"
+    return None
 
 
 def _first_line(error: BaseException) -> str:

@@ -89,7 +89,12 @@ def check_yaml_types(config: dict, dataclass_types: Iterable[type]) -> None:
             value, allowed = config[f.name], _allowed_types(hints.get(f.name))
             choices = _literal_choices(hints.get(f.name))
             if choices and value not in choices:
-                raise ConfigError(f"`{f.name}` must be one of {', '.join(map(str, choices))}; got {value!r}")
+                hint = ""
+                if isinstance(value, bool) and bool not in map(type, choices):  # YAML 1.1: off/no/on/yes are booleans
+                    words = ("on", "yes", "true") if value else ("off", "no", "false")
+                    quoted = next((c for c in choices if str(c).lower() in words), choices[0])
+                    hint = f" (YAML reads an unquoted {'/'.join(words)} as {value}: quote it, {f.name}: '{quoted}')"
+                raise ConfigError(f"`{f.name}` must be one of {', '.join(map(str, choices))}; got {value!r}{hint}")
             if allowed is None or isinstance(value, str):
                 continue  # argparse converts (and rejects) strings itself
             if isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):

@@ -175,12 +175,21 @@ def test_translation_keeps_labels_and_drops_failed_back_translations(tmp_path, m
         (["--mode", "translate", "--translate_path", "ROWS"], "`target_languages` must be a non-empty list"),
         (["--mode", "translate", "--translate_path", "ROWS", "--target_languages", "English"], "other than"),
         (["--mode", "corpus", "--corpus_path", "CORPUS", "--stage", "brainstorm"], "`stage` must be all in mode"),
+        # a malformed JSON line: the file, its 1-based line and what is wrong (pyarrow said "row 10")
+        (["--mode", "corpus", "--corpus_path", "BROKEN"], "broken.jsonl: line 11: not valid JSON (Expecting value at"),
+        (
+            ["--mode", "translate", "--translate_path", "BROKEN", "--target_languages", "German"],
+            "broken.jsonl: line 11: not valid JSON (Expecting value at column 51)",
+        ),
     ],
 )
 def test_bad_corpus_or_translation_settings_fail_with_one_line(tmp_path, monkeypatch, capsys, override, needle):
     monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
     write_labeled(tmp_path / "rows.jsonl")
-    paths = {"CORPUS": str(CORPUS), "ROWS": str(tmp_path / "rows.jsonl")}
+    lines = [json.dumps({"text": f"document {i}", "query": f"q{i}", "positive": f"p{i}"}) for i in range(12)]
+    lines[10] = '{"text": "document 10", "query": "q", "positive": p}'  # an unquoted string
+    (tmp_path / "broken.jsonl").write_text("\n".join(lines) + "\n")
+    paths = {"CORPUS": str(CORPUS), "ROWS": str(tmp_path / "rows.jsonl"), "BROKEN": str(tmp_path / "broken.jsonl")}
     out = tmp_path / "never"
     config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out)
     with pytest.raises(SystemExit) as exit_info:
@@ -188,4 +197,5 @@ def test_bad_corpus_or_translation_settings_fail_with_one_line(tmp_path, monkeyp
     assert exit_info.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # (datasets' progress bars)
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert lines[0].count(paths["BROKEN"]) <= 1  # the file is named once
     assert not out.exists()

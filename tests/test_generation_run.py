@@ -125,6 +125,64 @@ def test_fault_injection_every_class_counted_no_bad_row(tmp_path, monkeypatch):
         assert " text " in row["query"] and "Sure!" not in row["query"] and row["positive"].strip()
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["online", "batch"])
+def test_malformed_replies_are_retried_counted_and_never_stored_as_done(tmp_path, monkeypatch, batch):
+    """A 200 without `choices`, a choice without `message`, a JSON list: failed attempts like a non-JSON body. Without
+    retries (or in a batch's output) they leave their requests unfinished (exit 3, nothing stored for them); the rerun
+    sends exactly those."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "malformed"
+    faults = {"no_choices": 0.1, "no_message": 0.1, "list_body": 0.1}  # the first attempt of a request only
+    with ScriptedServer(faults=faults) as server:
+        mode = dict(use_batch_api=True, batch_poll_interval=0.05) if batch else {}
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, num_examples=36, **mode)
+        assert run_main(config, "--max_retries", "0") == 3
+        malformed = [r for r in server.records if r["status"] == "malformed"]
+        assert {r["fault"] for r in malformed} == set(faults), "the seed no longer exercises every malformed body"
+        stats = stats_of(out)
+        assert stats["unfinished_requests"] >= len(malformed)
+        if not batch:
+            assert stats["unfinished_requests"] == len(malformed)
+            assert stats["http_faults"] == {"invalid_reply": len(malformed)}
+        stored = {
+            request_hash(r["request"]["model"], r["request"]["messages"], r["request"]["params"].get("seed"))
+            for r in _store_lines(out / "requests.jsonl")
+        }
+        assert not stored & {r["hash"] for r in malformed}
+        code = run_main(config)  # the rerun completes them
+        for _ in range(3 if batch else 0):  # a batch is not retried: the generation requests of the tasks the rerun
+            code = code and run_main(config)  # brainstormed meet first attempts (and malformed bodies) of their own
+        assert code == 0
+    assert max(server.completed().values()) == 1  # each request answered once: no repeats
+    stats = stats_of(out)
+    assert stats["unfinished_requests"] == 0 and stats["rejections"] == {}
+    assert len(load_from_disk(str(out / "dataset"))) == 36
+
+
+def test_requests_timed_out_after_sending_are_reported_as_possibly_billed(tmp_path, monkeypatch, capfd):
+    """A reply slower than request_timeout: the server did the work (an API bills it), the client retried. The cost
+    report counts those attempts apart, with their prompt tokens estimated (chars / 4) and priced."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "timeouts"
+    # a 2 s timeout: a loaded machine must not time out an ordinary reply too (the counts below are exact)
+    with ScriptedServer(faults={"timeout": 0.15}, timeout_sleep=3.0) as server:
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, request_timeout=2.0)
+        assert run_main(config) == 0
+    timed_out = {r["hash"] for r in server.records if r["status"] == "timeout"}
+    assert timed_out, "the seed no longer exercises the timeout fault"
+    prompt_tokens = 0  # the scripted server's prompt_tokens: len(prompt) // 4, as the client estimates
+    for record in _store_lines(out / "requests.jsonl"):
+        request = record["request"]
+        if request_hash(request["model"], request["messages"], request["params"].get("seed")) in timed_out:
+            prompt_tokens += record["usage"]["prompt_tokens"]
+    usage = stats_of(out)["usage"]
+    billed = {"requests": len(timed_out), "prompt_tokens": prompt_tokens, "completion_tokens": 0}
+    billed["cost_usd"] = pytest.approx(prompt_tokens * 1.0 / 1e6)  # the recipe's price: $1 per 1M prompt tokens
+    assert usage["timed_out_possibly_billed"] == {"scripted-model": billed}
+    assert f"{len(timed_out)} request(s) timed out after being sent and may have been billed" in capfd.readouterr().out
+    assert "scripted-model: timed out, possibly billed (not in the total) | " in (out / "README.md").read_text()
+
+
 def _store_lines(path: Path) -> list[dict]:
     lines = []
     for line in path.read_text().splitlines():
@@ -192,6 +250,46 @@ def test_bad_config_fails_with_one_line_and_writes_nothing(tmp_path, monkeypatch
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], lines
     assert not out.exists()
+
+
+PASTED_KEY = "hf_" + "a1B2c3D4e5F6" * 3  # the shape of a Hugging Face token: letters, digits and underscores
+NOT_A_NAME = "`{}` must be the NAME of an environment variable that holds the key (e.g. OPENAI_API_KEY), not the key "
+NOT_A_NAME += "itself; the value given is not shown, as it may be a key"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"request_timeout": float("nan")}, "`request_timeout` must be a positive, finite number of seconds, got nan"),
+        ({"request_timeout": float("inf")}, "`request_timeout` must be a positive, finite number of seconds, got inf"),
+        ({"request_timeout": -1}, "`request_timeout` must be a positive, finite number of seconds, got -1"),
+        (  # what `quality_language_check: off`, unquoted, reads as
+            {"quality_language_check": False},
+            "`quality_language_check` must be one of auto, off; got False (YAML reads an unquoted off/no/false as "
+            "False: quote it, quality_language_check: 'off')",
+        ),
+        ({"api_key_env": PASTED_KEY}, NOT_A_NAME.format("api_key_env")),
+        ({"api_key_env": "sk-proj-" + PASTED_KEY}, NOT_A_NAME.format("api_key_env")),
+        ({"hub_token_env": PASTED_KEY}, NOT_A_NAME.format("hub_token_env")),
+        (
+            {"base_url": None, "endpoints": [{"base_url": "http://127.0.0.1:9/v1", "api_key_env": PASTED_KEY}]},
+            NOT_A_NAME.format("endpoints[0].api_key_env"),
+        ),
+    ],
+    ids=["timeout-nan", "timeout-inf", "timeout-negative", "yaml-off", "hf-key", "sk-key", "hub-key", "endpoint-key"],
+)
+def test_bad_yaml_value_fails_with_one_line_that_never_echoes_a_key(tmp_path, monkeypatch, capsys, values, message):
+    """A local server (no key needed) so that a pasted key used to pass and land in generation_config.yaml."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    out = tmp_path / "never"
+    base_url = values.pop("base_url", "http://127.0.0.1:9/v1")
+    config = write_config(tmp_path / "bad.yaml", base_url, out, **values)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(config)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"error: {message}"]
+    assert PASTED_KEY not in err and not out.exists()
 
 
 def test_mapping_fields_take_yaml_or_json_on_the_command_line(tmp_path, monkeypatch, capsys):

@@ -4,7 +4,8 @@
 
 Resumes automatically: completed requests are read back from {output_dir}/requests.jsonl and never re-sent.
 With num_shards > 1 each shard writes {output_dir}/shard-XXXXX-of-YYYYY/; join them with scripts/merge_shards.py.
-Installed as `synthembed-generate`. Exit status: 0 done, 2 bad config (or a schema the server refuses), 3 requests left unfinished (rerun to finish).
+Installed as `synthembed-generate`. Exit status: 0 done, 2 bad config (or a schema the server refuses), 3 requests
+left unfinished (rerun to finish), 4 disk full (free space and rerun).
 """
 
 from __future__ import annotations
@@ -19,6 +20,18 @@ logger = logging.getLogger("synthembed.generate")
 
 
 def main(args=None) -> int:
+    try:
+        return _main(args)
+    except OSError as e:  # a full disk under the store or the outputs: one line, nothing half-written (see output.py)
+        from data_generation.output import no_space_message
+
+        message = no_space_message(e)
+        if message is None:
+            raise
+        fail(message, code=4)
+
+
+def _main(args) -> int:
     ###############
     # Parse config (one line + exit 2 on any bad value, before anything is written)
     ###############
@@ -83,6 +96,15 @@ def main(args=None) -> int:
         usage["completion_tokens"],
         usage["cost_usd"],
     )
+    timed_out = list(stats["usage"]["timed_out_possibly_billed"].values())
+    if timed_out:  # sent, then no reply in time: the server may have served and billed them
+        logger.warning(
+            "%d request(s) timed out after being sent and may have been billed: ~%d prompt tokens, ~$%.4f "
+            "(prompt only, not in the usage above)",
+            sum(u["requests"] for u in timed_out),
+            sum(u["prompt_tokens"] for u in timed_out),
+            sum(u["cost_usd"] for u in timed_out),
+        )
 
     ###############
     # Push to the Hub

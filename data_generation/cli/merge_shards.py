@@ -41,14 +41,19 @@ def main(args=None) -> int:
 
     from data_generation.hub import push_to_hub
     from data_generation.merge import merge_shards
-    from data_generation.output import write_outputs
+    from data_generation.output import no_space_message, write_outputs
 
     try:
         rows, stats, run_config = merge_shards(config.output_dir)
     except FileNotFoundError as e:
         fail(str(e), code=1)
     run_config["hub_dataset_id"] = config.hub_dataset_id or run_config.get("hub_dataset_id")
-    write_outputs(Path(config.output_dir), rows, stats, run_config)
+    try:
+        write_outputs(Path(config.output_dir), rows, stats, run_config)
+    except OSError as e:
+        if no_space_message(e) is None:
+            raise
+        fail(no_space_message(e), code=4)
     if config.push_to_hub:
         push_to_hub(Path(config.output_dir), config.hub_dataset_id, config.hub_private, config.hub_token_env)
     return 0
