@@ -120,9 +120,9 @@ def test_grad_cache_equals_plain_step_with_distillation(tiny_mistral_dir):
     ]  # fmt: skip
     batch = collator(rows)
     g = torch.Generator().manual_seed(0)
-    batch["teacher_query"] = torch.randn(6, 5, generator=g)
-    batch["teacher_positive"] = torch.randn(6, 5, generator=g)
-    batch["teacher_negative"] = torch.randn(len(batch["negative_ids"]), 5, generator=g)
+    batch["teacher_query"] = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    batch["teacher_positive"] = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    batch["teacher_negative"] = torch.randn(len(batch["negative_ids"]), 5, generator=g, dtype=torch.float64)
     options = dict(hardness_alpha=5.0, false_negative_margin=0.1, gor_weight=0.5, distill_weight=1.0)
     loss_fn = InfoNCELoss(0.05, mask_false_negatives=True, **options)
     params = [p for p in model.parameters() if p.requires_grad]
