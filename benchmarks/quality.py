@@ -12,6 +12,7 @@ real MTEB test sets (the E5 protocol: the paper's instruction on both sides for 
   no STS-B train pairs);
 - no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train);
 - gor, bidirectional_mean: one technique the recipe leaves off, turned on;
+- seed_43: the recipe with another seed (data order, LoRA init), to soup with `--merge soup=trained,seed_43`;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
 - all-MiniLM-L6-v2: the reference row (a 22M encoder trained on a billion pairs), evaluated plainly;
 - `--merge NAME=A,B[,...]` (repeatable): a row merging grid points A, B, ... with scripts/merge_models.py
@@ -69,6 +70,7 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "no_false_negative_mask": ["--false_negative_margin", "null"],
         "no_sts_train": no_sts,
         "gor": ["--gor_weight", "0.1"],
+        "seed_43": ["--seed", "43"],  # a soup's second ingredient: --merge soup=trained,seed_43
         "bidirectional_mean": ["--use_bidirectional_attention", "true", "--pooling", "mean"],
         "mean_pooling": ["--pooling", "mean"],
         "no_instruction": ["--use_instructions", "false"],
