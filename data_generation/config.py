@@ -386,7 +386,7 @@ class GenerationConfig:
                 raise ConfigError(f"`prices.{model}` must be {{prompt: USD/1M, completion: USD/1M}}, got {price!r}")
 
     def _check_relabel(self) -> None:
-        from data_generation.relabel import RelabelConfig
+        from data_generation.relabel_settings import RelabelConfig
 
         self.relabel_settings = RelabelConfig.from_mapping(self.relabel)
 

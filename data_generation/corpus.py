@@ -26,9 +26,10 @@ from data_generation import pipeline
 from data_generation.accounting import plan_ceiling, usage_of
 from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
-from data_generation.parsing import Deduper, Rejected, load_reply, normalize
+from data_generation.parsing import Deduper, normalize, parse_object
 from data_generation.placeholders import PlaceholderSampler
-from data_generation.plan import Request, _messages, _model, _params, _rng, in_shard
+from data_generation.plan import Request, build_request, in_shard, seeded_rng
+from data_generation.schemas import object_model
 from data_generation.store import ResponseStore
 from data_generation.templates import render
 from synthembed_common.config import ConfigError
@@ -160,49 +161,20 @@ def corpus_requests(config: GenerationConfig, chunks: list[Chunk]) -> list[Reque
     for position, index in enumerate(chosen):
         if not in_shard(config, position):
             continue
-        rng = _rng(config, "corpus", index)
+        rng = seeded_rng(config, "corpus", index)
         values = sampler.sample(TASK_TYPE, rng)
         values.pop("num_words")  # the document is given, not written
         values["language"] = config.corpus_language
         chunk = chunks[index]
         prompt = render(CORPUS_GENERATE, {**values, "passage": chunk.text})
-        schema = reply_schema(REPLY_KEYS, config.schema_max_length)
-        params = _params(config, rng, config.max_tokens, schema, "corpus_example")
+        reply = (object_model("CorpusExample", REPLY_KEYS, config.schema_max_length), "corpus_example")
         meta = {**values, "document": chunk.document, "chunk": chunk.number, "chunk_index": index}
-        requests.append(
-            Request(
-                "corpus", TASK_TYPE, index, _model(config, TASK_TYPE, rng), _messages(config, prompt), params, meta
-            )
-        )
+        requests.append(build_request(config, "corpus", TASK_TYPE, index, prompt, rng, reply, config.max_tokens, meta))
     return requests
 
 
-def reply_schema(keys: tuple[str, ...], max_length: int | None) -> dict:
-    string = {"type": "string", "minLength": 1, **({"maxLength": max_length} if max_length else {})}
-    return {
-        "type": "object",
-        "properties": {k: dict(string) for k in keys},
-        "required": list(keys),
-        "additionalProperties": False,
-    }
-
-
-def parse_object(content: str | None, finish_reason: str | None, keys: tuple[str, ...]) -> dict[str, str]:
-    """Exactly `keys`, each a non-empty string (stripped), or `Rejected` with the reason parsing.py uses."""
-    obj = load_reply(content, finish_reason)
-    if not isinstance(obj, dict):
-        raise Rejected("not_object")
-    if set(obj) != set(keys):
-        raise Rejected("wrong_keys", f"expected {list(keys)}, got {sorted(obj)}")
-    if not all(isinstance(obj[k], str) for k in keys):
-        raise Rejected("wrong_type", "values must be strings")
-    if not all(obj[k].strip() for k in keys):
-        raise Rejected("empty_field")
-    return {k: obj[k].strip() for k in keys}
-
-
 def _parse(request: Request, record: dict) -> dict[str, str]:
-    return parse_object(record["content"], record.get("finish_reason"), REPLY_KEYS)
+    return parse_object(object_model("CorpusExample", REPLY_KEYS), record["content"], record.get("finish_reason"))
 
 
 pipeline.PARSERS["corpus"] = _parse

@@ -23,9 +23,10 @@ from data_generation import pipeline
 from data_generation.accounting import plan_ceiling, usage_of
 from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
-from data_generation.corpus import parse_object, reference_model, reply_schema
-from data_generation.parsing import Deduper
-from data_generation.plan import Request, _messages, _model, _params, _rng, in_shard
+from data_generation.corpus import reference_model
+from data_generation.parsing import Deduper, parse_object
+from data_generation.plan import Request, build_request, in_shard, seeded_rng
+from data_generation.schemas import object_model
 from data_generation.store import ResponseStore
 from data_generation.templates import TASK_TYPES, render
 from synthembed_common.config import ConfigError
@@ -77,14 +78,13 @@ def load_rows(config: GenerationConfig) -> list[dict]:
 
 
 def _request(config: GenerationConfig, phase: str, row: dict, source: str, target: str, texts: dict) -> Request:
-    rng = _rng(config, phase, row["index"], source, target)
+    rng = seeded_rng(config, phase, row["index"], source, target)
     body = json.dumps(texts, ensure_ascii=False)  # one line: the JSON is the prompt's last paragraph
     prompt = render(TRANSLATE, {"source": source, "target": target, "json": body})
     keys = tuple(texts)
-    params = _params(config, rng, config.max_tokens, reply_schema(keys, None), "translation")
     meta = {"language": target if phase == "translate" else source, "source_row": row["index"], "keys": keys}
-    model = _model(config, row["task_type"], rng)
-    return Request(phase, row["task_type"], row["index"], model, _messages(config, prompt), params, meta)
+    reply = (object_model("Translation", keys), "translation")
+    return build_request(config, phase, row["task_type"], row["index"], prompt, rng, reply, config.max_tokens, meta)
 
 
 def forward_requests(config: GenerationConfig, rows: list[dict]) -> list[Request]:
@@ -98,7 +98,8 @@ def forward_requests(config: GenerationConfig, rows: list[dict]) -> list[Request
 
 
 def _parse(request: Request, record: dict) -> dict[str, str]:
-    return parse_object(record["content"], record.get("finish_reason"), request.meta["keys"])
+    reply = object_model("Translation", tuple(request.meta["keys"]))
+    return parse_object(reply, record["content"], record.get("finish_reason"))
 
 
 pipeline.PARSERS["translate"] = pipeline.PARSERS["back_translate"] = _parse
