@@ -26,13 +26,13 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+import model_cards
 from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
 from synthembed.model_folder import FolderSettings, read_settings, write_settings
 from synthembed_common.languages import to_iso_codes
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "synthembed_common" / "templates" / "model_card.md.j2"
 CHART_NAME = "mteb_categories.png"
 DEFAULT_EXAMPLE_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -360,7 +360,7 @@ def render_model_card(
     marked, local_tasks = _marked_local(evaluated) if evaluated else ({}, [])
     card = ModelCard.from_template(
         card_data,
-        template_path=str(TEMPLATE_PATH),
+        template_str=model_cards.template("model_card.md.j2"),
         model_name=model_name,
         repo_id=model_name if _is_repo_id(model_name) else str(model_dir),
         base_model=base_model,
