@@ -32,7 +32,7 @@ from data_generation.plan import Request, build_request, in_shard, seeded_rng
 from data_generation.schemas import object_model
 from data_generation.store import ResponseStore
 from data_generation.templates import render
-from synthembed_common.config import ConfigError
+from synthembed_common.config import ConfigError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def reference_model(name: str):
     try:
         return SentenceTransformer(name, device="cpu")
     except OSError as e:
-        raise ConfigError(f"`reference_embedder` {name!r} cannot be loaded ({str(e).splitlines()[0]})") from e
+        raise ConfigError(f"`reference_embedder` {name!r} cannot be loaded ({first_line(e)})") from e
 
 
 def load_documents(config: GenerationConfig) -> list[tuple[str, str]]:
@@ -111,7 +111,7 @@ def load_documents(config: GenerationConfig) -> list[tuple[str, str]]:
     try:
         ds = load_one({"path": str(path) if path.exists() else config.corpus_path, "split": config.corpus_split})
     except Exception as e:  # DataError, or whatever datasets raises for a folder or Hub id it cannot read
-        raise ConfigError(f"`corpus_path` {config.corpus_path}: {str(e).splitlines()[0]}") from e
+        raise ConfigError(f"`corpus_path` {config.corpus_path}: {first_line(e)}") from e
     for name in ("corpus_text_column", "corpus_id_column"):
         column = getattr(config, name)
         if column is not None and column not in ds.column_names:

@@ -29,7 +29,7 @@ from data_generation.plan import Request, build_request, in_shard, seeded_rng
 from data_generation.schemas import object_model
 from data_generation.store import ResponseStore
 from data_generation.templates import TASK_TYPES, render
-from synthembed_common.config import ConfigError
+from synthembed_common.config import ConfigError, first_line
 
 PROMPT_VERSION = "synthembed-translate/1"  # bump when the template or the row mapping changes
 DEFAULT_TASK_TYPE = "short-long"  # for source rows without a task_type column: retrieval pairs
@@ -60,7 +60,7 @@ def load_rows(config: GenerationConfig) -> list[dict]:
         has_type = "task_type" in ds.column_names
         ds = to_schema(ds, {"columns": config.translate_columns or {}}, config.translate_path)
     except Exception as e:  # DataError (a missing column, an empty text), or whatever datasets raises reading it
-        raise ConfigError(f"`translate_path` {config.translate_path}: {str(e).splitlines()[0]}") from e
+        raise ConfigError(f"`translate_path` {config.translate_path}: {first_line(e)}") from e
     chosen = range(len(ds))
     if len(ds) > config.num_examples:
         chosen = sorted(random.Random(f"{config.seed}/translate").sample(chosen, config.num_examples))

@@ -19,17 +19,6 @@ if TYPE_CHECKING:
     from transformers import TrainingArguments
 
     from synthembed.embedding import Chunking
-    from synthembed.training_args import ContrastiveTrainingArguments  # noqa: F401 (lazy: see __getattr__)
-
-
-def __getattr__(name: str):
-    """`ContrastiveTrainingArguments` imports transformers: loaded on first use, so that `ModelArguments`,
-    `DataArguments` and `ContrastiveArguments` (and config errors about them) stay fast."""
-    if name == "ContrastiveTrainingArguments":
-        from synthembed.training_args import ContrastiveTrainingArguments
-
-        return ContrastiveTrainingArguments
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 TEXT_COLUMNS = ("query", "positive", "negative", "instruction")

@@ -22,6 +22,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, l
 
 from synthembed.configs import STS_COLUMNS, STS_INSTRUCTION, DataArguments
 from synthembed.model_folder import QueryTemplate
+from synthembed_common.config import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +73,8 @@ def load_one(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
         try:
             return load_dataset(builder, data_files={split: path}, split=split, num_proc=num_proc)
         except Exception as e:  # datasets wraps the reader's error (pyarrow, json, csv) in its own
-            raise DataError(f"{path}: cannot be read as {builder} ({_first_line(e)})") from e
+            raise DataError(f"{path}: cannot be read as {builder} ({first_line(e, innermost=True)})") from e
     return load_dataset(path, entry.get("config_name"), data_dir=entry.get("data_dir"), split=split, num_proc=num_proc)
-
-
-def _first_line(error: BaseException) -> str:
-    while error.__cause__ is not None:  # the reader's own message is the informative one
-        error = error.__cause__
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | None = None) -> Dataset:

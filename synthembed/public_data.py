@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 
-from synthembed.data import DataError, _first_line, load_one, sample_fraction, to_schema
+from synthembed.data import DataError, load_one, sample_fraction, to_schema
+from synthembed_common.config import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def load_source(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
             raise
         except Exception as e:  # datasets' own errors (no such config, split, file) name no source
             where = load.get("config_name") or load["path"]
-            raise DataError(f"source {entry['name']!r} ({where}): {_first_line(e)}") from e
+            raise DataError(f"source {entry['name']!r} ({where}): {first_line(e, innermost=True)}") from e
         mapped = {"columns": entry.get("columns", {}), "instruction": instructions_of(entry)[0]}
         ds = to_schema(ds, mapped, entry["name"], num_proc)
         task_type = entry.get("task_type", "short-long")

@@ -19,13 +19,14 @@ import torch.nn.functional as F
 from accelerate.utils import DistributedType
 from transformers import EvalPrediction, Trainer
 
-from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+from synthembed.configs import DataArguments, ModelArguments
 from synthembed.data import HomogeneousBatchSampler
 from synthembed.embedding import embed, split
 from synthembed.grad_cache import grad_cache_step
 from synthembed.learning_curve import CURVE_NAME, dev_metrics, plot_learning_curve
 from synthembed.losses import InfoNCELoss
 from synthembed.saving import export_sentence_transformer, folder_settings
+from synthembed.training_args import ContrastiveTrainingArguments
 
 logger = logging.getLogger(__name__)
 
