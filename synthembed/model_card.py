@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +28,13 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 import model_cards
 from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
 from synthembed.model_folder import FolderSettings, read_settings, write_settings
+from synthembed_common.hub import is_hub_id
 from synthembed_common.languages import to_iso_codes
 
 logger = logging.getLogger(__name__)
 
 CHART_NAME = "mteb_categories.png"
 DEFAULT_EXAMPLE_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 LANGUAGE_COLUMNS = ("language", "source_language", "target_language")
 SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
 GEMMA_TERMS = "https://ai.google.dev/gemma/terms"
@@ -44,12 +43,7 @@ MTEB_URL = "https://github.com/embeddings-benchmark/mteb/"
 
 def _is_repo_id(name: str | None) -> bool:
     """A Hub id ("org/name"), not a path: no leading ./~, and nothing of that name on disk."""
-    return (
-        bool(name)
-        and bool(_REPO_ID.match(name))
-        and not name.startswith((".", "~"))
-        and not Path(name).expanduser().exists()
-    )
+    return bool(name) and is_hub_id(name) and not Path(name).expanduser().exists()
 
 
 def _cached_hub_file(repo_id: str, filename: str, repo_type: str) -> Path | None:

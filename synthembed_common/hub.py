@@ -14,6 +14,22 @@ if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 
+def is_hub_id(name: str | None, owner_required: bool = True) -> bool:
+    """Whether `name` has the form of a Hub repo id by huggingface_hub's own rule (`owner/name`; a bare `name`, as
+    legacy models have, where `owner_required` is False) rather than of a local path (./, ~, /, more than one slash).
+    Whether something of that name exists on disk is the caller's question."""
+    if not name:
+        return False
+    # Imported here: huggingface_hub brings httpx (a tenth of a second), and config checks stay fast without it.
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return "/" in name or not owner_required
+
+
 def hub_token(token_env: str = "HF_TOKEN") -> str | None:
     """The token from the environment variable named `token_env`; None lets huggingface_hub use its own default."""
     return os.environ.get(token_env) or None
