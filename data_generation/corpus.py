@@ -247,7 +247,7 @@ def mine_corpus_negatives(config: GenerationConfig, rows: list[dict], chunks: li
     return dict(stats)
 
 
-def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, faults, corpus_stats) -> dict:
+def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, client, corpus_stats) -> dict:
     return {
         "mode": "corpus",
         "prompt_version": PROMPT_VERSION,
@@ -256,7 +256,8 @@ def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, 
         "brainstorm": {"calls": 0, "unique_tasks": {}, "rejections": {}},
         "rejections": dict(sorted(rejections.items())),
         "unfinished_requests": sum(failed.values()),
-        "http_faults": dict(sorted(faults.items())),
+        "http_faults": dict(sorted(client.faults.items())),
+        "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
         "usage": usage_of(config, requests, store),
         "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         "corpus": corpus_stats,
@@ -289,7 +290,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory: Path, 
     corpus_stats["negatives"] = mine_corpus_negatives(config, rows, chunks, reference_model(config.reference_embedder))
     return {
         "rows": rows,
-        "stats": _stats(config, requests, store, rows, rejections, failed, client.faults, corpus_stats),
+        "stats": _stats(config, requests, store, rows, rejections, failed, client, corpus_stats),
     }
 
 

@@ -186,6 +186,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory, rows: 
         "rejections": {k: v for k, v in sorted(rejections.items()) if v},
         "unfinished_requests": sum(failed.values()),
         "http_faults": dict(sorted(client.faults.items())),
+        "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
         "usage": usage_of(config, forward + back, store),
         "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         "translation": {

@@ -103,6 +103,9 @@ def _strict_run(tmp_path, minilm_dir, mode: str) -> list[dict]:
     with ScriptedServer(keep_bodies=True) as server:
         config = write_config(tmp_path / "gen.yaml", server.base_url, tmp_path / "out", **strict, **settings)
         assert generate(["--config", str(config)]) == 0
+    # Every mode records its per-endpoint statistics (the card's endpoint table reads them).
+    stats = json.loads((tmp_path / "out" / "generation_stats.json").read_text())
+    assert stats["endpoints"][server.base_url]["succeeded"] == len(server.bodies), stats.get("endpoints")
     return server.bodies
 
 
