@@ -30,6 +30,7 @@ from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
 from synthembed.model_folder import FolderSettings, read_settings, write_settings
 from synthembed_common.hub import is_hub_id
 from synthembed_common.languages import to_iso_codes
+from synthembed_common.seam1 import STATS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def dataset_fact(path: str) -> DatasetFact:
             fact.source = "the rows' language columns"
             return fact
         cards = [local / "README.md"] if local.is_dir() else []
-        if (local.parent / "generation_stats.json").is_file():  # data_generation's run folder holds the card
+        if (local.parent / STATS_FILE).is_file():  # data_generation's run folder holds the card
             cards.append(local.parent / "README.md")
         meta, where = next((m for m in map(_card_metadata, cards) if m.get("language")), {}), "its dataset card"
     language = meta.get("language")

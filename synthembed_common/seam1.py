@@ -20,6 +20,8 @@ GENERATED_COLUMNS = (
     "prompt_version",
 )
 PUBLIC_COLUMNS = (*LABEL_COLUMNS, *TASK_COLUMNS, "source")
+# A generated dataset's run statistics, in the run folder beside dataset/ (the model card finds generated sets by it).
+STATS_FILE = "generation_stats.json"
 
 
 def features(columns: tuple[str, ...], negative_list: bool):
