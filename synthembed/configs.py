@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from synthembed.evaluation.instructions import RETRIEVAL
 from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, PREFIX_TEMPLATE, QueryTemplate
 from synthembed_common.config import ConfigError
 from synthembed_common.hub import is_hub_id
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name", "task_type"}
 EVAL_KEYS = {"path", "name", "split", "columns", "instruction", "data_dir", "config_name", "max_rows"}
-STS_INSTRUCTION = "Retrieve semantically similar text."  # the paper's STS instruction (Table 15), on both sides
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
 
 
@@ -115,7 +115,7 @@ class DataArguments:
         },
     )
     default_instruction: str = field(
-        default="Given a web search query, retrieve relevant passages that answer the query",
+        default=RETRIEVAL["MSMARCO"],  # the web-search instruction (Wang et al., 2024, Table 15)
         metadata={"help": "Saved as the model's default 'query' prompt."},
     )
     eval_fraction: float = field(

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
-from synthembed.configs import STS_COLUMNS, STS_INSTRUCTION, DataArguments
+from synthembed.configs import STS_COLUMNS, DataArguments
+from synthembed.evaluation.instructions import STS_INSTRUCTION  # the paper's (Table 15), on both sides
 from synthembed.model_folder import QueryTemplate
 from synthembed_common.config import first_line
 

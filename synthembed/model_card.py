@@ -26,6 +26,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 import model_cards
+from synthembed.evaluation.instructions import RETRIEVAL
 from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
 from synthembed.model_folder import FolderSettings, read_settings, write_settings
 from synthembed_common.hub import is_hub_id
@@ -35,7 +36,7 @@ from synthembed_common.seam1 import STATS_FILE
 logger = logging.getLogger(__name__)
 
 CHART_NAME = "mteb_categories.png"
-DEFAULT_EXAMPLE_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+DEFAULT_EXAMPLE_INSTRUCTION = RETRIEVAL["MSMARCO"]  # the web-search instruction
 LANGUAGE_COLUMNS = ("language", "source_language", "target_language")
 SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
 GEMMA_TERMS = "https://ai.google.dev/gemma/terms"
