@@ -8,6 +8,7 @@ client's requests: it is not logged, not saved (no `huggingface_hub.login`), and
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,3 +41,20 @@ def hub_api(token_env: str = "HF_TOKEN", token: str | None = None) -> HfApi:
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or hub_token(token_env))
+
+
+def push_folder(
+    folder: str | Path, repo_id: str, patterns: list[str], message: str, private: bool, token_env: str = "HF_TOKEN"
+) -> str:
+    """Create (or reuse) the dataset repo `repo_id` and upload the files of `folder` matching `patterns` in one commit;
+    returns the commit URL. The one dataset push of both libraries (generated sets, prepared public sets)."""
+    api = hub_api(token_env)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        repo_type="dataset",
+        folder_path=str(folder),
+        allow_patterns=patterns,
+        commit_message=message,
+    )
+    return str(commit)
