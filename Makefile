@@ -6,6 +6,9 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Every folder that holds Python (tests/test_architecture.py checks that none is missing).
+PY_DIRS := synthembed data_generation synthembed_common model_cards recipes scripts tests benchmarks
+
 .PHONY: install quickstart test test-fast style quality
 
 $(STAMP): setup.cfg pyproject.toml
@@ -27,9 +30,9 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 style: $(STAMP)
-	$(BIN)/ruff format synthembed data_generation recipes scripts tests benchmarks
-	$(BIN)/ruff check --fix synthembed data_generation recipes scripts tests benchmarks
+	$(BIN)/ruff format $(PY_DIRS)
+	$(BIN)/ruff check --fix $(PY_DIRS)
 
 quality: $(STAMP)
-	$(BIN)/ruff check synthembed data_generation recipes scripts tests benchmarks
-	$(BIN)/ruff format --check synthembed data_generation recipes scripts tests benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)

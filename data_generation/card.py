@@ -14,9 +14,9 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from model_cards import template
 from synthembed_common.languages import to_iso_code, to_iso_codes
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "synthembed_common" / "templates" / "dataset_card.md.j2"
 CHART_FILE = "distribution.png"
 # The settings the card shows: how the data was made, nothing about credentials or local paths.
 CARD_SETTINGS = (
@@ -116,7 +116,7 @@ def write_chart(stats: dict, path: Path, top_languages: int = 15) -> None:
     plt.close(fig)
 
 
-def render_card(stats: dict, config: dict, template: Path = TEMPLATE) -> DatasetCard:
+def render_card(stats: dict, config: dict) -> DatasetCard:
     """`stats` = the run statistics (incl. `rows` from output.row_statistics); `config` = resolved settings."""
     rows = stats["rows"]
     languages, unmapped = row_languages(rows)
@@ -142,7 +142,7 @@ def render_card(stats: dict, config: dict, template: Path = TEMPLATE) -> Dataset
     safe_config = {k: config[k] for k in CARD_SETTINGS if k in config}
     return DatasetCard.from_template(
         card_data,
-        template_path=str(template),
+        template_str=template("dataset_card.md.j2"),
         stats=stats,
         config=safe_config,
         chart=CHART_FILE,

@@ -16,9 +16,8 @@ from urllib.parse import urlparse
 
 from data_generation.templates import TASK_TYPES
 from synthembed_common.config import ConfigError
+from synthembed_common.seam1 import LABEL_COLUMNS  # the label structure a translated row keeps
 
-# The label structure a translated row keeps (seam 1's text columns).
-LABEL_ROLES = ("query", "positive", "negative", "instruction")
 # Figure 2 (left pie) task-type counts in thousands (Wang et al., 2024, Figure 2); normalised into proportions.
 PAPER_TASK_PROPORTIONS = {
     "short-long": 167,
@@ -391,7 +390,7 @@ class GenerationConfig:
                 raise ConfigError(f"`prices.{model}` must be {{prompt: USD/1M, completion: USD/1M}}, got {price!r}")
 
     def _check_relabel(self) -> None:
-        from data_generation.relabel import RelabelConfig
+        from data_generation.relabel_settings import RelabelConfig
 
         self.relabel_settings = RelabelConfig.from_mapping(self.relabel)
 
@@ -487,7 +486,7 @@ class GenerationConfig:
             self._bad("negative_positive_fraction", "in (0, 1] or null")
         if not -1 <= self.back_translation_threshold <= 1:
             self._bad("back_translation_threshold", "a cosine similarity in [-1, 1]")
-        if self.translate_columns is not None and set(self.translate_columns) - set(LABEL_ROLES):
+        if self.translate_columns is not None and set(self.translate_columns) - set(LABEL_COLUMNS):
             self._bad("translate_columns", "keyed by query, positive, negative, instruction")
 
     def _check_quality(self) -> None:

@@ -26,12 +26,13 @@ from data_generation import pipeline
 from data_generation.accounting import plan_ceiling, usage_of
 from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
-from data_generation.parsing import Deduper, Rejected, load_reply, normalize
+from data_generation.parsing import Deduper, normalize, parse_object
 from data_generation.placeholders import PlaceholderSampler
-from data_generation.plan import Request, _messages, _model, _params, _rng, in_shard
+from data_generation.plan import Request, build_request, in_shard, seeded_rng
+from data_generation.schemas import object_model
 from data_generation.store import ResponseStore
 from data_generation.templates import render
-from synthembed_common.config import ConfigError
+from synthembed_common.config import ConfigError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def reference_model(name: str):
     try:
         return SentenceTransformer(name, device="cpu")
     except OSError as e:
-        raise ConfigError(f"`reference_embedder` {name!r} cannot be loaded ({str(e).splitlines()[0]})") from e
+        raise ConfigError(f"`reference_embedder` {name!r} cannot be loaded ({first_line(e)})") from e
 
 
 def load_documents(config: GenerationConfig) -> list[tuple[str, str]]:
@@ -110,7 +111,7 @@ def load_documents(config: GenerationConfig) -> list[tuple[str, str]]:
     try:
         ds = load_one({"path": str(path) if path.exists() else config.corpus_path, "split": config.corpus_split})
     except Exception as e:  # DataError, or whatever datasets raises for a folder or Hub id it cannot read
-        detail = str(e).splitlines()[0].removeprefix(f"{path}: ")  # DataError names the file: once is enough
+        detail = first_line(e).removeprefix(f"{path}: ")  # DataError names the file: once is enough
         raise ConfigError(f"`corpus_path` {config.corpus_path}: {detail}") from e
     for name in ("corpus_text_column", "corpus_id_column"):
         column = getattr(config, name)
@@ -161,49 +162,20 @@ def corpus_requests(config: GenerationConfig, chunks: list[Chunk]) -> list[Reque
     for position, index in enumerate(chosen):
         if not in_shard(config, position):
             continue
-        rng = _rng(config, "corpus", index)
+        rng = seeded_rng(config, "corpus", index)
         values = sampler.sample(TASK_TYPE, rng)
         values.pop("num_words")  # the document is given, not written
         values["language"] = config.corpus_language
         chunk = chunks[index]
         prompt = render(CORPUS_GENERATE, {**values, "passage": chunk.text})
-        schema = reply_schema(REPLY_KEYS, config.schema_max_length)
-        params = _params(config, rng, config.max_tokens, schema, "corpus_example")
+        reply = (object_model("CorpusExample", REPLY_KEYS, config.schema_max_length), "corpus_example")
         meta = {**values, "document": chunk.document, "chunk": chunk.number, "chunk_index": index}
-        requests.append(
-            Request(
-                "corpus", TASK_TYPE, index, _model(config, TASK_TYPE, rng), _messages(config, prompt), params, meta
-            )
-        )
+        requests.append(build_request(config, "corpus", TASK_TYPE, index, prompt, rng, reply, config.max_tokens, meta))
     return requests
 
 
-def reply_schema(keys: tuple[str, ...], max_length: int | None) -> dict:
-    string = {"type": "string", "minLength": 1, **({"maxLength": max_length} if max_length else {})}
-    return {
-        "type": "object",
-        "properties": {k: dict(string) for k in keys},
-        "required": list(keys),
-        "additionalProperties": False,
-    }
-
-
-def parse_object(content: str | None, finish_reason: str | None, keys: tuple[str, ...]) -> dict[str, str]:
-    """Exactly `keys`, each a non-empty string (stripped), or `Rejected` with the reason parsing.py uses."""
-    obj = load_reply(content, finish_reason)
-    if not isinstance(obj, dict):
-        raise Rejected("not_object")
-    if set(obj) != set(keys):
-        raise Rejected("wrong_keys", f"expected {list(keys)}, got {sorted(obj)}")
-    if not all(isinstance(obj[k], str) for k in keys):
-        raise Rejected("wrong_type", "values must be strings")
-    if not all(obj[k].strip() for k in keys):
-        raise Rejected("empty_field")
-    return {k: obj[k].strip() for k in keys}
-
-
 def _parse(request: Request, record: dict) -> dict[str, str]:
-    return parse_object(record["content"], record.get("finish_reason"), REPLY_KEYS)
+    return parse_object(object_model("CorpusExample", REPLY_KEYS), record["content"], record.get("finish_reason"))
 
 
 pipeline.PARSERS["corpus"] = _parse
@@ -286,6 +258,7 @@ def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, 
         "rejections": dict(sorted(rejections.items())),
         "unfinished_requests": sum(failed.values()),
         "http_faults": dict(sorted(client.faults.items())),
+        "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
         "usage": usage_of(config, requests, store, client.timed_out),
         "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         "corpus": corpus_stats,

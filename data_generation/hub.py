@@ -11,21 +11,15 @@ from pathlib import Path
 
 from data_generation.card import CHART_FILE
 from data_generation.output import PARQUET_PATH
-from synthembed_common.hub import hub_api
+from synthembed_common.hub import push_folder
 
 logger = logging.getLogger(__name__)
 
 
 def push_to_hub(directory: Path, repo_id: str, private: bool = True, token_env: str = "HF_TOKEN") -> str:
     """Create (or reuse) the dataset repo and upload README.md, the chart and data/*.parquet; returns the commit URL."""
-    api = hub_api(token_env)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        repo_type="dataset",
-        folder_path=str(directory),
-        allow_patterns=["README.md", CHART_FILE, str(Path(PARQUET_PATH).parent / "*.parquet")],
-        commit_message="Upload synthetic embedding data (synthembed data_generation)",
-    )
+    patterns = ["README.md", CHART_FILE, str(Path(PARQUET_PATH).parent / "*.parquet")]
+    message = "Upload synthetic embedding data (synthembed data_generation)"
+    commit = push_folder(directory, repo_id, patterns, message, private, token_env)
     logger.info("pushed %s to %s", directory, commit)
-    return str(commit)
+    return commit

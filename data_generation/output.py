@@ -19,30 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
-from datasets import Dataset, Features, Value
+from datasets import Dataset
 
 from data_generation.card import CHART_FILE, render_card, write_chart
 from synthembed_common.files import write_dir_atomic, write_text_atomic
+from synthembed_common.seam1 import GENERATED_COLUMNS, STATS_FILE, features
 
 logger = logging.getLogger(__name__)
 
-# Seam 1 (DESIGN.md): the trainer reads exactly these columns.
-COLUMNS = [
-    "query",
-    "positive",
-    "negative",
-    "instruction",
-    "task_type",
-    "language",
-    "source_language",
-    "target_language",
-    "generator_model",
-    "placeholders",
-    "prompt_version",
-]
-FEATURES = Features({column: Value("string") for column in COLUMNS})
+COLUMNS = list(GENERATED_COLUMNS)  # seam 1: the trainer reads exactly these columns
+FEATURES = features(GENERATED_COLUMNS, negative_list=False)
 PARQUET_PATH = "data/train-00000-of-00001.parquet"
-STATS_FILE = "generation_stats.json"
 CONFIG_FILE = "generation_config.yaml"
 
 

@@ -14,7 +14,7 @@ import json
 import re
 import unicodedata
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from data_generation.schemas import brainstorm_model, reply_model
 from data_generation.templates import OUTPUT_KEYS
@@ -96,29 +96,39 @@ _REASONS = (
 )
 
 
-def parse_example(
-    task_type: str, content: str | None, finish_reason: str | None = None
-) -> tuple[str, str, str | None]:
-    """(query, positive, negative) from one generation reply, or `Rejected` with the reason."""
+def validate(model: type[BaseModel], content: str | None, finish_reason: str | None = None) -> BaseModel:
+    """`content` (one code fence allowed, raw newlines inside strings fine) as `model`, or `Rejected` with the reason
+    of the most telling pydantic error."""
     if content is None or not content.strip():
         raise Rejected("empty_reply")
-    model = reply_model(task_type)
     text = _strip_fence(content)
     try:
-        reply = model.model_validate_json(text)
+        return model.model_validate_json(text)
     except ValidationError as first:
         try:
             if first.errors()[0]["type"] != "json_invalid":
                 raise first
-            reply = model.model_validate(_load(text, finish_reason))  # raw newlines inside strings are fine
+            return model.model_validate(_load(text, finish_reason))  # raw newlines inside strings are fine
         except ValidationError as e:
             types = {err["type"] for err in e.errors()}
             reason = next((r for kinds, r in _REASONS if types & set(kinds)), "wrong_type")
             raise Rejected(reason, str(sorted(types))) from e
+
+
+def parse_example(
+    task_type: str, content: str | None, finish_reason: str | None = None
+) -> tuple[str, str, str | None]:
+    """(query, positive, negative) from one generation reply, or `Rejected` with the reason."""
+    reply = validate(reply_model(task_type), content, finish_reason)
     query, positive, negative = (getattr(reply, k) if k else None for k in OUTPUT_KEYS[task_type])
     if negative is not None and normalize(positive) == normalize(negative):
         raise Rejected("positive_equals_negative")
     return query, positive, negative
+
+
+def parse_object(model: type[BaseModel], content: str | None, finish_reason: str | None = None) -> dict[str, str]:
+    """The fields of a reply to a request made with `model` (schemas.object_model), or `Rejected` with the reason."""
+    return validate(model, content, finish_reason).model_dump()
 
 
 class Deduper:

@@ -8,6 +8,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from data_generation.config import GenerationConfig
 from data_generation.placeholders import PlaceholderSampler
 from data_generation.schemas import brainstorm_model, json_schema, reply_model, resolve_variant
@@ -65,11 +67,12 @@ def split_counts(total: int, proportions: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-def _rng(config: GenerationConfig, *parts) -> random.Random:
+def seeded_rng(config: GenerationConfig, *parts) -> random.Random:
+    """The random source of one request: a pure function of the run's seed and the request's identity."""
     return random.Random("/".join(str(p) for p in (config.seed, *parts)))
 
 
-def _model(config: GenerationConfig, task_type: str, rng: random.Random) -> str:
+def choose_model(config: GenerationConfig, task_type: str, rng: random.Random) -> str:
     if config.models_per_task_type and task_type in config.models_per_task_type:
         return config.models_per_task_type[task_type]
     if config.model_mix:
@@ -78,29 +81,45 @@ def _model(config: GenerationConfig, task_type: str, rng: random.Random) -> str:
     return config.model
 
 
-def _params(config: GenerationConfig, rng: random.Random, max_tokens: int | None, schema: dict | None, name: str):
-    params = {"temperature": config.temperature, "top_p": config.top_p}
+def response_format(config: GenerationConfig, reply: type[BaseModel], name: str) -> dict | None:
+    """The `response_format` of a request whose reply is `reply`, in the schema variant the endpoints take."""
+    variant = resolve_variant(config.schema_variant, [e["base_url"] for e in config.resolved_endpoints()])
+    schema = json_schema(reply, variant)
+    if config.structured_output == "json_object":
+        return {"type": "json_object", "schema": schema}
+    if config.structured_output == "json_schema" and schema.get("type") == "object":
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+    return None
+
+
+def build_request(
+    config: GenerationConfig,
+    phase: str,
+    task_type: str,
+    index: int,
+    prompt: str,
+    rng: random.Random,
+    reply: tuple[type[BaseModel], str],
+    max_tokens: int | None,
+    meta: dict | None = None,
+    model: str | None = None,
+    sampling: dict | None = None,
+) -> Request:
+    """The one way a request is made, in every mode and phase: the model (`model`, else `models_per_task_type` /
+    `model_mix` / `model`), the sampling (`sampling`, else temperature and top_p), the seed, the configured system
+    prompt, and the `response_format` of `reply` = (pydantic model, schema name) in the endpoints' schema variant."""
+    model = model or choose_model(config, task_type, rng)
+    params = dict(sampling) if sampling is not None else {"temperature": config.temperature, "top_p": config.top_p}
     if max_tokens:
         params["max_tokens"] = max_tokens
     if config.send_seed:
         params["seed"] = rng.randrange(2**31)
-    if schema is not None and config.structured_output == "json_object":
-        params["response_format"] = {"type": "json_object", "schema": schema}
-    elif schema is not None and config.structured_output == "json_schema" and schema.get("type") == "object":
-        params["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": name, "schema": schema, "strict": True},
-        }
-    return params
-
-
-def _variant(config: GenerationConfig) -> str:
-    return resolve_variant(config.schema_variant, [e["base_url"] for e in config.resolved_endpoints()])
-
-
-def _messages(config: GenerationConfig, prompt: str) -> list[dict]:
+    fmt = response_format(config, *reply)
+    if fmt is not None:
+        params["response_format"] = fmt
     system = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
-    return system + [{"role": "user", "content": prompt}]
+    messages = system + [{"role": "user", "content": prompt}]
+    return Request(phase, task_type, index, model, messages, params, meta or {})
 
 
 def in_shard(config: GenerationConfig, index: int) -> bool:
@@ -122,16 +141,13 @@ def brainstorm_requests(config: GenerationConfig) -> list[Request]:
         if not shared:
             calls = max(calls, config.num_shards)  # every shard brainstorms its own tasks
         prompt = brainstorm_template(task_type, config.brainstorm_variant)
-        schema = json_schema(
-            brainstorm_model(max(2 * config.tasks_per_brainstorm, 1), config.schema_max_length), _variant(config)
-        )
+        reply = (brainstorm_model(max(2 * config.tasks_per_brainstorm, 1), config.schema_max_length), "task_list")
         for j in range(calls):
             if not shared and not in_shard(config, j):
                 continue
-            rng = _rng(config, "brainstorm", task_type, j)
-            model = _model(config, task_type, rng)
-            params = _params(config, rng, config.brainstorm_max_tokens, schema, "task_list")
-            requests.append(Request("brainstorm", task_type, j, model, _messages(config, prompt), params))
+            rng = seeded_rng(config, "brainstorm", task_type, j)
+            max_tokens = config.brainstorm_max_tokens
+            requests.append(build_request(config, "brainstorm", task_type, j, prompt, rng, reply, max_tokens))
     return requests
 
 
@@ -152,12 +168,12 @@ def generation_requests(config: GenerationConfig, tasks: dict[str, list[str]]) -
         pool = list(tasks.get(task_type, [])) if two_step else []
         shared = config.stage == "generate"
         if two_step:  # spread each task's ~3 uses
-            _rng(config, "tasks", task_type, "shared" if shared else config.shard_index).shuffle(pool)
+            seeded_rng(config, "tasks", task_type, "shared" if shared else config.shard_index).shuffle(pool)
         position = 0
         for i in range(counts[task_type]):
             if not in_shard(config, i):
                 continue
-            rng = _rng(config, "generate", task_type, i)
+            rng = seeded_rng(config, "generate", task_type, i)
             values = sampler.sample(task_type, rng)
             if two_step:
                 if not pool:
@@ -166,8 +182,7 @@ def generation_requests(config: GenerationConfig, tasks: dict[str, list[str]]) -
                 values["task"] = pool[(i if shared else position) % len(pool)]
                 position += 1
             prompt = render(GENERATE_TEMPLATES[task_type], values)
-            model = _model(config, task_type, rng)
-            schema = json_schema(reply_model(task_type, config.schema_max_length), _variant(config))
-            params = _params(config, rng, config.max_tokens, schema, task_type.replace("-", "_") + "_example")
-            requests.append(Request("generate", task_type, i, model, _messages(config, prompt), params, values))
+            reply = (reply_model(task_type, config.schema_max_length), task_type.replace("-", "_") + "_example")
+            request = build_request(config, "generate", task_type, i, prompt, rng, reply, config.max_tokens, values)
+            requests.append(request)
     return requests, no_task

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from collections import Counter
-from dataclasses import dataclass, field, fields
 
 from data_generation.parsing import Rejected, load_reply
-from data_generation.templates import TASK_TYPES, render
-from synthembed_common.config import ConfigError
+from data_generation.plan import build_request, seeded_rng
+from data_generation.relabel_settings import RelabelConfig
+from data_generation.schemas import ranking_reply
+from data_generation.templates import render
 
 RANKING_TEMPLATE = """\
 Rank the candidate passages for this retrieval task: {instruction}
@@ -49,78 +49,12 @@ SETTINGS = ("embedder", "top_k", "negative_rank", "task_types")  # what the stat
 COUNTS = ("rows_considered", "ranked", "positive_changed", "negative_changed", "unfinished")
 
 
-@dataclass
-class RelabelConfig:
-    """The `relabel:` mapping of a generation config."""
-
-    enabled: bool = False
-    embedder: str | None = None  # a SentenceTransformer folder or Hub id (e.g. intfloat/multilingual-e5-base)
-    top_k: int = 5
-    negative_rank: int | None = None  # None: top_k, the lowest-ranked candidate
-    task_types: list[str] = field(default_factory=lambda: ["short-long", "short-short", "long-long"])
-    model: str | None = None  # the ranking LLM; default: the generation model (the first of a mix)
-    max_tokens: int | None = None  # default: 8 tokens per id
-    query_prompt: str | None = None  # embedder prefixes, e.g. "query: " / "passage: " for E5 models
-    corpus_prompt: str | None = None
-    batch_size: int = 32
-    assumed_passage_chars: int = 1500  # the dry run's guess at a passage's length
-
-    @classmethod
-    def from_mapping(cls, value: dict | None) -> RelabelConfig:
-        value = dict(value or {})
-        unknown = set(value) - {f.name for f in fields(cls)}
-        if unknown:
-            names = ", ".join(f.name for f in fields(cls))
-            raise ConfigError(f"`relabel` has unknown key(s) {sorted(unknown)}; expected some of {names}")
-        settings = cls(**value)
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        def bad(key: str, expected: str):
-            raise ConfigError(f"`relabel.{key}` must be {expected}, got {getattr(self, key)!r}")
-
-        if not isinstance(self.enabled, bool):
-            bad("enabled", "true or false")
-        for key in ("top_k", "batch_size", "assumed_passage_chars"):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) < (2 if key == "top_k" else 1):
-                bad(key, "an integer >= 2" if key == "top_k" else "a positive integer")
-        if self.negative_rank is not None and not (
-            isinstance(self.negative_rank, int) and 2 <= self.negative_rank <= self.top_k
-        ):
-            bad("negative_rank", f"an integer in [2, top_k={self.top_k}] (rank 1 is the positive) or null")
-        if not isinstance(self.task_types, list) or not self.task_types or set(self.task_types) - set(TASK_TYPES):
-            bad("task_types", f"a non-empty list of task types from {list(TASK_TYPES)}")
-        if self.max_tokens is not None and (not isinstance(self.max_tokens, int) or self.max_tokens < 1):
-            bad("max_tokens", "a positive integer or null")
-        if self.enabled and not self.embedder:
-            bad("embedder", "a SentenceTransformer folder or Hub id when relabeling is enabled")
-
-    @property
-    def rank_of_negative(self) -> int:
-        return self.negative_rank or self.top_k
-
-    def completion_tokens(self) -> int:
-        return self.max_tokens or 8 * self.top_k + 16
-
-
 def ranking_prompt(instruction: str, query: str, passages: list[tuple[str, str]]) -> str:
     """The ranking prompt for (id, text) passages in the order given."""
     lines = "\n\n".join(PASSAGE_LINE.format(id=pid, text=text) for pid, text in passages)
     example = ", ".join(f'"{pid}"' for pid, _ in passages[:3]) + (", ..." if len(passages) > 3 else "")
     values = {"instruction": instruction, "query": query, "num_passages": len(passages)}
     return render(RANKING_TEMPLATE, {**values, "passages": lines, "example": example})
-
-
-def ranking_schema(ids: list[str]) -> dict:
-    ranking = {"type": "array", "items": {"type": "string", "enum": ids}, "minItems": len(ids)}
-    ranking["maxItems"] = len(ids)
-    return {
-        "type": "object",
-        "properties": {"ranking": ranking},
-        "required": ["ranking"],
-        "additionalProperties": False,
-    }
 
 
 def parse_ranking(content: str | None, ids: list[str], finish_reason: str | None = None) -> list[str]:
@@ -168,28 +102,24 @@ def ranking_model(config) -> str:
 
 def ranking_requests(config, settings: RelabelConfig, rows: list[dict], candidates: list[list[str]]) -> list:
     """One ranking request per row: candidates shuffled by a seed of (run seed, row), ids P1..Pk in that order."""
-    from data_generation.plan import Request
-
     model = ranking_model(config)
+    sampling = {"temperature": 0.0}
     requests = []
     for row, texts in zip(rows, candidates):
         row_id = _row_id(row)
-        rng = random.Random(f"{config.seed}/relabel/{row_id}")
+        rng = seeded_rng(config, "relabel", row_id)
         order = rng.sample(texts, len(texts))
         passages = [(f"P{j + 1}", text) for j, text in enumerate(order)]
         ids = [pid for pid, _ in passages]
-        params = {"temperature": 0.0, "max_tokens": settings.completion_tokens()}
-        if config.send_seed:
-            params["seed"] = rng.randrange(2**31)
-        if config.structured_output == "json_object":
-            params["response_format"] = {"type": "json_object", "schema": ranking_schema(ids)}
-        elif config.structured_output == "json_schema":
-            schema = {"name": "ranking", "schema": ranking_schema(ids), "strict": True}
-            params["response_format"] = {"type": "json_schema", "json_schema": schema}
         prompt = ranking_prompt(row["instruction"], row["query"], passages)
-        messages = [{"role": "user", "content": prompt}]
         meta = {"ids": ids, "passages": dict(passages)}
-        requests.append(Request("relabel", row["task_type"], int(row_id[:12], 16), model, messages, params, meta))
+        reply, index = (ranking_reply(len(ids)), "ranking"), int(row_id[:12], 16)
+        max_tokens = settings.completion_tokens()
+        requests.append(
+            build_request(
+                config, "relabel", row["task_type"], index, prompt, rng, reply, max_tokens, meta, model, sampling
+            )
+        )
     return requests
 
 

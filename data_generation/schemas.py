@@ -1,5 +1,6 @@
-"""The replies as pydantic models: one per task type (the keys of its template, Wang et al., 2024, Appendix C) and
-the brainstorm list. `model_json_schema()` gives the `response_format` schema, `model_validate_json` checks replies.
+"""The replies as pydantic models: one per task type (the keys of its template, Wang et al., 2024, Appendix C), the
+brainstorm list, the corpus mode's example, a translation and a relabeling ranking. `model_json_schema()` gives the
+`response_format` schema (plan.build_request, the one place a request is made), `model_validate_json` checks replies.
 
 Two schema variants: "full" (minLength/maxLength/maxItems, for llama.cpp grammars and vLLM) and "strict", cut to
 the keywords OpenAI structured outputs accept (every property required, additionalProperties false, no length or
@@ -10,7 +11,7 @@ and Azure OpenAI hosts, full elsewhere.
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
@@ -18,18 +19,31 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from data_generation.templates import OUTPUT_KEYS
 
 # The keywords of OpenAI's supported JSON-schema subset that these schemas use; everything else is dropped.
-STRICT_KEYWORDS = {"type", "properties", "required", "additionalProperties", "items", "title", "description"}
+STRICT_KEYWORDS = {"type", "properties", "required", "additionalProperties", "items", "title", "description", "enum"}
 OPENAI_HOSTS = ("api.openai.com", ".openai.azure.com")
 
 
 @cache
-def reply_model(task_type: str, max_length: int | None = None) -> type[BaseModel]:
-    """The pydantic model of one generated example: exactly the template's keys, each a non-empty string."""
+def object_model(name: str, keys: tuple[str, ...], max_length: int | None = None) -> type[BaseModel]:
+    """A JSON object of exactly `keys`, each a non-empty string (stripped), at most `max_length` characters."""
     text = Annotated[str, Field(min_length=1, max_length=max_length)]
-    keys = [k for k in OUTPUT_KEYS[task_type] if k is not None]
-    name = "".join(p.title() for p in task_type.split("-")) + "Example"
     config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
     return create_model(name, __config__=config, **{k: (text, ...) for k in keys})
+
+
+def reply_model(task_type: str, max_length: int | None = None) -> type[BaseModel]:
+    """The pydantic model of one generated example: exactly the template's keys, each a non-empty string."""
+    keys = tuple(k for k in OUTPUT_KEYS[task_type] if k is not None)
+    return object_model("".join(p.title() for p in task_type.split("-")) + "Example", keys, max_length)
+
+
+@cache
+def ranking_reply(num_ids: int) -> type[BaseModel]:
+    """A relabeling reply: {"ranking": every id P1..P<num_ids> exactly once} (the count is the full variant's bound;
+    the permutation itself is checked by relabel.parse_ranking)."""
+    ids = Literal[tuple(f"P{j + 1}" for j in range(num_ids))]
+    ranking = Annotated[list[ids], Field(min_length=num_ids, max_length=num_ids)]
+    return create_model("Ranking", __config__=ConfigDict(extra="forbid", strict=True), ranking=(ranking, ...))
 
 
 @cache

@@ -170,6 +170,7 @@ class ScriptedServer:
         ranker=None,
         broken: str | None = None,
         reject_response_format: bool = False,
+        keep_bodies: bool = False,
     ):
         self.latency, self.faults, self.timeout_sleep = latency, dict(faults or {}), timeout_sleep
         self.retry_after, self.tasks_per_brainstorm = retry_after, tasks_per_brainstorm
@@ -177,6 +178,7 @@ class ScriptedServer:
             raise ValueError(f"broken must be one of {BROKEN}, got {broken!r}")
         self.broken = broken
         self.records: list[dict] = []
+        self.bodies: list[dict] | None = [] if keep_bodies else None  # every chat request as sent, when asked
         self.auth_headers: set[str] = set()
         self.attempts: Counter = Counter()
         self.lock = threading.Lock()
@@ -239,6 +241,9 @@ class ScriptedServer:
     def chat(self, body: dict) -> tuple[int, dict, dict, float]:
         """(status, headers, json body, seconds to sleep first) for one chat completion."""
         messages, seed = body["messages"], body.get("seed")
+        if self.bodies is not None:
+            with self.lock:
+                self.bodies.append(body)
         digest = request_hash(body["model"], messages, seed)
         with self.lock:
             self.attempts[digest] += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from synthembed.evaluation.instructions import BITEXT_INSTRUCTION, STS_INSTRUCTION
+
 # Bump whenever a template, a placeholder value set or the output mapping changes; recorded on every row.
 PROMPT_VERSION = "e5-v3-appendix-c/1"
 
@@ -197,8 +199,9 @@ OUTPUT_KEYS: dict[str, tuple[str, str, str | None]] = {
     "bitext": ("S1", "S2", "S3"),
 }
 
-# The training instruction of one-step task types (Table 16); two-step rows use the brainstormed task.
-FIXED_INSTRUCTIONS = {"sts": "Retrieve semantically similar text.", "bitext": "Retrieve parallel sentences."}
+# The training instruction of one-step task types (Table 16), the same text the evaluation uses (Table 15); two-step
+# rows use the brainstormed task.
+FIXED_INSTRUCTIONS = {"sts": STS_INSTRUCTION, "bitext": BITEXT_INSTRUCTION}
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 

@@ -24,12 +24,13 @@ from data_generation import pipeline
 from data_generation.accounting import plan_ceiling, usage_of
 from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
-from data_generation.corpus import parse_object, reference_model, reply_schema
-from data_generation.parsing import Deduper
-from data_generation.plan import Request, _messages, _model, _params, _rng, in_shard
+from data_generation.corpus import reference_model
+from data_generation.parsing import Deduper, parse_object
+from data_generation.plan import Request, build_request, in_shard, seeded_rng
+from data_generation.schemas import object_model
 from data_generation.store import ResponseStore
 from data_generation.templates import TASK_TYPES, render
-from synthembed_common.config import ConfigError
+from synthembed_common.config import ConfigError, first_line
 
 PROMPT_VERSION = "synthembed-translate/1"  # bump when the template or the row mapping changes
 DEFAULT_TASK_TYPE = "short-long"  # for source rows without a task_type column: retrieval pairs
@@ -60,7 +61,7 @@ def load_rows(config: GenerationConfig) -> list[dict]:
         has_type = "task_type" in ds.column_names
         ds = to_schema(ds, {"columns": config.translate_columns or {}}, config.translate_path)
     except Exception as e:  # DataError (a missing column, an empty text), or whatever datasets raises reading it
-        detail = str(e).splitlines()[0].removeprefix(f"{os.path.expanduser(config.translate_path)}: ")  # named once
+        detail = first_line(e).removeprefix(f"{os.path.expanduser(config.translate_path)}: ")  # named once
         raise ConfigError(f"`translate_path` {config.translate_path}: {detail}") from e
     chosen = range(len(ds))
     if len(ds) > config.num_examples:
@@ -79,14 +80,13 @@ def load_rows(config: GenerationConfig) -> list[dict]:
 
 
 def _request(config: GenerationConfig, phase: str, row: dict, source: str, target: str, texts: dict) -> Request:
-    rng = _rng(config, phase, row["index"], source, target)
+    rng = seeded_rng(config, phase, row["index"], source, target)
     body = json.dumps(texts, ensure_ascii=False)  # one line: the JSON is the prompt's last paragraph
     prompt = render(TRANSLATE, {"source": source, "target": target, "json": body})
     keys = tuple(texts)
-    params = _params(config, rng, config.max_tokens, reply_schema(keys, None), "translation")
     meta = {"language": target if phase == "translate" else source, "source_row": row["index"], "keys": keys}
-    model = _model(config, row["task_type"], rng)
-    return Request(phase, row["task_type"], row["index"], model, _messages(config, prompt), params, meta)
+    reply = (object_model("Translation", keys), "translation")
+    return build_request(config, phase, row["task_type"], row["index"], prompt, rng, reply, config.max_tokens, meta)
 
 
 def forward_requests(config: GenerationConfig, rows: list[dict]) -> list[Request]:
@@ -100,7 +100,8 @@ def forward_requests(config: GenerationConfig, rows: list[dict]) -> list[Request
 
 
 def _parse(request: Request, record: dict) -> dict[str, str]:
-    return parse_object(record["content"], record.get("finish_reason"), request.meta["keys"])
+    reply = object_model("Translation", tuple(request.meta["keys"]))
+    return parse_object(reply, record["content"], record.get("finish_reason"))
 
 
 pipeline.PARSERS["translate"] = pipeline.PARSERS["back_translate"] = _parse
@@ -187,6 +188,7 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory, rows: 
         "rejections": {k: v for k, v in sorted(rejections.items()) if v},
         "unfinished_requests": sum(failed.values()),
         "http_faults": dict(sorted(client.faults.items())),
+        "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
         "usage": usage_of(config, forward + back, store, client.timed_out),
         "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
         "translation": {

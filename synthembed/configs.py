@@ -8,44 +8,32 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from synthembed.evaluation.instructions import RETRIEVAL
 from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, PREFIX_TEMPLATE, QueryTemplate
 from synthembed_common.config import ConfigError
+from synthembed_common.hub import is_hub_id
+from synthembed_common.seam1 import LABEL_COLUMNS
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
     from synthembed.embedding import Chunking
-    from synthembed.training_args import ContrastiveTrainingArguments  # noqa: F401 (lazy: see __getattr__)
 
 
-def __getattr__(name: str):
-    """`ContrastiveTrainingArguments` imports transformers: loaded on first use, so that `ModelArguments`,
-    `DataArguments` and `ContrastiveArguments` (and config errors about them) stay fast."""
-    if name == "ContrastiveTrainingArguments":
-        from synthembed.training_args import ContrastiveTrainingArguments
-
-        return ContrastiveTrainingArguments
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-TEXT_COLUMNS = ("query", "positive", "negative", "instruction")
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name", "task_type"}
 MIXTURE_KEYS |= {"min_score"}  # graded pairs (STS): only those scored >= min_score are positives
 EVAL_KEYS = {"path", "name", "split", "columns", "instruction", "data_dir", "config_name", "max_rows"}
-STS_INSTRUCTION = "Retrieve semantically similar text."  # the paper's STS instruction (Table 15), on both sides
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 def missing_local_path(path: str) -> bool:
     """True for a path meant to be local (not an `owner/name` Hub id, or with a file suffix) that does not exist."""
-    local = path.startswith((".", "/", "~")) or path.endswith(LOCAL_SUFFIXES) or not HUB_ID.match(path)
+    local = path.endswith(LOCAL_SUFFIXES) or not is_hub_id(path)
     return local and not os.path.exists(os.path.expanduser(path))
 
 
@@ -138,7 +126,7 @@ class DataArguments:
         },
     )
     default_instruction: str = field(
-        default="Given a web search query, retrieve relevant passages that answer the query",
+        default=RETRIEVAL["MSMARCO"],  # the web-search instruction (Wang et al., 2024, Table 15)
         metadata={"help": "Saved as the model's default 'query' prompt."},
     )
     eval_fraction: float = field(
@@ -177,12 +165,12 @@ class DataArguments:
         if not 0 <= self.eval_fraction < 1:
             raise ConfigError(f"`eval_fraction` must be in [0, 1), got {self.eval_fraction}")
         for i, entry in enumerate(self.dataset_mixture):
-            validate_dataset_entry(f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, (*TEXT_COLUMNS, "score"))
+            validate_dataset_entry(f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, (*LABEL_COLUMNS, "score"))
             score = entry.get("min_score", 0)
             if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
         for i, entry in enumerate(self.eval_datasets):
-            validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, TEXT_COLUMNS + STS_COLUMNS)
+            validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, LABEL_COLUMNS + STS_COLUMNS)
 
 
 def validate_dataset_entry(where: str, entry: Any, keys: set[str], columns: tuple[str, ...]) -> None:

@@ -21,8 +21,10 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
-from synthembed.configs import STS_COLUMNS, STS_INSTRUCTION, DataArguments
+from synthembed.configs import STS_COLUMNS, DataArguments
+from synthembed.evaluation.instructions import STS_INSTRUCTION  # the paper's (Table 15), on both sides
 from synthembed.model_folder import QueryTemplate
+from synthembed_common.config import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def load_one(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
             return load_dataset(builder, data_files={split: path}, split=split, num_proc=num_proc)
         except Exception as e:  # datasets wraps the reader's error (pyarrow, json, csv) in its own
             where = _json_error(path) if builder == "json" else None
-            raise DataError(where or f"{path}: cannot be read as {builder} ({_first_line(e)})") from e
+            raise DataError(where or f"{path}: cannot be read as {builder} ({first_line(e, innermost=True)})") from e
     return load_dataset(path, entry.get("config_name"), data_dir=entry.get("data_dir"), split=split, num_proc=num_proc)
 
 
@@ -102,13 +104,6 @@ def _json_error(path: str) -> str | None:
             except json.JSONDecodeError as e:
                 return f"{path}: line {number}: not valid JSON ({e.msg} at column {e.colno})"
     return None
-
-
-def _first_line(error: BaseException) -> str:
-    while error.__cause__ is not None:  # the reader's own message is the informative one
-        error = error.__cause__
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | None = None) -> Dataset:

@@ -19,23 +19,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+import model_cards
+from synthembed.evaluation.instructions import RETRIEVAL
 from synthembed.evaluation.summary import PAPER_CATEGORIES, summary_markdown
 from synthembed.model_folder import FolderSettings, read_settings, write_settings
+from synthembed_common.hub import is_hub_id
 from synthembed_common.languages import to_iso_codes
+from synthembed_common.seam1 import STATS_FILE
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "synthembed_common" / "templates" / "model_card.md.j2"
 CHART_NAME = "mteb_categories.png"
-DEFAULT_EXAMPLE_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+DEFAULT_EXAMPLE_INSTRUCTION = RETRIEVAL["MSMARCO"]  # the web-search instruction
 LANGUAGE_COLUMNS = ("language", "source_language", "target_language")
 SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
 GEMMA_TERMS = "https://ai.google.dev/gemma/terms"
@@ -44,12 +45,7 @@ MTEB_URL = "https://github.com/embeddings-benchmark/mteb/"
 
 def _is_repo_id(name: str | None) -> bool:
     """A Hub id ("org/name"), not a path: no leading ./~, and nothing of that name on disk."""
-    return (
-        bool(name)
-        and bool(_REPO_ID.match(name))
-        and not name.startswith((".", "~"))
-        and not Path(name).expanduser().exists()
-    )
+    return bool(name) and is_hub_id(name) and not Path(name).expanduser().exists()
 
 
 def _cached_hub_file(repo_id: str, filename: str, repo_type: str) -> Path | None:
@@ -180,7 +176,7 @@ def dataset_fact(path: str) -> DatasetFact:
             fact.source = "the rows' language columns"
             return fact
         cards = [local / "README.md"] if local.is_dir() else []
-        if (local.parent / "generation_stats.json").is_file():  # data_generation's run folder holds the card
+        if (local.parent / STATS_FILE).is_file():  # data_generation's run folder holds the card
             cards.append(local.parent / "README.md")
         meta, where = next((m for m in map(_card_metadata, cards) if m.get("language")), {}), "its dataset card"
     language = meta.get("language")
@@ -360,7 +356,7 @@ def render_model_card(
     marked, local_tasks = _marked_local(evaluated) if evaluated else ({}, [])
     card = ModelCard.from_template(
         card_data,
-        template_path=str(TEMPLATE_PATH),
+        template_str=model_cards.template("model_card.md.j2"),
         model_name=model_name,
         repo_id=model_name if _is_repo_id(model_name) else str(model_dir),
         base_model=base_model,

@@ -18,17 +18,17 @@ import logging
 from typing import Any
 
 import torch
-from datasets import Dataset, Features, List, Value, concatenate_datasets
+from datasets import Dataset, concatenate_datasets
 
-from synthembed.data import DataError, _first_line, load_one, sample_fraction, to_schema
+from synthembed.data import DataError, load_one, sample_fraction, to_schema
+from synthembed_common.config import first_line
+from synthembed_common.seam1 import PUBLIC_COLUMNS, features
 
 logger = logging.getLogger(__name__)
 
 SOURCE_KEYS = {"name", "path", "split", "columns", "config_name", "languages", "language", "fraction"}
 SOURCE_KEYS |= {"instruction", "instructions", "task_type", "data_dir"}
-SEAM1_COLUMNS = ("query", "positive", "negative", "instruction", "task_type", "language", "source")
-# One type for every source (a set whose rows all lack a negative would otherwise get a list of nulls).
-SEAM1_FEATURES = Features({c: List(Value("string")) if c == "negative" else Value("string") for c in SEAM1_COLUMNS})
+SEAM1_FEATURES = features(PUBLIC_COLUMNS, negative_list=True)
 
 
 def check_source(where: str, entry: Any) -> None:
@@ -64,7 +64,7 @@ def load_source(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
             raise
         except Exception as e:  # datasets' own errors (no such config, split, file) name no source
             where = load.get("config_name") or load["path"]
-            raise DataError(f"source {entry['name']!r} ({where}): {_first_line(e)}") from e
+            raise DataError(f"source {entry['name']!r} ({where}): {first_line(e, innermost=True)}") from e
         mapped = {"columns": entry.get("columns", {}), "instruction": instructions_of(entry)[0]}
         ds = to_schema(ds, mapped, entry["name"], num_proc)
         task_type = entry.get("task_type", "short-long")
@@ -77,7 +77,7 @@ def load_source(entry: dict[str, Any], num_proc: int | None = None) -> Dataset:
             remove_columns=["negatives"],
             desc=f"language {entry['name']}",
         )
-        parts.append(ds.select_columns(list(SEAM1_COLUMNS)).cast(SEAM1_FEATURES))
+        parts.append(ds.select_columns(list(PUBLIC_COLUMNS)).cast(SEAM1_FEATURES))
     return concatenate_datasets(parts)
 
 

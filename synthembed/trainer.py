@@ -21,7 +21,7 @@ from accelerate.utils import DistributedType
 from transformers import EvalPrediction, Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+from synthembed.configs import DataArguments, ModelArguments
 from synthembed.data import HomogeneousBatchSampler
 from synthembed.embedding import embed, split
 from synthembed.grad_cache import grad_cache_step
@@ -29,6 +29,7 @@ from synthembed.learning_curve import CURVE_NAME, dev_metrics, plot_learning_cur
 from synthembed.losses import InfoNCELoss
 from synthembed.resume import mark_checkpoint
 from synthembed.saving import export_sentence_transformer, folder_settings, save_failure, save_folder_atomically
+from synthembed.training_args import ContrastiveTrainingArguments
 
 logger = logging.getLogger(__name__)
 

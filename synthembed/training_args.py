@@ -1,7 +1,7 @@
 """`ContrastiveTrainingArguments`: transformers.TrainingArguments plus the contrastive fields (synthembed.configs).
 
-In a module of its own because it imports transformers (seconds); `synthembed.configs.ContrastiveTrainingArguments`
-loads it on first use.
+In a module of its own because it imports transformers (seconds): synthembed.configs stays fast to import and check,
+and nothing there imports this module back.
 """
 
 from __future__ import annotations

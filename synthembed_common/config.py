@@ -28,6 +28,18 @@ def fail(message: str, code: int = 2) -> typing.NoReturn:
     raise SystemExit(code)
 
 
+def first_line(error: BaseException, innermost: bool = False, typed: bool = False) -> str:
+    """The first line of an error's message, for a one-line report: the type name where the message is empty;
+    `innermost`: of the error it was raised from (a library's wrapper names less than the reader it wraps);
+    `typed`: prefixed with the type name."""
+    while innermost and error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if typed else text.splitlines()[0]
+
+
 def _allowed_types(annotation) -> tuple[type, ...] | None:
     """Runtime types a simple annotation admits (None where it is too complex to check here)."""
     if isinstance(annotation, str):
@@ -148,7 +160,7 @@ def _load_config_file(path: str | None) -> dict:
         with open(path) as f:
             config = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        fail(f"`--config` {path}: not valid YAML ({str(e).splitlines()[0]})")
+        fail(f"`--config` {path}: not valid YAML ({first_line(e)})")
     if not isinstance(config, dict):
         fail(f"`--config` {path}: expected a YAML mapping of settings, got {type(config).__name__}")
     for key, value in (config.pop("env", None) or {}).items():  # TRL's `env:` block
@@ -250,5 +262,5 @@ def parse_config(
         else:
             parsed = parser.parse_args_into_dataclasses(args=args)
     except (ConfigError, ValueError, TypeError, argparse.ArgumentError) as e:
-        fail(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+        fail(first_line(e))
     return tuple(parsed)

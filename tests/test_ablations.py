@@ -43,7 +43,8 @@ def configs(*paths) -> list[str]:
 
 
 def parse(argv):
-    from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+    from synthembed.configs import DataArguments, ModelArguments
+    from synthembed.training_args import ContrastiveTrainingArguments
     from synthembed_common.config import parse_config
 
     model, data, training = parse_config([ModelArguments, DataArguments, ContrastiveTrainingArguments], argv)

@@ -21,7 +21,8 @@ def entry_point_configs() -> dict[str, list[type]]:
     from synthembed.cli.mine import MiningArguments
     from synthembed.cli.plan_memory import MemoryPlanArguments
     from synthembed.cli.prepare_public_data import PrepareArguments
-    from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+    from synthembed.configs import DataArguments, ModelArguments
+    from synthembed.training_args import ContrastiveTrainingArguments
 
     return {
         "evaluate": [EvaluationArguments],
@@ -262,13 +263,8 @@ def test_train_help_stand_in_lists_what_the_full_parser_lists():
     computed at import)."""
     from trl import TrlParser
 
-    from synthembed.configs import (
-        ContrastiveArguments,
-        ContrastiveTrainingArguments,
-        DataArguments,
-        ModelArguments,
-        training_arguments_for_help,
-    )
+    from synthembed.configs import ContrastiveArguments, DataArguments, ModelArguments, training_arguments_for_help
+    from synthembed.training_args import ContrastiveTrainingArguments
 
     real = TrlParser([ModelArguments, DataArguments, ContrastiveTrainingArguments])
     stand_in = TrlParser([ModelArguments, DataArguments, training_arguments_for_help(), ContrastiveArguments])

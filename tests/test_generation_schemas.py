@@ -81,3 +81,60 @@ def test_a_refused_schema_stops_the_run_and_a_fixed_rerun_sends_those_requests(t
     assert {r["hash"] for r in refused} <= sent  # the refused requests were sent again
     stats = json.loads((out / "generation_stats.json").read_text())
     assert stats["num_rows"] == 12 and stats["unfinished_requests"] == 0
+
+
+def _strict_run(tmp_path, minilm_dir, mode: str) -> list[dict]:
+    """The chat requests of one small run of `mode` with `schema_variant: strict`, as the server received them."""
+    from test_generation_corpus import CORPUS, write_labeled
+
+    settings = {
+        "synthetic": dict(relabel={"enabled": True, "embedder": str(minilm_dir), "top_k": 3}),
+        "corpus": dict(mode="corpus", corpus_path=str(CORPUS), reference_embedder=str(minilm_dir), chunk_tokens=64),
+        "translate": dict(
+            mode="translate",
+            translate_path=str(tmp_path / "labeled.jsonl"),
+            target_languages=["German"],
+            reference_embedder=str(minilm_dir),
+        ),
+    }[mode]
+    write_labeled(tmp_path / "labeled.jsonl")
+    generate = load_module(REPO_ROOT / "scripts" / "generate.py", "script_generate_strict").main
+    strict = dict(schema_variant="strict", structured_output="json_schema", system_prompt=SYSTEM, num_examples=8)
+    with ScriptedServer(keep_bodies=True) as server:
+        config = write_config(tmp_path / "gen.yaml", server.base_url, tmp_path / "out", **strict, **settings)
+        assert generate(["--config", str(config)]) == 0
+    # Every mode records its per-endpoint statistics (the card's endpoint table reads them).
+    stats = json.loads((tmp_path / "out" / "generation_stats.json").read_text())
+    assert stats["endpoints"][server.base_url]["succeeded"] == len(server.bodies), stats.get("endpoints")
+    return server.bodies
+
+
+SYSTEM = "You write training data for text embeddings."
+# The kinds of request each mode must have sent (scripted_server.classify of the user prompt).
+PHASES = {
+    "synthetic": {"brainstorm", "generate", "relabel"},
+    "corpus": {"corpus"},
+    "translate": {"translate"},  # forward and back-translation share the template
+}
+
+
+@pytest.mark.parametrize("mode", list(PHASES))
+def test_every_request_of_every_mode_takes_the_strict_variant_and_the_system_prompt(
+    tmp_path, monkeypatch, minilm_dir, mode
+):
+    from data_generation.scripted_server import classify
+
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    bodies = _strict_run(tmp_path, minilm_dir, mode)
+    assert {classify(b["messages"][-1]["content"])[0] for b in bodies} == PHASES[mode]
+    for body in bodies:
+        assert body["messages"][0] == {"role": "system", "content": SYSTEM}
+        phase = classify(body["messages"][-1]["content"])[0]
+        if phase == "brainstorm":  # a list: json_schema takes objects only, so no response_format is sent
+            assert "response_format" not in body
+            continue
+        fmt = body["response_format"]
+        assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True, (phase, fmt)
+        schema = fmt["json_schema"]["schema"]
+        assert not _keywords(schema) & REFUSED_BY_OPENAI, (phase, _keywords(schema) & REFUSED_BY_OPENAI)
+        assert schema["additionalProperties"] is False and schema["required"] == list(schema["properties"])

@@ -1,5 +1,5 @@
-"""The package as pip installs it (not editable, outside the repository): both card templates travel with it, and the
-console scripts run."""
+"""The package as pip installs it (not editable, outside the repository): both card templates travel with it (the
+top-level model_cards/, read with importlib.resources), and the console scripts run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers.paths import REPO_ROOT
 
-PACKAGES = ("synthembed", "data_generation", "synthembed_common")
+PACKAGES = ("synthembed", "data_generation", "synthembed_common", "model_cards")
 COMMANDS = {
     "synthembed-generate",
     "synthembed-merge-shards",
@@ -29,8 +29,8 @@ RENDER_BOTH_CARDS = """
 import pathlib, sys
 
 site, out = pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[2])
-import data_generation, synthembed, synthembed_common
-for module in (synthembed, data_generation, synthembed_common):
+import data_generation, model_cards, synthembed, synthembed_common
+for module in (synthembed, data_generation, synthembed_common, model_cards):
     assert pathlib.Path(module.__file__).resolve().is_relative_to(site), module.__file__
 
 from data_generation.card import render_card
@@ -75,7 +75,7 @@ def test_installed_copy_renders_the_model_and_dataset_cards(installed, tmp_path)
     assert "someone/base-model" in proc.stdout and "last_token" in proc.stdout  # the model card
     assert "gpt-4" in proc.stdout and "task_categories" in proc.stdout  # the dataset card's front matter
     assert (tmp_path / "model" / "README.md").is_file()
-    assert sorted(p.name for p in (installed / "synthembed_common" / "templates").glob("*.j2")) == [
+    assert sorted(p.name for p in (installed / "model_cards").glob("*.j2")) == [
         "dataset_card.md.j2",
         "model_card.md.j2",
     ]

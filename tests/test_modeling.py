@@ -62,8 +62,8 @@ def test_minilm_saved_after_zero_steps_encodes_like_the_original(minilm_dir, tmp
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
-    from synthembed.configs import ContrastiveTrainingArguments
     from synthembed.trainer import ContrastiveTrainer
+    from synthembed.training_args import ContrastiveTrainingArguments
 
     model_args = ModelArguments(model_name_or_path=str(minilm_dir), pooling="mean", use_lora=False, dtype="float32")
     data_args = DataArguments(dataset_mixture=[{"path": str(minilm_dir)}], max_seq_length=256)

@@ -72,7 +72,8 @@ def local_recipe(tmp_path, **overrides):
 
 def test_every_source_of_the_paper_mixture_loads_and_the_dry_run_prints_table_14_ratios(tmp_path, capsys):
     from synthembed.cli.prepare_public_data import main
-    from synthembed.public_data import SEAM1_COLUMNS, load_source
+    from synthembed.public_data import load_source
+    from synthembed_common.seam1 import PUBLIC_COLUMNS
 
     path, recipe = local_recipe(tmp_path)
     assert {e["path"].split("/hub/")[1] for e in recipe["sources"]} == set(HUB)  # every dataset of the paper
@@ -93,7 +94,7 @@ def test_every_source_of_the_paper_mixture_loads_and_the_dry_run_prints_table_14
 
     for entry in recipe["sources"]:
         ds = load_source(entry)
-        assert tuple(ds.column_names) == SEAM1_COLUMNS
+        assert tuple(ds.column_names) == PUBLIC_COLUMNS
         assert all(isinstance(n, list) for n in ds["negative"])
     document = load_source(next(e for e in recipe["sources"] if e["name"] == "msmarco-document"))
     assert document[0]["positive"] == "default positive 0.0" and len(document[0]["negative"]) == 2

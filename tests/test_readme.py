@@ -38,7 +38,8 @@ def test_every_named_file_exists():
 
 
 def test_training_commands_parse(tmp_path, monkeypatch):
-    from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+    from synthembed.configs import DataArguments, ModelArguments
+    from synthembed.training_args import ContrastiveTrainingArguments
     from synthembed_common.config import parse_config
 
     trains = [argv for argv in commands() if "recipes/train.py" in argv]

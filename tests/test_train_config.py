@@ -131,7 +131,8 @@ def parsed_values(model, data, training) -> dict:
 
 
 def test_every_training_recipe_parses(tmp_path, monkeypatch):
-    from synthembed.configs import ContrastiveTrainingArguments, DataArguments, ModelArguments
+    from synthembed.configs import DataArguments, ModelArguments
+    from synthembed.training_args import ContrastiveTrainingArguments
     from synthembed_common.config import parse_config
 
     recipes = sorted((REPO_ROOT / "recipes").rglob("train*.yaml")) + [REPO_ROOT / "recipes/gemma3-270m/gpu.yaml"]

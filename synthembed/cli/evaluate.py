@@ -14,15 +14,13 @@ Installed as `synthembed-evaluate`.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from synthembed.model_folder import E5_TEMPLATE  # standard library only: --help stays fast
-from synthembed_common.config import fail, parse_config
+from synthembed_common.config import fail, first_line, parse_config
+from synthembed_common.hub import is_hub_id
 from synthembed_common.logs import setup_logging
-
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
 @dataclass
@@ -109,7 +107,7 @@ def model_location(name: str) -> Path | None:
         if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
             fail(f"`model_name_or_path`: {name} is a folder but not a SentenceTransformer/transformers model")
         return path
-    if path.exists() or not HUB_ID.fullmatch(name) or name.startswith(".") or name.count("/") > 1:
+    if path.exists() or not is_hub_id(name, owner_required=False):
         fail(f"`model_name_or_path`: model not found: {name} is not a local SentenceTransformer folder")
     return None
 
@@ -182,7 +180,7 @@ def main(argv=None) -> dict:
         )
     except Exception as e:  # not on the Hub, offline without a cached copy, no access, not a model: one line
         where = "" if model_dir else (" (offline: not in the local cache)" if args.offline else " from the Hub")
-        fail(f"`model_name_or_path`: cannot load {args.model_name_or_path}{where}: {_first_line(e)}")
+        fail(f"`model_name_or_path`: cannot load {args.model_name_or_path}{where}: {first_line(e, typed=True)}")
     if args.default_instruction and not encoder.template:
         fail("`default_instruction` needs a query template (`--query_template`, or a synthembed model folder)")
     if quantized:
@@ -245,15 +243,10 @@ def main(argv=None) -> dict:
         try:
             url = push_card_and_results(args.hub_model_id or model_name, card_dir, output_dir)
         except Exception as e:  # network, auth, endpoint: one line, the results stay on disk
-            fail(f"push to the Hub failed ({_first_line(e)}); results are in {output_dir}")
+            fail(f"push to the Hub failed ({first_line(e, typed=True)}); results are in {output_dir}")
         logger.info("Pushed card and results: %s", url)
     leave(state)
     return summary
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 def _pooling(model) -> str:

@@ -145,18 +145,10 @@ def prepare_on(args: PrepareArguments, accelerator) -> dict:
 
 def push(out: Path, repo_id: str, private: bool) -> str:
     """data/*.parquet to a Hub dataset repo (the Hub reads the train split from the file name)."""
-    from synthembed_common.hub import hub_api
+    from synthembed_common.hub import push_folder
 
-    api = hub_api()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        repo_type="dataset",
-        folder_path=str(out),
-        allow_patterns=["data/*.parquet", "prepare_stats.json"],
-        commit_message="Upload the public sets of the E5 full-data mixture (synthembed prepare_public_data)",
-    )
-    return str(commit)
+    message = "Upload the public sets of the E5 full-data mixture (synthembed prepare_public_data)"
+    return push_folder(out, repo_id, ["data/*.parquet", "prepare_stats.json"], message, private)
 
 
 def load_sources(args: PrepareArguments, out: Path, summaries: dict) -> list[tuple]:

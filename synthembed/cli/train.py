@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     ################
     argv = list(sys.argv[1:] if argv is None else argv)
     check_before_importing_transformers(argv)
-    from synthembed.configs import ContrastiveTrainingArguments  # imports transformers (seconds)
+    from synthembed.training_args import ContrastiveTrainingArguments  # imports transformers (seconds)
 
     model_args, data_args, training_args = parse_config(
         [ModelArguments, DataArguments, ContrastiveTrainingArguments], argv, description=__doc__

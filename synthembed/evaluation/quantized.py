@@ -134,7 +134,7 @@ def evaluate_quantized(
     write quantized.json/.md/.png; return {"tasks", "full_dim", "rows": [{dim, precision, bytes, scores, average}]}."""
     import mteb
 
-    from synthembed.evaluation.runner import _detail
+    from synthembed.evaluation.runner import task_detail
 
     full_dim = encoder.mteb_model_meta.embed_dim
     check_options(dims, precisions, full_dim)
@@ -145,7 +145,7 @@ def evaluate_quantized(
     scores: dict[Variant, dict[str, float]] = {v: {} for v in pairs}
     for task in reversed(tasks):  # the last task the plain evaluation ran is still in the encoder's cache
         name = task.metadata.name
-        split = _detail(task)["split"]
+        split = task_detail(task)["split"]
         preloaded = task.data_loaded
         if not preloaded:
             task.load_data()  # once for all variants (mteb unloads data it loaded itself)

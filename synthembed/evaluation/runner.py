@@ -59,7 +59,7 @@ def _main_split(task) -> str:
     return "test" if "test" in splits else splits[0]
 
 
-def _detail(task) -> dict:
+def task_detail(task) -> dict:
     meta = task.metadata
     local = getattr(task, "local_spec", None)
     subsets = list(task.hf_subsets or ["default"])
@@ -158,7 +158,7 @@ def evaluate_model(
             show_progress_bar=show_progress_bar,
         )
         for task_result in result.task_results:
-            detail = _detail(task)
+            detail = task_detail(task)
             score = 100 * float(task_result.get_score(splits=[detail["split"]]))
             logger.info(
                 "[%d/%d] %s: %s %.2f", number, len(selected), task_result.task_name, detail["main_score"], score
@@ -173,7 +173,7 @@ def evaluate_model(
     scores, details = {}, {}
     for _, task_result in results:
         name = task_result.task_name
-        details[name] = detail = _detail(by_name[name])
+        details[name] = detail = task_detail(by_name[name])
         scores[name] = float(task_result.get_score(splits=[detail["split"]]))
         detail["evaluation_time_s"] = round(float(task_result.evaluation_time or 0.0), 1)
     elapsed = time.perf_counter() - start
