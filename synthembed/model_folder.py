@@ -120,3 +120,17 @@ def write_settings(model_dir: str | Path, settings: FolderSettings) -> Path:
     path = Path(model_dir) / CONFIG_NAME
     write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2, default=str) + "\n")
     return path
+
+
+def missing_model_files(model_dir: str | Path) -> list[str]:
+    """What a model folder whose save was cut short lacks (a full disk, a killed process), judged by what it has:
+    SentenceTransformer writes `config_sentence_transformers.json` and its module folders first and `modules.json`
+    last; the trainer writes the learning curve (and adapter) before that and `synthembed_config.json` after it. A
+    complete folder, or a plain transformers folder, lacks nothing."""
+    folder = Path(model_dir)
+    ours = any((folder / name).exists() for name in (CONFIG_NAME, "learning_curve.png", "adapter"))
+    started = ours or any(
+        (folder / name).exists() for name in ("config_sentence_transformers.json", "sentence_bert_config.json")
+    )
+    needed = ["modules.json"] * started + [CONFIG_NAME] * ours
+    return [name for name in needed if not (folder / name).is_file()]
