@@ -78,7 +78,8 @@ def test_missing_model(tmp_path, capsys):
 def test_hub_id_not_available_offline(tmp_path):
     """`offline: true` alone keeps the script off the network (no HF_HUB_OFFLINE in the environment)."""
     out = tmp_path / "out"
-    args = ["--model_name_or_path", "someone/no-such-model", "--tasks", "STSBenchmark", "--output_dir", out]
+    task = make_sts_task(tmp_path / "TinySTS")  # a Hub task offline and not cached is refused first (test below)
+    args = ["--model_name_or_path", "someone/no-such-model", "--local_tasks", task, "--output_dir", out]
     proc = run_script(*args, "--offline", "true", env={"HF_HOME": str(tmp_path / "hf")}, drop=OFFLINE_VARIABLES)
     assert_one_line_failure(proc.returncode, proc.stderr, "model_name_or_path", "someone/no-such-model", "offline")
     assert proc.returncode == 2 and not out.exists()
@@ -284,3 +285,19 @@ def test_mteb_task_offline_and_not_cached(minilm_dir, tmp_path, capsys, monkeypa
     )
     assert_one_line_failure(code, err, "task STSBenchmark", "mteb/stsbenchmark-sts", "not in the local cache")
     assert "HF_HUB_OFFLINE forbids the download" in err and not (tmp_path / "o").exists()
+
+
+def test_mteb_task_whose_cache_is_unusable_offline(minilm_dir, tmp_path, capsys, monkeypatch):
+    """The cache check passes (a folder for the dataset exists) but mteb's load still fails offline: the same line."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    (tmp_path / "hub" / "datasets--mteb--stsbenchmark-sts").mkdir(parents=True)
+    code, err = run_main(
+        capsys, "--model_name_or_path", minilm_dir, "--tasks", "STSBenchmark", "--output_dir", tmp_path / "o"
+    )
+    assert_one_line_failure(code, err, "task STSBenchmark", "not in the local cache", "HF_HUB_OFFLINE")

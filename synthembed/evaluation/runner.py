@@ -234,10 +234,16 @@ def evaluate_model(
                 encode_kwargs=encode_kwargs,
                 show_progress_bar=show_progress_bar,
             )
-        except Exception as e:  # a cache check can miss (a task loading other repos): the same one line
-            if not (_offline() and _is_offline_miss(e)):
+        except (
+            Exception
+        ) as e:  # the dataset could not be fetched (the cache check can miss a task loading other repos)
+            if not _is_offline_miss(e):
                 raise
-            raise TaskSelectionError(_not_cached_line(task.metadata.name, task.metadata.dataset.get("path"))) from None
+            name, path = task.metadata.name, task.metadata.dataset.get("path")
+            if _offline():
+                raise TaskSelectionError(_not_cached_line(name, path)) from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TaskSelectionError(f"task {name}: cannot download its dataset {path} ({first})") from None
         for task_result in result.task_results:
             split = _main_split(task)
             for key, subset in score_names(task):
