@@ -3,15 +3,17 @@
 Layout (as `../shared/evaldata/tasks/`): `task.json` = {"name", "type", "mteb_task", "main_score", "split", ...};
 STS `test.jsonl` {sentence1, sentence2, score}; PairClassification `test.jsonl` {sentence1, sentence2, label};
 Classification `train.jsonl` + `test.jsonl` {text, label}; BitextMining `test.jsonl` {sentence1, sentence2} (one
-aligned pair per row, sentence1 the query side); Retrieval (BEIR) `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`. Optional `instruction` in task.json: the E5 instruction for a task the table (Wang et al., 2024, Table 15) lacks.
+aligned pair per row, sentence1 the query side); Retrieval (BEIR) `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`.
+Optional `instruction` in task.json: the E5 instruction for a task the table (Wang et al., 2024, Table 15) lacks.
 
 When `mteb_task` names a known mteb task, that task object is used as is (its metadata, main score, evaluator
 parameters such as `samples_per_label` / `n_experiments` / seed, its English subset) and only its data is replaced,
 so the score is the one the Hub copy would give. `hf_subset` (with `mteb_task`) names the subset the files hold, and
 with it the language mteb records (STS17 `de-en`, NTREXBitextMining `deu_Latn-eng_Latn`); without it the English
 subset is taken. Folders holding different subsets of one mteb task become one task with those subsets
-(`load_local_tasks`), as the Hub task evaluated on them would be: one result file, a score per subset. Otherwise a task is built from `task.json` on mteb's abstract task
-class for the type. Either way mteb's own evaluator computes the metrics; nothing is downloaded.
+(`load_local_tasks`), as the Hub task evaluated on them would be: one result file, a score per subset. Otherwise a
+task is built from `task.json` on mteb's abstract task class for the type. Either way mteb's own evaluator computes
+the metrics; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -103,8 +105,8 @@ def _qrels(path: Path) -> dict[str, dict[str, int]]:
             try:
                 score = float(row[2])
             except ValueError:
-                score = 0.5  # not a number: refused below like a fraction
-            if not score.is_integer():  # also nan and inf
+                score = None
+            if score is None or not score.is_integer():  # `high`, 0.5, nan, inf
                 raise LocalTaskError(f"{path}:{i}: field `score` must be an integer relevance grade, got {row[2]!r}")
             qrels.setdefault(str(row[0]), {})[str(row[1])] = int(score)
     return qrels

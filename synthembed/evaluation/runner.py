@@ -57,12 +57,8 @@ def resolve_tasks(tasks: list[str] | None = None, benchmark: str | None = None, 
 def _offline() -> bool:
     import huggingface_hub
 
-    return huggingface_hub.is_offline_mode() or os.environ.get("HF_DATASETS_OFFLINE", "0").upper() in (
-        "1",
-        "ON",
-        "YES",
-        "TRUE",
-    )
+    datasets_offline = os.environ.get("HF_DATASETS_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    return huggingface_hub.is_offline_mode() or datasets_offline
 
 
 def _not_cached_line(name: str, path: str) -> str:
@@ -94,8 +90,9 @@ def check_cached(tasks) -> None:
                 raise TaskSelectionError(_not_cached_line(part.metadata.name, path))
 
 
-def _is_offline_miss(error: BaseException) -> bool:
-    """A dataset the offline run could not load: huggingface_hub's or datasets' 'not cached / offline' errors."""
+def _unreachable(error: BaseException) -> bool:
+    """The Hub could not be asked: offline and not cached, or no connection (huggingface_hub's and datasets' errors,
+    anywhere in the chain mteb raises)."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -237,7 +234,7 @@ def evaluate_model(
         except (
             Exception
         ) as e:  # the dataset could not be fetched (the cache check can miss a task loading other repos)
-            if not _is_offline_miss(e):
+            if not _unreachable(e):
                 raise
             name, path = task.metadata.name, task.metadata.dataset.get("path")
             if _offline():
