@@ -132,6 +132,9 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 TRAINING_TRACES = ("trainer_state.json", "training_args.bin", "train_results.json", "all_results.json")
+TRAINER_WRITES_FIRST = ("learning_curve.png", "adapter")  # before the SentenceTransformer save
+# SentenceTransformer writes these (and its module folders) first and modules.json last
+SENTENCE_TRANSFORMER_WRITES_FIRST = ("config_sentence_transformers.json", "sentence_bert_config.json")
 
 
 class IncompleteModelFolder(ValueError):
@@ -143,13 +146,15 @@ def missing_files(model_dir: str | Path) -> list[str]:
 
     Every model folder needs config.json and weights (in the folder, or in a module folder where modules.json puts
     the transformer there, as older SentenceTransformer folders do). A folder the trainer wrote
-    (synthembed_config.json, or the Trainer's state files) also needs modules.json and synthembed_config.json, which
-    its saver moves in last; a plain transformers folder loads with mean pooling and needs neither."""
+    (synthembed_config.json, its learning curve or adapter, or the Trainer's state files) also needs modules.json and
+    synthembed_config.json, which its saver moves in last; a SentenceTransformer save that began needs modules.json;
+    a plain transformers folder loads with mean pooling and needs neither."""
     folder = Path(model_dir)
     missing = []
-    trained_here = any((folder / name).is_file() for name in (CONFIG_NAME, *TRAINING_TRACES))
-    if trained_here:
-        missing += [name for name in COMPLETION_FILES if not (folder / name).is_file()]
+    trained_here = any((folder / name).exists() for name in (CONFIG_NAME, *TRAINING_TRACES, *TRAINER_WRITES_FIRST))
+    started = trained_here or any((folder / name).is_file() for name in SENTENCE_TRANSFORMER_WRITES_FIRST)
+    needed = ["modules.json"] * started + [CONFIG_NAME] * trained_here
+    missing += [name for name in needed if not (folder / name).is_file()]
     listed = [""]  # no modules.json: the folder is the transformer
     if (folder / "modules.json").is_file():
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.evaluation import make_sts_task
+from helpers.evaluation import make_retrieval_task, make_sts_task
 from helpers.hub_server import LoopbackHub
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +78,8 @@ def test_missing_model(tmp_path, capsys):
 def test_hub_id_not_available_offline(tmp_path):
     """`offline: true` alone keeps the script off the network (no HF_HUB_OFFLINE in the environment)."""
     out = tmp_path / "out"
-    args = ["--model_name_or_path", "someone/no-such-model", "--tasks", "STSBenchmark", "--output_dir", out]
+    task = make_sts_task(tmp_path / "TinySTS")  # a Hub task offline and not cached is refused first (test below)
+    args = ["--model_name_or_path", "someone/no-such-model", "--local_tasks", task, "--output_dir", out]
     proc = run_script(*args, "--offline", "true", env={"HF_HOME": str(tmp_path / "hf")}, drop=OFFLINE_VARIABLES)
     assert_one_line_failure(proc.returncode, proc.stderr, "model_name_or_path", "someone/no-such-model", "offline")
     assert proc.returncode == 2 and not out.exists()
@@ -178,3 +179,125 @@ def test_push_to_hub_records_card_and_results(minilm_dir, tmp_path):
     summary = json.loads(files["eval_results/summary.json"])
     assert "STSBenchmark" in summary["tasks"]
     assert f"value: {summary['tasks']['STSBenchmark']}" in files["README.md"].decode()
+
+
+# ---------------------------------------------------------------------------------- issue 21: one line, not wrong
+def test_qrels_naming_documents_missing_from_the_corpus(minilm_dir, tmp_path, capsys):
+    """Relevant documents absent from corpus.jsonl cannot be retrieved: nDCG would be silently low."""
+    task = make_retrieval_task(tmp_path / "Retr")
+    qrels = task / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text() + "q2\td9\t1\nq1\td8\t2\n")
+    code, err = run_main(
+        capsys, "--model_name_or_path", minilm_dir, "--local_tasks", task, "--output_dir", tmp_path / "o"
+    )
+    assert_one_line_failure(code, err, str(qrels), "2 of 4 document id(s) are not in corpus.jsonl", "d8, d9")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("score", ["high", "0.5", "nan"])
+def test_qrels_score_that_is_not_a_grade(minilm_dir, tmp_path, capsys, score):
+    task = make_retrieval_task(tmp_path / "Retr")
+    qrels = task / "qrels" / "test.tsv"
+    qrels.write_text(f"query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t{score}\n")
+    code, err = run_main(
+        capsys, "--model_name_or_path", minilm_dir, "--local_tasks", task, "--output_dir", tmp_path / "o"
+    )
+    assert_one_line_failure(code, err, f"{qrels}:3", "`score`", repr(score))
+
+
+def _no_model_load(monkeypatch):
+    """Refusals below must come before anything heavy: loading the model fails the test."""
+    from synthembed.evaluation import encoder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(encoder, "E5ProtocolEncoder", refuse)
+
+
+@pytest.mark.parametrize(
+    "files, needle",
+    [
+        ({"config.json": "{}"}, "has no `model_type`"),
+        ({"config.json": "not json"}, "not a valid config.json"),
+        ({"modules.json": '{"a": 1}', "config.json": '{"model_type": "bert"}'}, "not a valid modules.json"),
+    ],
+    ids=["config-without-model-type", "config-not-json", "modules-not-a-list"],
+)
+def test_folder_that_is_not_a_model(tmp_path, capsys, monkeypatch, files, needle):
+    _no_model_load(monkeypatch)
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    code, err = run_main(capsys, "--model_name_or_path", folder, "--local_tasks", make_sts_task(tmp_path / "t"))
+    assert_one_line_failure(code, err, "model_name_or_path", needle)
+
+
+def _linked_copy(source: Path, target: Path, leave_out: set[str]) -> Path:
+    target.mkdir()
+    for item in source.iterdir():
+        if item.name not in leave_out:
+            (target / item.name).symlink_to(item)
+    return target
+
+
+@pytest.mark.parametrize(
+    "leave_out, add, missing",
+    [
+        # the trainer's save cut short after the weights: learning curve and weights, no modules.json nor settings
+        ({"modules.json"}, "learning_curve.png", "modules.json and synthembed_config.json missing"),
+        # cut short after the SentenceTransformer save, before the settings
+        (set(), "learning_curve.png", "synthembed_config.json missing"),
+        # a SentenceTransformer save cut short (config_sentence_transformers.json is written first, modules.json last)
+        ({"modules.json"}, None, "modules.json missing"),
+    ],
+    ids=["weights-only", "no-settings", "no-modules"],
+)
+def test_incomplete_model_folder(minilm_dir, tmp_path, capsys, monkeypatch, leave_out, add, missing):
+    _no_model_load(monkeypatch)
+    folder = _linked_copy(minilm_dir, tmp_path / "trained", leave_out)
+    if add:
+        (folder / add).write_bytes(b"\x89PNG")
+    code, err = run_main(capsys, "--model_name_or_path", folder, "--local_tasks", make_sts_task(tmp_path / "t"))
+    assert_one_line_failure(code, err, str(folder), "incomplete model folder", missing)
+
+
+def test_complete_folders_are_accepted(minilm_dir, tiny_mistral_dir):
+    """A SentenceTransformer folder and a plain transformers folder lack nothing."""
+    from synthembed.cli.evaluate import model_location
+
+    assert model_location(str(minilm_dir)) == minilm_dir
+    assert model_location(str(tiny_mistral_dir)) == tiny_mistral_dir
+
+
+def test_mteb_task_offline_and_not_cached(minilm_dir, tmp_path, capsys, monkeypatch):
+    import datasets.config
+    import huggingface_hub.constants
+
+    _no_model_load(monkeypatch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    code, err = run_main(
+        capsys, "--model_name_or_path", minilm_dir, "--tasks", "STSBenchmark", "--output_dir", tmp_path / "o"
+    )
+    assert_one_line_failure(code, err, "task STSBenchmark", "mteb/stsbenchmark-sts", "not in the local cache")
+    assert "HF_HUB_OFFLINE forbids the download" in err and not (tmp_path / "o").exists()
+
+
+def test_mteb_task_whose_cache_is_unusable_offline(minilm_dir, tmp_path, capsys, monkeypatch):
+    """The cache check passes (a folder for the dataset exists) but mteb's load still fails offline: the same line."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    (tmp_path / "hub" / "datasets--mteb--stsbenchmark-sts").mkdir(parents=True)
+    code, err = run_main(
+        capsys, "--model_name_or_path", minilm_dir, "--tasks", "STSBenchmark", "--output_dir", tmp_path / "o"
+    )
+    assert_one_line_failure(code, err, "task STSBenchmark", "not in the local cache", "HF_HUB_OFFLINE")

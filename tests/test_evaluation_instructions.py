@@ -80,3 +80,47 @@ def test_unknown_task_raises():
 def test_query_format_is_exact():
     # unilm's get_detailed_instruct (Wang et al., 2024, §3): a real newline, no space before "Query:", one space after it
     assert QueryTemplate().apply("Do X", "text") == "Instruct: Do X\nQuery: text"
+
+
+@pytest.mark.parametrize(
+    "name, kind, expected",
+    [
+        # the paper's bitext instruction (Table 4's BUCC/Tatoeba), also for NTREX, which it does not evaluate
+        ("NTREXBitextMining", "BitextMining", "Retrieve parallel sentences."),
+        ("BUCC.v2", "BitextMining", "Retrieve parallel sentences."),
+        # multilingual and cross-lingual STS: the one STS instruction
+        ("STSBenchmarkMultilingualSTS", "STS", "Retrieve semantically similar text."),
+        ("STS22", "STS", "Retrieve semantically similar text."),
+        # XQuAD-style retrieval: Table 14's SQuAD training instruction (the paper evaluates none of them)
+        ("XQuADRetrieval", "Retrieval", "Retrieve Wikipedia passages that answer the question"),
+        ("MLQARetrieval", "Retrieval", "Retrieve Wikipedia passages that answer the question"),
+        ("MIRACLRetrieval", "Retrieval", MIRACL_INSTRUCTION),
+    ],
+)
+def test_multilingual_tasks(name, kind, expected):
+    import mteb
+
+    assert mteb.get_task(name).metadata.type == kind  # spelt as mteb spells it
+    assert get_instruction(name, kind) == expected
+
+
+def test_every_task_type_the_evaluator_meets_has_an_instruction():
+    """Every local-task type, and every mteb type the protocol places instructions for, has one for its tasks."""
+    from synthembed.evaluation.instructions import BY_TYPE, TYPE_INSTRUCTIONS
+    from synthembed.evaluation.local_tasks import TYPES
+    from synthembed.model_folder import MTEB_TASK_TYPES
+
+    for kind in {*TYPES, *MTEB_TASK_TYPES}:
+        assert TYPE_INSTRUCTIONS.get(kind) or BY_TYPE.get(kind), kind
+    # the local folders of ../shared/evaldata, by their mteb task (or own name)
+    for name, kind in [
+        ("STSBenchmark", "STS"),
+        ("SICK-R", "STS"),
+        ("STSBenchmarkMultilingualSTS", "STS"),
+        ("NTREXBitextMining", "BitextMining"),
+        ("NFCorpus", "Retrieval"),
+        ("Banking77Classification", "Classification"),
+        ("EmotionClassification", "Classification"),
+        ("AmazonCounterfactualClassification", "Classification"),
+    ]:
+        assert get_instruction(name, kind)

@@ -13,11 +13,12 @@ Installed as `synthembed-evaluate`.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synthembed.model_folder import E5_TEMPLATE  # standard library only: --help stays fast
+from synthembed.model_folder import E5_TEMPLATE, missing_files  # standard library only: --help stays fast
 from synthembed_common.config import fail, first_line, parse_config
 from synthembed_common.hub import is_hub_id
 from synthembed_common.logs import setup_logging
@@ -106,6 +107,17 @@ def model_location(name: str) -> Path | None:
     if path.is_dir():
         if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
             fail(f"`model_name_or_path`: {name} is a folder but not a SentenceTransformer/transformers model")
+        missing = missing_files(path)
+        if missing:
+            fail(
+                f"`model_name_or_path`: {name} is an incomplete model folder (a save cut short?): "
+                f"{' and '.join(missing)} missing; save or train it again"
+            )
+        for file, kind in (("modules.json", list), ("config.json", dict)):
+            if (path / file).is_file() and not isinstance(_json_or_none(path / file), kind):
+                fail(f"`model_name_or_path`: {path / file} is not a valid {file} (expected a JSON {kind.__name__})")
+        if not (path / "modules.json").is_file() and "model_type" not in _json_or_none(path / "config.json"):
+            fail(f"`model_name_or_path`: {path / 'config.json'} has no `model_type`: not a transformers model")
         return path
     if path.exists() or not is_hub_id(name, owner_required=False):
         fail(f"`model_name_or_path`: model not found: {name} is not a local SentenceTransformer folder")
@@ -139,11 +151,11 @@ def main(argv=None) -> dict:
         output_dir = model_dir / "eval" if model_dir else Path("eval_results") / model_name
 
     from synthembed.evaluation.local_tasks import LocalTaskError
-    from synthembed.evaluation.runner import TaskSelectionError, evaluate_model, resolve_tasks
+    from synthembed.evaluation.runner import TaskSelectionError, check_cached, evaluate_model, resolve_tasks
     from synthembed.model_folder import read_settings
 
     try:
-        resolve_tasks(args.tasks, args.benchmark, args.local_tasks)  # fail fast, before the model loads
+        check_cached(resolve_tasks(args.tasks, args.benchmark, args.local_tasks))  # fail fast, before the model loads
     except (TaskSelectionError, LocalTaskError) as e:
         fail(str(e))
     quantized = bool(args.truncate_dims or args.embedding_precisions)
@@ -247,6 +259,13 @@ def main(argv=None) -> dict:
         logger.info("Pushed card and results: %s", url)
     leave(state)
     return summary
+
+
+def _json_or_none(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, OSError):
+        return None
 
 
 def _pooling(model) -> str:

@@ -2,13 +2,18 @@
 
 Layout (as `../shared/evaldata/tasks/`): `task.json` = {"name", "type", "mteb_task", "main_score", "split", ...};
 STS `test.jsonl` {sentence1, sentence2, score}; PairClassification `test.jsonl` {sentence1, sentence2, label};
-Classification `train.jsonl` + `test.jsonl` {text, label}; Retrieval (BEIR) `corpus.jsonl`, `queries.jsonl`,
-`qrels/<split>.tsv`. Optional `instruction` in task.json: the E5 instruction for a task the table (Wang et al., 2024, Table 15) lacks.
+Classification `train.jsonl` + `test.jsonl` {text, label}; BitextMining `test.jsonl` {sentence1, sentence2} (one
+aligned pair per row, sentence1 the query side); Retrieval (BEIR) `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`.
+Optional `instruction` in task.json: the E5 instruction for a task the table (Wang et al., 2024, Table 15) lacks.
 
 When `mteb_task` names a known mteb task, that task object is used as is (its metadata, main score, evaluator
 parameters such as `samples_per_label` / `n_experiments` / seed, its English subset) and only its data is replaced,
-so the score is the one the Hub copy would give. Otherwise a task is built from `task.json` on mteb's abstract task
-class for the type. Either way mteb's own evaluator computes the metrics; nothing is downloaded.
+so the score is the one the Hub copy would give. `hf_subset` (with `mteb_task`) names the subset the files hold, and
+with it the language mteb records (STS17 `de-en`, NTREXBitextMining `deu_Latn-eng_Latn`); without it the English
+subset is taken. Folders holding different subsets of one mteb task become one task with those subsets
+(`load_local_tasks`), as the Hub task evaluated on them would be: one result file, a score per subset. Otherwise a
+task is built from `task.json` on mteb's abstract task class for the type. Either way mteb's own evaluator computes
+the metrics; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -19,16 +24,20 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
-TYPES = ("STS", "PairClassification", "Classification", "Retrieval")
+from synthembed.evaluation.summary import ENGLISH_SUBSETS
+
+TYPES = ("STS", "PairClassification", "Classification", "Retrieval", "BitextMining")
 REQUIRED_KEYS = ("name", "type", "main_score")
 FILES = {
     "STS": ("{split}.jsonl",),
+    "BitextMining": ("{split}.jsonl",),
     "PairClassification": ("{split}.jsonl",),
     "Classification": ("train.jsonl", "{split}.jsonl"),
     "Retrieval": ("corpus.jsonl", "queries.jsonl", "qrels/{split}.tsv"),
 }
 COLUMNS = {
     "STS": ("sentence1", "sentence2", "score"),
+    "BitextMining": ("sentence1", "sentence2"),
     "PairClassification": ("sentence1", "sentence2", "label"),
     "Classification": ("text", "label"),
 }
@@ -53,6 +62,8 @@ def read_task_json(folder: Path) -> dict:
     missing = [k for k in REQUIRED_KEYS if not spec.get(k)]
     if missing:
         raise LocalTaskError(f"local task {folder}: task.json lacks {', '.join(missing)}")
+    if spec.get("hf_subset") and not spec.get("mteb_task"):
+        raise LocalTaskError(f"local task {folder}: hf_subset needs mteb_task (the mteb task it is a subset of)")
     if spec["type"] not in TYPES:
         raise LocalTaskError(f"local task {folder}: type {spec['type']!r} is not one of {', '.join(TYPES)}")
     spec.setdefault("split", "test")
@@ -91,8 +102,26 @@ def _qrels(path: Path) -> dict[str, dict[str, int]]:
         for i, row in enumerate(reader, 2):
             if len(row) < 3:
                 raise LocalTaskError(f"{path}:{i}: expected 3 tab-separated columns")
-            qrels.setdefault(str(row[0]), {})[str(row[1])] = int(float(row[2]))
+            try:
+                score = float(row[2])
+            except ValueError:
+                score = None
+            if score is None or not score.is_integer():  # `high`, 0.5, nan, inf
+                raise LocalTaskError(f"{path}:{i}: field `score` must be an integer relevance grade, got {row[2]!r}")
+            qrels.setdefault(str(row[0]), {})[str(row[1])] = int(score)
     return qrels
+
+
+def _check_qrels_documents(path: Path, qrels: dict[str, dict[str, int]], corpus: list[dict]) -> None:
+    """Relevant documents missing from the corpus can never be retrieved: nDCG would be silently wrong (lower)."""
+    ids = {str(r["_id"]) for r in corpus}
+    named = {doc for docs in qrels.values() for doc in docs}
+    missing = sorted(named - ids)
+    if missing:
+        raise LocalTaskError(
+            f"{path}: {len(missing)} of {len(named)} document id(s) are not in corpus.jsonl "
+            f"(e.g. {', '.join(missing[:3])}); the scores would be wrong"
+        )
 
 
 def _metadata(spec: dict, folder: Path):
@@ -118,12 +147,14 @@ def new_task(spec: dict, folder: Path):
     from mteb.abstasks.pair_classification import AbsTaskPairClassification
     from mteb.abstasks.retrieval import AbsTaskRetrieval
     from mteb.abstasks.sts import AbsTaskSTS
+    from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
 
     base = {
         "STS": AbsTaskSTS,
         "PairClassification": AbsTaskPairClassification,
         "Classification": AbsTaskClassification,
         "Retrieval": AbsTaskRetrieval,
+        "BitextMining": AbsTaskBitextMining,
     }[spec["type"]]
     cls = type(f"Local{base.__name__[3:]}_{spec['name']}", (base,), {"metadata": _metadata(spec, folder)})
     return cls()
@@ -148,8 +179,15 @@ def _known_task(spec: dict, folder: Path):
             f"{task.metadata.main_score}"
         )
     subsets = task.hf_subsets or ["default"]
-    # The local files hold the English part (MTEB(eng, v1) uses `en` / `en-en` subsets, as the paper's 56-task runs, Wang et al., 2024, Table 1).
-    subset = next((s for s in ("default", "en", "en-en", "eng", "eng-Latn") if s in subsets), subsets[0])
+    subset = spec.get("hf_subset")
+    if subset and subset not in subsets:
+        raise LocalTaskError(
+            f"local task {folder}: hf_subset {subset!r} is not a subset of {spec['mteb_task']} "
+            f"(it has {', '.join(subsets[:6])}{', ...' if len(subsets) > 6 else ''})"
+        )
+    # Without hf_subset the files hold the English part (MTEB(eng, v1) uses `en` / `en-en` subsets, as the paper's
+    # 56-task runs, Wang et al., 2024, Table 1).
+    subset = subset or next((s for s in ENGLISH_SUBSETS if s in subsets), subsets[0])
     task.hf_subsets = [subset]
     task.filter_eval_splits([spec["split"]])
     return task, subset
@@ -179,10 +217,15 @@ def load_local_task(folder: str | Path):
     else:
         task, subset = new_task(spec, folder), "default"
 
+    if kind == "BitextMining":
+        # One sentence1/sentence2 dataset per subset (mteb's non-parallel layout; NTREX's Hub copy holds every
+        # language as a column of one split): the same evaluator, the same pairs, the same F1.
+        task.parallel_subsets = False
     if kind == "Retrieval":
         corpus = _jsonl(folder / "corpus.jsonl", ("_id", "text"))
         queries = _jsonl(folder / "queries.jsonl", ("_id", "text"))
         qrels = _qrels(folder / "qrels" / f"{split}.tsv")
+        _check_qrels_documents(folder / "qrels" / f"{split}.tsv", qrels, corpus)
         task.dataset = {subset: {split: retrieval_split(corpus, queries, qrels)}}
     else:
         cols = COLUMNS[kind]
@@ -210,7 +253,37 @@ def load_local_task(folder: str | Path):
         }
     task.data_loaded = True
     task.local_spec = {**spec, "folder": str(folder), "subset": subset}
+    task.local_subsets = {subset: task.local_spec}  # more after `load_local_tasks` merges folders of one task
     return task
+
+
+def load_local_tasks(folders: list[str | Path]) -> list:
+    """The tasks of these folders; folders naming different `hf_subset`s of one mteb task become one task."""
+    tasks, by_mteb_task = [], {}
+    for folder in folders:
+        task = load_local_task(folder)
+        spec = task.local_spec
+        into = by_mteb_task.get(spec["mteb_task"]) if spec.get("hf_subset") else None
+        if into is None:
+            tasks.append(task)
+            if spec.get("hf_subset"):
+                by_mteb_task[spec["mteb_task"]] = task
+            continue
+        subset, first = spec["subset"], next(iter(into.local_subsets.values()))
+        if subset in into.local_subsets:
+            raise LocalTaskError(
+                f"local tasks {into.local_subsets[subset]['folder']} and {folder}: both hold subset {subset!r} "
+                f"of {spec['mteb_task']}"
+            )
+        if spec["split"] != first["split"]:
+            raise LocalTaskError(
+                f"local tasks {first['folder']} and {folder}: subsets of {spec['mteb_task']} with different splits "
+                f"({first['split']}, {spec['split']}); evaluate them in separate runs"
+            )
+        into.hf_subsets = [*into.hf_subsets, subset]
+        into.dataset[subset] = task.dataset[subset]
+        into.local_subsets[subset] = spec
+    return tasks
 
 
 def find_local_tasks(paths: list[str | Path]) -> list[Path]:

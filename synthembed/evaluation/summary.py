@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from statistics import mean
 
+# The subsets the paper's English figures are for (MTEB(eng, v1): `en` / `en-en`, Wang et al., 2024, Table 1).
+ENGLISH_SUBSETS = ("default", "en", "en-en", "eng", "eng-Latn")
+
 # Category order and labels as in the paper's Table 1.
 CATEGORIES = {
     "Classification": "Class.",
@@ -106,10 +109,23 @@ def build_summary(scores: dict[str, float], details: dict[str, dict]) -> dict:
     }
 
 
+def subset_scores(summary: dict, mteb_task: str, skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """subset -> score of the per-subset entries of one mteb task in a summary (see runner.score_names), e.g.
+    subset_scores(s, "STSBenchmarkMultilingualSTS", skip=("en",)) for the non-English STSBMulti-dev folders."""
+    details = summary.get("details", {})
+    return {
+        details[name]["subset"]: value
+        for name, value in summary["tasks"].items()
+        if details.get(name, {}).get("mteb_task") == mteb_task
+        and details[name].get("subset")
+        and details[name]["subset"] not in skip
+    }
+
+
 def paper_score(name: str, detail: dict | None) -> float | None:
     """The paper's e5-mistral figure for a task, looked up by its mteb name (local tasks via `mteb_task`)."""
     detail = detail or {}
-    if detail.get("comparable") is False:
+    if detail.get("comparable") is False or detail.get("subset") not in (None, *ENGLISH_SUBSETS):
         return None
     for key in (detail.get("mteb_task"), name):
         if key and key in PAPER_TASKS:

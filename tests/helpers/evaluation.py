@@ -92,3 +92,72 @@ def make_pair_task(folder: Path, name: str = "TinyPairs", n: int = 8) -> Path:
     ]
     write_jsonl(folder / "test.jsonl", rows)
     return folder
+
+
+# A few sentences in German and French with their English translations (the same meaning per row).
+PARALLEL = {
+    "deu": [
+        "Der Hund schläft auf dem Sofa.",
+        "Ich trinke jeden Morgen Kaffee.",
+        "Der Zug nach Berlin hat Verspätung.",
+        "Die Kinder spielen im Garten.",
+        "Es regnet seit drei Tagen.",
+        "Sie liest ein Buch über Geschichte.",
+    ],
+    "fra": [
+        "Le chien dort sur le canapé.",
+        "Je bois du café chaque matin.",
+        "Le train pour Berlin est en retard.",
+        "Les enfants jouent dans le jardin.",
+        "Il pleut depuis trois jours.",
+        "Elle lit un livre d'histoire.",
+    ],
+    "eng": [
+        "The dog is sleeping on the sofa.",
+        "I drink coffee every morning.",
+        "The train to Berlin is late.",
+        "The children are playing in the garden.",
+        "It has been raining for three days.",
+        "She is reading a book about history.",
+    ],
+}
+
+
+def make_multilingual_sts_task(folder: Path, lang: str, subset: str) -> Path:
+    """A folder laid out as ../shared/evaldata's STSBMulti-dev-<lang>: one subset of STSBenchmarkMultilingualSTS."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "name": folder.name,
+        "type": "STS",
+        "mteb_task": "STSBenchmarkMultilingualSTS",
+        "hf_subset": subset,
+        "main_score": "cosine_spearman",
+        "split": "dev",
+    }
+    (folder / "task.json").write_text(json.dumps(spec))
+    texts = PARALLEL[lang]
+    rows = [
+        {"sentence1": texts[i], "sentence2": texts[(i + shift) % len(texts)], "score": 5.0 - shift}
+        for i in range(len(texts))
+        for shift in (0, 1, 3)
+    ]
+    write_jsonl(folder / "dev.jsonl", rows)
+    return folder
+
+
+def make_bitext_task(folder: Path, lang: str, subset: str) -> Path:
+    """A folder laid out as ../shared/evaldata's NTREX-<lang>-eng: sentence1 in `lang`, sentence2 its English."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "name": folder.name,
+        "type": "BitextMining",
+        "mteb_task": "NTREXBitextMining",
+        "hf_subset": subset,
+        "main_score": "f1",
+        "split": "test",
+    }
+    (folder / "task.json").write_text(json.dumps(spec))
+    write_jsonl(
+        folder / "test.jsonl", [{"sentence1": s, "sentence2": e} for s, e in zip(PARALLEL[lang], PARALLEL["eng"])]
+    )
+    return folder
