@@ -164,7 +164,8 @@ def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, prec
     cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32", *extra]
     seconds = run(cmd, out.parent / f"{out.name}.log")
     summary = json.loads((out / "summary.json").read_text())
-    return {"tasks": {t: summary["tasks"][t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
+    by_folder = {d.get("folder") or key: summary["tasks"][key] for key, d in summary["details"].items()}
+    return {"tasks": {t: by_folder[t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
 
 
 def merge_row(name: str, parents: list[Path], out: Path, method: str, tasks_dir: Path, tasks, precision: str) -> dict:
