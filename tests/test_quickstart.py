@@ -128,9 +128,11 @@ def test_quickstart_end_to_end_offline(tmp_path):
     assert base["tasks"].keys() == summary["tasks"].keys()
     assert read_settings(root / "untrained").training["global_step"] == 0
     trained, untrained = summary["tasks"]["STSBenchmark"], base["tasks"]["STSBenchmark"]
-    where = "data/stsbenchmark/sts-test.csv (shipped with the repository), 1379 pairs"
+    where = "1379 rows from data/stsbenchmark/sts-test.csv, shipped with the repository"
     assert f"| STSBenchmark ({where}) | {untrained:.2f} | {trained:.2f} | {trained - untrained:+.2f} |" in proc.stdout
     record = json.loads((root / "quickstart.json").read_text())
     assert record["max_steps"] == 2 and record["trained"] == summary["tasks"]
-    assert set(record["minutes"]) >= {"generation", "training", "evaluation", "total"}
-    assert "Minutes per stage: " in proc.stdout
+    for minutes in (record["minutes"], record["cpu_minutes"]):
+        assert set(minutes) == {"models", "generation", "training", "untrained base", "evaluation", "total"}
+    assert record["cpu_minutes"]["training"] > 0.1  # the ranks' CPU time counts: the launcher waits for them
+    assert "Minutes per stage, wall (CPU, " in proc.stdout
