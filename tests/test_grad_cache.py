@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 import torch
-import torch.multiprocessing as mp
-from helpers.launch import free_port
+import torch.distributed as dist
 from helpers.paths import REPO_ROOT, load_module
+from helpers.spawn import process_group, spawn
 
 from synthembed import grad_cache
 from synthembed.chunking import make_chunks, plan_chunks, pool_features, right_align
@@ -175,34 +174,29 @@ def test_dropout_masks_are_replayed(tiny_mistral_dir, monkeypatch):
 
 # ---- two processes ------------------------------------------------------------------------------------------------
 def _worker(rank, world, port, model_dir, splits, result_path, loss):
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    model = load_model(model_dir)
+    model = load_model(model_dir)  # before the group: loading inside it left gloo threads that aborted the exit
     rows = make_rows(12, seed=5)
     start, end = splits[rank]
     batch = collate(model_dir, rows[start:end])
     loss_fn = InfoNCELoss(temperature=0.02, mask_false_negatives=True, **LOSSES[loss])
-    out = grad_cache_step(model, batch, loss_fn, Chunking(token_budget=40))
-    grads = lora_grads(model)
-    for g in grads.values():  # what DDP / DeepSpeed do: average gradients over ranks
-        dist.all_reduce(g)
-        g /= world
-    value = out.loss.clone()
-    dist.all_reduce(value)
-    if rank == 0:
-        torch.save({"loss": value / world, "grads": grads}, result_path)
-    dist.destroy_process_group()
+    with process_group(rank, world, port):
+        out = grad_cache_step(model, batch, loss_fn, Chunking(token_budget=40))
+        grads = lora_grads(model)
+        for g in grads.values():  # what DDP / DeepSpeed do: average gradients over ranks
+            dist.all_reduce(g)
+            g /= world
+        value = out.loss.clone()
+        dist.all_reduce(value)
+        if rank == 0:
+            torch.save({"loss": value / world, "grads": grads}, result_path)
 
 
 @pytest.mark.parametrize("splits", [[(0, 2), (2, 12)]])  # unequal: rank 0 runs filler/split chunks
 @pytest.mark.parametrize("loss", list(LOSSES))
 def test_two_processes_cached_equals_one_process_plain(tmp_path, tiny_mistral_dir, splits, loss):
     result = tmp_path / "rank0.pt"
-    args = (2, free_port(), str(tiny_mistral_dir), splits, str(result), loss)
-    mp.spawn(_worker, args=args, nprocs=2, join=True)
+    spawn(_worker, str(tiny_mistral_dir), splits, str(result), loss)
     got = torch.load(result)
 
     model = load_model(tiny_mistral_dir)

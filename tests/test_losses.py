@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
-import torch.multiprocessing as mp
-from helpers.launch import free_port
+import torch.distributed as dist
+from helpers.spawn import process_group, spawn
 
 from synthembed.losses import InfoNCELoss
 
@@ -104,26 +103,22 @@ LOSS_OPTIONS = {"plain": {}, "matryoshka": {"matryoshka_dims": [6, 4, 2], "matry
 
 def _worker(rank, world, port, sizes, result_path, options):
     """Each rank takes its slice of the same global batch (unequal slices allowed) through a shared linear encoder."""
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
     encoder = torch.nn.Linear(8, 6, dtype=torch.float64)
     x_q, x_p, x_n, pos_ids, neg_ids = _global_inputs()
     (qs, qe), (ns, ne) = sizes[rank]
-    out = InfoNCELoss(temperature=TAU, mask_false_negatives=True, **LOSS_OPTIONS[options])(
-        encoder(x_q[qs:qe]), encoder(x_p[qs:qe]), encoder(x_n[ns:ne]), pos_ids[qs:qe], neg_ids[ns:ne]
-    )
-    out.loss.backward()
-    for param in encoder.parameters():  # what DDP / DeepSpeed do: average gradients over ranks
-        dist.all_reduce(param.grad)
-        param.grad /= world
-    loss = out.loss.detach().clone()
-    dist.all_reduce(loss)
-    if rank == 0:
-        torch.save({"loss": loss / world, "grads": [p.grad for p in encoder.parameters()]}, result_path)
-    dist.destroy_process_group()
+    with process_group(rank, world, port):
+        out = InfoNCELoss(temperature=TAU, mask_false_negatives=True, **LOSS_OPTIONS[options])(
+            encoder(x_q[qs:qe]), encoder(x_p[qs:qe]), encoder(x_n[ns:ne]), pos_ids[qs:qe], neg_ids[ns:ne]
+        )
+        out.loss.backward()
+        for param in encoder.parameters():  # what DDP / DeepSpeed do: average gradients over ranks
+            dist.all_reduce(param.grad)
+            param.grad /= world
+        loss = out.loss.detach().clone()
+        dist.all_reduce(loss)
+        if rank == 0:
+            torch.save({"loss": loss / world, "grads": [p.grad for p in encoder.parameters()]}, result_path)
 
 
 def _global_inputs():
@@ -144,7 +139,7 @@ def _global_inputs():
 )
 def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, sizes, options):
     result = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(2, free_port(), sizes, str(result), options), nprocs=2, join=True)
+    spawn(_worker, sizes, str(result), options)
     got = torch.load(result)
 
     torch.manual_seed(0)

@@ -117,7 +117,12 @@ RECIPE_VALUES = {
     },
     "e5-mistral-7b-instruct/train_synthetic_only.yaml": {"mixture": 1, "temperature": 0.02},
     "e5-mistral-7b-instruct/train_synthetic_msmarco.yaml": {"mixture": 2, "temperature": 0.02},
-    "cpu-quickstart/train.yaml": {"max_steps": 6, "temperature": 0.05, "per_device_train_batch_size": 4},
+    "cpu-quickstart/train.yaml": {
+        "max_steps": 30,
+        "learning_rate": 3e-4,
+        "per_device_train_batch_size": 16,
+        "mixture": 2,
+    },
     "gemma3-270m/train.yaml": {"max_steps": 126, "learning_rate": 3e-4, "per_device_train_batch_size": 16},
     "gemma3-270m/gpu.yaml": {"per_device_train_batch_size": 256, "max_steps": 150},
 }

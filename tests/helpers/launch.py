@@ -27,6 +27,11 @@ def toy_row(i: int) -> dict:
 
 
 ROWS = [toy_row(i) for i in range(48)]
+# The quick start's speed settings that the toy runs keep off: a float tiny model compared at 1e-4 (no bf16), runs
+# that resume from checkpoints, and the step sizes the toy loss curves were written against.
+TOY_SETTINGS = dict(
+    bf16=False, save_strategy="steps", save_total_limit=2, learning_rate=1e-4, warmup_steps=2, embed_chunk_size=None
+)
 
 
 def write_recipe(tmp_path, model_dir, **overrides):
@@ -36,6 +41,8 @@ def write_recipe(tmp_path, model_dir, **overrides):
     recipe.update(model_name_or_path=str(model_dir), dataset_mixture=[{"path": str(data), "name": "toy"}])
     recipe.update(output_dir=str(tmp_path / "out"), max_steps=4, save_steps=2, per_device_train_batch_size=4)
     recipe.update(max_seq_length=32, activation_checkpointing=True)
+    recipe.update(TOY_SETTINGS)
+    recipe.pop("ddp_find_unused_parameters", None)
     recipe.update(overrides)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
