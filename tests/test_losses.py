@@ -99,6 +99,26 @@ def test_metrics_are_sane():
 
 
 LOSS_OPTIONS = {"plain": {}, "matryoshka": {"matryoshka_dims": [6, 4, 2], "matryoshka_weights": [1.0, 0.5, 0.25]}}
+# Every option beyond the paper at once (tests/test_losses_beyond_e5.py checks each against its reference)
+LOSS_OPTIONS["every"] = {
+    **LOSS_OPTIONS["matryoshka"],
+    **dict(hardness_alpha=5.0, false_negative_margin=0.1, gor_weight=0.5, distill_weight=1.0, distill_temperature=0.1),
+}
+OWNERS = torch.tensor([2, 4, 4, 5, 5])  # the query row of each hard negative (each rank's own: see the sizes below)
+
+
+def _extras(options, qs, qe, ns, ne) -> dict:
+    """The keyword inputs of the 'every' options for rows qs:qe and negatives ns:ne (owners counted locally)."""
+    if options != "every":
+        return {}
+    g = torch.Generator().manual_seed(5)
+    teacher = [torch.randn(n, 3, generator=g, dtype=torch.float64) for n in (6, 6, 5)]  # another width
+    return {
+        "negative_owners": OWNERS[ns:ne] - qs,
+        "teacher_query": teacher[0][qs:qe],
+        "teacher_positive": teacher[1][qs:qe],
+        "teacher_negative": teacher[2][ns:ne],
+    }
 
 
 def _worker(rank, world, port, sizes, result_path, options):
@@ -109,8 +129,9 @@ def _worker(rank, world, port, sizes, result_path, options):
     (qs, qe), (ns, ne) = sizes[rank]
     with process_group(rank, world, port):
         out = InfoNCELoss(temperature=TAU, mask_false_negatives=True, **LOSS_OPTIONS[options])(
-            encoder(x_q[qs:qe]), encoder(x_p[qs:qe]), encoder(x_n[ns:ne]), pos_ids[qs:qe], neg_ids[ns:ne]
-        )
+            encoder(x_q[qs:qe]), encoder(x_p[qs:qe]), encoder(x_n[ns:ne]), pos_ids[qs:qe], neg_ids[ns:ne],
+            **_extras(options, qs, qe, ns, ne),
+        )  # fmt: skip
         out.loss.backward()
         for param in encoder.parameters():  # what DDP / DeepSpeed do: average gradients over ranks
             dist.all_reduce(param.grad)
@@ -135,6 +156,7 @@ def _global_inputs():
         ([((0, 3), (0, 3)), ((3, 6), (3, 5))], "plain"),
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "plain"),
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "matryoshka"),  # gathered at full width, truncated after
+        ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "every"),  # hardness, margin mask, GOR, distillation, Matryoshka
     ],
 )
 def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, sizes, options):
@@ -147,7 +169,7 @@ def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, s
     x_q, x_p, x_n, pos_ids, neg_ids = _global_inputs()
     # One process sees the ranks' rows in rank order: positives [r0; r1], negatives [r0; r1] — the same global layout.
     ref = InfoNCELoss(temperature=TAU, mask_false_negatives=True, **LOSS_OPTIONS[options])(
-        encoder(x_q), encoder(x_p), encoder(x_n), pos_ids, neg_ids
+        encoder(x_q), encoder(x_p), encoder(x_n), pos_ids, neg_ids, **_extras(options, 0, 6, 0, 5)
     )
     ref.loss.backward()
     assert got["loss"].item() == pytest.approx(ref.loss.item(), abs=1e-10)
