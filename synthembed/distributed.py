@@ -11,6 +11,10 @@ wrong (sentence-transformers PRs #3453 and #3817, modelscope/ms-swift PR #10069)
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 import torch
 import torch.distributed as dist
 
@@ -76,3 +80,15 @@ def leave_process_group(accelerator) -> None:
     accelerator.wait_for_everyone()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_without_teardown(code: int = 0) -> None:
+    """End a process that belonged to a gloo process group, after `leave_process_group`, without the interpreter's
+    teardown. Objects that still hold the group (DDP's wrapper, the accelerator's prepared model) are otherwise freed
+    during teardown while gloo's threads are still joinable: std::terminate ("terminate called without an active
+    exception", SIGABRT) after a complete run — seen on rank 1 of a DDP launch after the final save. Logs and
+    standard streams are flushed first; every file the run writes is closed by then."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -107,17 +107,17 @@ def model_location(name: str) -> Path | None:
     if path.is_dir():
         if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
             fail(f"`model_name_or_path`: {name} is a folder but not a SentenceTransformer/transformers model")
-        missing = missing_files(path)
-        if missing:
-            fail(
-                f"`model_name_or_path`: {name} is an incomplete model folder (a save cut short?): "
-                f"{' and '.join(missing)} missing; save or train it again"
-            )
         for file, kind in (("modules.json", list), ("config.json", dict)):
             if (path / file).is_file() and not isinstance(_json_or_none(path / file), kind):
                 fail(f"`model_name_or_path`: {path / file} is not a valid {file} (expected a JSON {kind.__name__})")
         if not (path / "modules.json").is_file() and "model_type" not in _json_or_none(path / "config.json"):
             fail(f"`model_name_or_path`: {path / 'config.json'} has no `model_type`: not a transformers model")
+        missing = missing_files(path)  # a save cut short: judged once the files it has are known to be readable
+        if missing:
+            fail(
+                f"`model_name_or_path`: {name} is an incomplete model folder (a save cut short?): "
+                f"{' and '.join(missing)} missing; save or train it again"
+            )
         return path
     if path.exists() or not is_hub_id(name, owner_required=False):
         fail(f"`model_name_or_path`: model not found: {name} is not a local SentenceTransformer folder")

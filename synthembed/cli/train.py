@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
         if created and training_args.should_save:
             remove_if_nothing_saved(training_args.output_dir)
         raise
+    if training_args.world_size > 1:  # the group is left (train's end); no teardown with gloo threads alive
+        from synthembed.distributed import exit_without_teardown
+
+        exit_without_teardown(0)
 
 
 def train(model_args, data_args, training_args, has_dev_set: bool) -> None:
