@@ -123,18 +123,16 @@ PARALLEL = {
 }
 
 
+def write_subset_task(folder: Path, kind: str, mteb_task: str, subset: str, main_score: str, split: str) -> None:
+    """task.json of a folder holding one subset of a multilingual mteb task (../shared/evaldata's layout)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"name": folder.name, "type": kind, "mteb_task": mteb_task, "hf_subset": subset}
+    (folder / "task.json").write_text(json.dumps(spec | {"main_score": main_score, "split": split}))
+
+
 def make_multilingual_sts_task(folder: Path, lang: str, subset: str) -> Path:
     """A folder laid out as ../shared/evaldata's STSBMulti-dev-<lang>: one subset of STSBenchmarkMultilingualSTS."""
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "name": folder.name,
-        "type": "STS",
-        "mteb_task": "STSBenchmarkMultilingualSTS",
-        "hf_subset": subset,
-        "main_score": "cosine_spearman",
-        "split": "dev",
-    }
-    (folder / "task.json").write_text(json.dumps(spec))
+    write_subset_task(folder, "STS", "STSBenchmarkMultilingualSTS", subset, "cosine_spearman", "dev")
     texts = PARALLEL[lang]
     rows = [
         {"sentence1": texts[i], "sentence2": texts[(i + shift) % len(texts)], "score": 5.0 - shift}
@@ -147,16 +145,7 @@ def make_multilingual_sts_task(folder: Path, lang: str, subset: str) -> Path:
 
 def make_bitext_task(folder: Path, lang: str, subset: str) -> Path:
     """A folder laid out as ../shared/evaldata's NTREX-<lang>-eng: sentence1 in `lang`, sentence2 its English."""
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "name": folder.name,
-        "type": "BitextMining",
-        "mteb_task": "NTREXBitextMining",
-        "hf_subset": subset,
-        "main_score": "f1",
-        "split": "test",
-    }
-    (folder / "task.json").write_text(json.dumps(spec))
+    write_subset_task(folder, "BitextMining", "NTREXBitextMining", subset, "f1", "test")
     write_jsonl(
         folder / "test.jsonl", [{"sentence1": s, "sentence2": e} for s, e in zip(PARALLEL[lang], PARALLEL["eng"])]
     )
