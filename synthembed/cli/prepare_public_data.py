@@ -98,11 +98,13 @@ def main(argv=None) -> dict:
 def prepare(args: PrepareArguments) -> dict:
     if args.dry_run:
         return prepare_on(args, None)
-    from synthembed.distributed import leave_process_group
+    from synthembed.distributed import exit_without_teardown, leave_process_group
 
     accelerator = make_accelerator()
     stats = prepare_on(args, accelerator)
     leave_process_group(accelerator)  # the other ranks return early while the main one writes
+    if accelerator.num_processes > 1:  # no teardown with gloo threads alive (synthembed.distributed)
+        exit_without_teardown(0)
     return stats
 
 

@@ -31,12 +31,13 @@ def process_state():
 
 
 def leave(state) -> None:
-    """Wait for rank 0's writing, then leave the process group (synthembed.distributed: a rank that exits while
-    gloo threads still run aborts the launch); nothing to do in one process."""
+    """Wait for rank 0's writing, leave the process group and end the process (synthembed.distributed: a rank that
+    exits while gloo threads still run aborts the launch); nothing to do in one process."""
     if state is not None:
-        from synthembed.distributed import leave_process_group
+        from synthembed.distributed import exit_without_teardown, leave_process_group
 
         leave_process_group(state)  # PartialState waits as an Accelerator does
+        exit_without_teardown(0)  # every rank's work is written: no teardown with gloo threads alive
 
 
 def _characters(data) -> int:
