@@ -63,9 +63,10 @@ class TeacherEmbeddings:
         """Encode the texts the cache lacks (queries with the teacher's query prompt, if it has one), then load all."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._check_owner()
+        self._load()  # what is cached; read once, and again only if texts are added
         todo: dict[str, dict[int, str]] = {}
         for kind, texts in zip(KINDS, (queries, documents)):
-            done = self._cached_ids(kind)
+            done = self.index[kind]
             todo[kind] = {key: text for text in texts if (key := text_id(text)) not in done}
         missing = sum(len(v) for v in todo.values())
         if missing:
@@ -73,7 +74,7 @@ class TeacherEmbeddings:
             self._encode(todo, device)
             self.encode_seconds = time.time() - start
             logger.info("Teacher %s: %d texts encoded in %.0f s", self.teacher, missing, self.encode_seconds)
-        self._load()
+            self._load()
 
     def lookup(self, ids: torch.Tensor, kind: str) -> torch.Tensor:
         """[n, d] embeddings of the texts with these `text_id`s; kind: query or document."""
@@ -89,15 +90,6 @@ class TeacherEmbeddings:
     # ---- internals ------------------------------------------------------------------------------------------------
     def _blocks(self, kind: str) -> list[Path]:
         return sorted(self.cache_dir.glob(f"{kind}-*.safetensors"))
-
-    def _cached_ids(self, kind: str) -> set[int]:
-        from safetensors import safe_open
-
-        ids: set[int] = set()
-        for path in self._blocks(kind):
-            with safe_open(str(path), "pt") as f:
-                ids.update(f.get_tensor("ids").tolist())
-        return ids
 
     def _check_owner(self) -> None:
         """One cache folder, one teacher: refuse to mix embeddings of two models (different spaces)."""
