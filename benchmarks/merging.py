@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from quality import SHARED, evaluate, merge_row, run, sts_dev_jsonl
+from quality import SHARED, evaluate, merge_row, run, sts_jsonl
 
 DEV_TASKS = ["STSBenchmarkDev", "LLMPairsDev"]
 TEST_TASKS = ["STSBenchmark", "SICK-R"]
@@ -67,7 +67,7 @@ def prepare_data(traindata: Path, evaldata: Path, out: Path, seed: int) -> tuple
             + "".join(f"q{i}\t{ids[r['positive']]}\t1\n" for i, r in enumerate(queries)),
         },
     )
-    sts = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
+    sts = sts_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
     write_task(
         tasks / "STSBenchmarkDev",
         {"name": "STSBenchmarkDev", "type": "STS", "main_score": "cosine_spearman"} | common,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -79,29 +78,11 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
     }
 
 
-def normalized(text: str) -> str:
-    """Lower-cased, punctuation removed, whitespace collapsed: how ../shared/traindata was de-duplicated."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+def sts_jsonl(raw_csv: Path, output: Path, scale: float = 1.0) -> Path:
+    """STS Benchmark pairs (an official tab-separated file) as sentence1/sentence2/score rows (score × scale)."""
+    from synthembed.evaluation.local_tasks import read_sts_benchmark_csv
 
-
-def evaluation_texts(tasks_dir: Path) -> set[str]:
-    """Every sentence, query and document of every local evaluation task (normalized)."""
-    texts = set()
-    for path in tasks_dir.glob("*/*.jsonl"):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            texts.update(normalized(row[k]) for k in ("sentence1", "sentence2", "text") if isinstance(row.get(k), str))
-    return texts
-
-
-def sts_dev_jsonl(raw_csv: Path, output: Path, scale: float = 1.0, exclude: set[str] = frozenset()) -> Path:
-    """STS Benchmark pairs (an official tab-separated file) as sentence1/sentence2/score rows (score × scale),
-    without the pairs that share a sentence with `exclude` (normalized texts of evaluation sets)."""
-    rows = []
-    for line in raw_csv.read_text(encoding="utf-8").splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 7 and not {normalized(parts[5]), normalized(parts[6])} & exclude:
-            rows.append({"sentence1": parts[5], "sentence2": parts[6], "score": float(parts[4]) * scale})
+    rows = [{**r, "score": r["score"] * scale} for r in read_sts_benchmark_csv(raw_csv)]
     output.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return output
 
@@ -124,13 +105,15 @@ def offline_override(traindata, evaldata, out: Path, dev_rows: int, model: str |
     ]
     sts_entry = next((e for e in recipe["dataset_mixture"] if e.get("name") == "stsb_train"), None)
     if sts_entry is not None:
-        exclude = evaluation_texts(evaldata / "tasks")  # STS-B test, SICK-R, the multilingual dev sets, NFCorpus...
-        train = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-train.csv", out / "stsb-train.jsonl", 0.2, exclude)
+        train = sts_jsonl(evaldata / "raw/STSBenchmark/sts-train.csv", out / "stsb-train.jsonl", 0.2)
         mixture.append({**sts_entry, "path": str(train), "split": "train"})
-    dev = sts_dev_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
+    dev = sts_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
     override = {
         "model_name_or_path": model or str(embedded_gemma_dir()),
         "dataset_mixture": mixture,
+        # every local evaluation set (STS-B test, SICK-R, the multilingual dev sets, NTREX, NFCorpus) stands for the
+        # recipe's MTEB task names; the official STS-B train split shares sentences with them
+        "decontamination_tasks": [str(evaldata / "tasks")],
         "eval_datasets": [{"path": str(dev), "name": "stsb_dev", "max_rows": dev_rows}],
         "teacher_cache_dir": str(out / "teacher-cache"),  # every grid point shares the teacher's embeddings
     }

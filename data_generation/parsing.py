@@ -12,12 +12,12 @@ from __future__ import annotations
 import ast
 import json
 import re
-import unicodedata
 
 from pydantic import BaseModel, ValidationError
 
 from data_generation.schemas import brainstorm_model, reply_model
 from data_generation.templates import OUTPUT_KEYS
+from synthembed_common.text import normalize
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.S)
 
@@ -52,11 +52,6 @@ def load_reply(content: str | None, finish_reason: str | None):
     if content is None or not content.strip():
         raise Rejected("empty_reply")
     return _load(_strip_fence(content), finish_reason)
-
-
-def normalize(text: str) -> str:
-    """Normalised form for exact-duplicate checks: NFKC, case-folded, whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def parse_brainstorm(content: str | None, finish_reason: str | None = None) -> list[str]:

@@ -10,9 +10,8 @@ Beyond the paper, which keeps every well-formed, non-duplicate example (Wang et 
   `pip install lingua-language-detector`) finds clearly in another language than the row's `language` (bitext: S1
   in the source, S2/S3 in the target language): a fast low-accuracy pass over its first characters, and for a text
   it doubts, full accuracy over the whole text. Without lingua the rule is skipped and the stats say so.
-- `contaminated`: the row shares a word n-gram (`decontamination_ngram`, 13 as in GPT-3's and the Open LLM
-  decontamination) with a test text of `decontamination_tasks`; a test text shorter than n words (n/2 at least) must
-  appear whole, alignment-handbook's substring rule. Counted per task.
+- `contaminated`: a text of the row copies a test text of `decontamination_tasks` (synthembed/decontamination.py: a
+  shared word n-gram, n = `decontamination_ngram`, a shorter test text contained whole, or equality). Counted per task.
 - `near_duplicate`: MinHash-LSH (datasketch) Jaccard estimate of character 5-grams (of the words, punctuation dropped) of
   `near_dup_threshold` or more with an earlier row of the run (merge_shards applies it again across shards).
 """
@@ -20,15 +19,13 @@ Beyond the paper, which keeps every well-formed, non-duplicate example (Wang et 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import Counter
 from itertools import islice
-from pathlib import Path
 
-from data_generation.parsing import normalize
-from synthembed_common.config import ConfigError
+from synthembed.decontamination import Decontamination
 from synthembed_common.languages import to_iso_code
+from synthembed_common.text import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -187,98 +184,6 @@ class LanguageCheck:
         return False
 
 
-class Decontamination:
-    """Word n-gram overlap with the test texts of MTEB tasks (by name, through mteb) or local task folders."""
-
-    def __init__(self, sources: list[str], n: int):
-        self.n, self.min_short = n, max(1, math.ceil(n / 2))
-        self.grams: dict[str, str] = {}  # " ".join(n tokens) -> task
-        self.short: dict[int, dict[str, str]] = {}  # length -> {" ".join(tokens): task} for texts under n tokens
-        # The first min_short tokens of every n-gram and short text: one lookup per row position rules out every
-        # match starting there (almost all), instead of one join and lookup per length (a 250-word row: 0.23 ms,
-        # not 1.0).
-        self.heads: set[str] = set()
-        self.test_texts: Counter = Counter()
-        self.removed: Counter = Counter()
-        for source in sources:
-            for name, texts in load_test_texts(source):
-                self.test_texts[name] += len(texts)
-                self.removed[name] += 0
-                for text in texts:
-                    self._add(name, _TOKEN.findall(normalize(text)))
-
-    def _add(self, task: str, tokens: list[str]) -> None:
-        k = self.min_short
-        if len(tokens) >= self.n:
-            for i in range(len(tokens) - self.n + 1):
-                self.grams.setdefault(" ".join(tokens[i : i + self.n]), task)
-                self.heads.add(" ".join(tokens[i : i + k]))
-        elif len(tokens) >= k:
-            self.short.setdefault(len(tokens), {}).setdefault(" ".join(tokens), task)
-            self.heads.add(" ".join(tokens[:k]))
-
-    def match(self, row: dict) -> str | None:
-        """The task a row copies from, or None."""
-        k, tables = self.min_short, [(self.n, self.grams), *self.short.items()]
-        for text in (row[f] for f in FIELDS):
-            tokens = _TOKEN.findall(normalize(text or ""))
-            for i in range(len(tokens) - k + 1):
-                if " ".join(tokens[i : i + k]) not in self.heads:
-                    continue
-                for length, table in tables:
-                    task = i + length <= len(tokens) and table.get(" ".join(tokens[i : i + length]))
-                    if task:
-                        return task
-        return None
-
-
-def load_test_texts(source: str) -> list[tuple[str, list[str]]]:
-    """[(task name, its evaluation-split texts)] of a local task folder (or a folder of them) or an mteb task name."""
-    try:
-        if Path(source).exists():
-            from synthembed.evaluation.local_tasks import find_local_tasks, load_local_task
-
-            tasks = [load_local_task(folder) for folder in find_local_tasks([source])]
-        else:
-            import mteb
-
-            tasks = [mteb.get_task(source)]
-            tasks[0].load_data()  # offline: from the datasets cache
-        return [(task.metadata.name, _task_texts(task)) for task in tasks]
-    except Exception as e:  # mteb raises KeyError/ValueError/ConnectionError/...; the user needs one line either way
-        reason = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
-        raise ConfigError(
-            f"`decontamination_tasks` entry {source!r} could not be loaded ({reason}); give an mteb "
-            "task name whose data is in the local cache, or a local task folder (task.json layout)"
-        ) from None
-
-
-_NOT_TEXT = {"id", "_id", "label", "labels", "score", "lang", "title"}
-
-
-def _task_texts(task) -> list[str]:
-    """Texts of the evaluation splits of a loaded mteb task: {subset: {split: Dataset | retrieval parts}}."""
-    splits, texts = set(task.metadata.eval_splits), []
-    skip = _NOT_TEXT | {getattr(task, "label_column_name", "label")}
-    for subset in task.dataset.values():
-        for split, data in subset.items():
-            if split not in splits:
-                continue
-            if isinstance(data, dict) and "queries" in data:  # retrieval: the queries and their relevant documents
-                relevant = {doc for docs in (data.get("relevant_docs") or {}).values() for doc in docs}
-                texts += [t for t in data["queries"]["text"] if isinstance(t, str)]
-                corpus = data["corpus"]
-                texts += [t for i, t in zip(corpus["id"], corpus["text"]) if i in relevant]
-                continue
-            for column in data.column_names:
-                if column in skip:
-                    continue
-                for value in data[column]:
-                    values = value if isinstance(value, list) else [value]
-                    texts += [v for v in values if isinstance(v, str) and v.strip()]
-    return texts
-
-
 def _version(distribution: str) -> str:
     from importlib.metadata import version
 
@@ -323,9 +228,7 @@ class QualityGate:
         if self.language.wrong(row):
             return "wrong_language"
         if self.decontamination is not None:
-            task = self.decontamination.match(row)
-            if task:
-                self.decontamination.removed[task] += 1
+            if self.decontamination.count(row[f] for f in FIELDS):
                 return "contaminated"
         return None
 
@@ -348,11 +251,7 @@ class QualityGate:
     def report(self) -> dict:
         decontamination = None
         if self.decontamination is not None:
-            d = self.decontamination
-            decontamination = {
-                task: {"test_texts": d.test_texts[task], "rows_removed": d.removed[task]}
-                for task in sorted(d.test_texts)
-            }
+            decontamination = dict(sorted(self.decontamination.report().items()))
         return {
             "rules": dict(sorted(self.rules.items())),
             "language_check": self.language.status,

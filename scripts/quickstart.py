@@ -82,19 +82,13 @@ def run(cmd: list[str], offline: bool = True) -> None:
 
 
 def sts_rows(path: Path) -> list[dict]:
-    """An STS Benchmark csv as {sentence1, sentence2, score} rows, read as MTEB's copy was made: each line split on
-    tabs (genre, file, years, id, score, sentence1, sentence2, then source columns on some lines), quote characters
-    kept as text. A csv reader would treat `"` as quoting and merge or alter 40-odd test pairs."""
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-        if not line:
-            continue
-        fields = line.split("\t")
-        try:
-            rows.append({"sentence1": fields[5], "sentence2": fields[6], "score": float(fields[4])})
-        except (IndexError, ValueError):
-            sys.exit(f"error: {path}:{i}: expected tab-separated genre, file, years, id, score, sentence1, sentence2")
-    return rows
+    """An STS Benchmark csv as {sentence1, sentence2, score} rows (synthembed's reader, MTEB's reading)."""
+    from synthembed.evaluation.local_tasks import LocalTaskError, read_sts_benchmark_csv
+
+    try:
+        return read_sts_benchmark_csv(path)
+    except LocalTaskError as e:
+        sys.exit(f"error: {e}")
 
 
 def shipped_sts_task(folder: Path) -> Path:
@@ -118,12 +112,11 @@ def shipped_sts_task(folder: Path) -> Path:
 
 def sts_train_positives(folder: Path) -> int:
     """STS Benchmark train pairs scored >= 4 as {query, positive} rows (a saved dataset). The official splits share
-    sentences (6 of these pairs are test pairs too): a pair with a sentence of the test split is left out."""
+    sentences (6 of these pairs are test pairs too): training drops the pairs that copy a test text
+    (`--decontamination_tasks`, the same rule as every recipe's)."""
     from datasets import Dataset
 
-    test = {s for r in sts_rows(STSB / "sts-test.csv") for s in (r["sentence1"], r["sentence2"])}
     rows = [r for r in sts_rows(STSB / "sts-train.csv") if r["score"] >= STS_POSITIVE_MIN]
-    rows = [r for r in rows if r["sentence1"] not in test and r["sentence2"] not in test]
     Dataset.from_list([{"query": r["sentence1"], "positive": r["sentence2"]} for r in rows]).save_to_disk(folder)
     return len(rows)
 
@@ -198,9 +191,11 @@ def main(argv=None) -> None:
     banner("2/3  Train Gemma-3-270M into an embedder: LoRA, EOS + last-token pooling, InfoNCE, 2 CPU processes")
     with stages("training"):
         n_sts = sts_train_positives(sts_dir)
+        test_task = shipped_sts_task(root / "evaldata" / SHIPPED_TASK)
+        local_folders = [str(args.evaldata / name) for name in local] if args.evaldata else []
         print(
-            f"+ {n_sts} STS Benchmark train pairs scored >= {STS_POSITIVE_MIN:g}, "
-            "none sharing a sentence with the test split"
+            f"+ {n_sts} STS Benchmark train pairs scored >= {STS_POSITIVE_MIN:g}; those copying a text of the "
+            "evaluated test sets are dropped by the training command"
         )
         mixture = [
             {"path": str(data_dir / "dataset"), "name": "synthetic"},
@@ -208,6 +203,7 @@ def main(argv=None) -> None:
         ]
         recipe = ["recipes/train.py", "--config", "recipes/cpu-quickstart/train.yaml", "--bf16", str(bf16).lower()]
         recipe += ["--model_name_or_path", str(gemma_dir), "--dataset_mixture", json.dumps(mixture)]
+        recipe += ["--decontamination_tasks", str(test_task), *local_folders]
         if args.max_steps is not None:  # the recipe's 10 % warm-up at any length
             recipe += ["--max_steps", str(args.max_steps), "--warmup_steps", str(math.ceil(args.max_steps / 10))]
         launch = [python, "-m", "accelerate.commands.launch", "--config_file", args.accelerate_config]
@@ -218,9 +214,7 @@ def main(argv=None) -> None:
 
     banner("3/3  Evaluate trained and untrained with the E5 protocol (STS instruction on both sides)")
     with stages("evaluation"):
-        folders = [str(args.evaldata / name) for name in local] if args.evaldata else []
-        if not args.evaldata and local:
-            folders = [str(shipped_sts_task(root / "evaldata" / SHIPPED_TASK))]
+        folders = local_folders or ([str(test_task)] if local else [])
         task_args = ["--local_tasks", *folders] if folders else ["--local_tasks", "null"]
         task_args += ["--tasks", *hub] if hub else ["--tasks", "null"]
         for folder, out in ((model_dir, eval_dir), (base_dir, base_eval_dir)):

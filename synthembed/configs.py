@@ -142,6 +142,14 @@ class DataArguments:
             "one); rows with query/positive(/negative) are scored like training (loss, retrieval accuracy)."
         },
     )
+    decontamination_tasks: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "MTEB task names or local task folders: training rows with a text that copies one of their test "
+            "texts (a shared 13-word n-gram, a shorter test text contained whole, or equality) are dropped, counted "
+            "per task in the log (synthembed/decontamination.py; the generation gate's rule)."
+        },
+    )
     dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset mapping."})
 
     def __post_init__(self):
@@ -171,6 +179,11 @@ class DataArguments:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
         for i, entry in enumerate(self.eval_datasets):
             validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, LABEL_COLUMNS + STS_COLUMNS)
+        tasks = self.decontamination_tasks
+        if tasks is not None and (not isinstance(tasks, list) or not all(isinstance(t, str) and t for t in tasks)):
+            raise ConfigError(
+                f"`decontamination_tasks` must be a list of MTEB task names or task folders, got {tasks!r}"
+            )
 
 
 def validate_dataset_entry(where: str, entry: Any, keys: set[str], columns: tuple[str, ...]) -> None:

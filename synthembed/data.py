@@ -16,12 +16,14 @@ import hashlib
 import json
 import logging
 import os
+from collections import Counter
 from typing import Any
 
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
 from synthembed.configs import STS_COLUMNS, DataArguments
+from synthembed.decontamination import Decontamination
 from synthembed.evaluation.instructions import STS_INSTRUCTION  # the paper's (Table 15), on both sides
 from synthembed.model_folder import QueryTemplate
 from synthembed_common.config import first_line
@@ -182,9 +184,13 @@ def with_task_type_prefixes(ds: Dataset, prefixes: dict[str, str], source: str, 
 
 def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
     parts = []
+    tasks = data_args.decontamination_tasks
+    decontamination = Decontamination(tasks) if tasks else None  # first: a task that cannot load fails early
     for i, entry in enumerate(data_args.dataset_mixture):
         source = entry_name(entry, i)
         ds = to_schema(load_one(entry, data_args.dataset_num_proc), entry, source, data_args.dataset_num_proc)
+        if decontamination is not None:
+            ds = decontaminated(ds, decontamination, source)
         if data_args.task_type_prefixes is not None:
             ds = with_task_type_prefixes(ds, data_args.task_type_prefixes, source)
         if entry.get("fraction", 1.0) != 1.0:
@@ -192,6 +198,17 @@ def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
         logger.info("dataset %s: %d rows", source, len(ds))
         parts.append(ds)
     return concatenate_datasets(parts).shuffle(seed=seed)
+
+
+def decontaminated(ds: Dataset, decontamination: Decontamination, source: str) -> Dataset:
+    """`ds` without the rows whose query, positive or a negative copies a test text; the drops logged per task."""
+    before = Counter(decontamination.removed)
+    keep = [not decontamination.count([q, p, *n]) for q, p, n in zip(ds["query"], ds["positive"], ds["negatives"])]
+    dropped = {t: c for t, c in (decontamination.removed - before).items() if c}
+    if dropped:
+        logger.info("dataset %s: %d rows copy evaluation texts, dropped (%s)", source, sum(dropped.values()), dropped)
+        ds = ds.select([i for i, k in enumerate(keep) if k])
+    return ds
 
 
 def sts_schema(ds: Dataset, entry: dict[str, Any], source: str) -> Dataset:

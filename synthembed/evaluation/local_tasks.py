@@ -47,6 +47,25 @@ class LocalTaskError(ValueError):
     """A local task folder is malformed; the message names the folder and what is wrong."""
 
 
+def read_sts_benchmark_csv(path: str | Path) -> list[dict]:
+    """An official STS Benchmark file (sts-train/dev/test.csv) as {sentence1, sentence2, score} rows (score 0-5), read as
+    MTEB's copy was made: each line split on tabs (genre, file, years, id, score, sentence1, sentence2, then source
+    columns on some lines), quote characters kept as text. A csv reader would treat `"` as quoting and merge or alter
+    40-odd test pairs."""
+    rows = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), 1):
+        if not line:
+            continue
+        fields = line.split("\t")
+        try:
+            rows.append({"sentence1": fields[5], "sentence2": fields[6], "score": float(fields[4])})
+        except (IndexError, ValueError):
+            raise LocalTaskError(
+                f"{path}:{i}: expected tab-separated genre, file, years, id, score, sentence1, sentence2"
+            ) from None
+    return rows
+
+
 def read_task_json(folder: Path) -> dict:
     path = folder / "task.json"
     if not folder.is_dir():
