@@ -9,8 +9,9 @@ real MTEB test sets (the E5 protocol: the paper's instruction on both sides for 
 - untrained: the base decoder, last-token pooling, saved exactly as a trained model would be (0 steps);
 - trained: the recipe as shipped;
 - e5_2024: the paper's method alone (the recipe before issue 20: no teacher, no hardness weighting, no margin mask,
-  no STS-B train pairs);
-- no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train);
+  no STS-B train pairs, no multilingual rows);
+- no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train,
+  multilingual_data);
 - gor, bidirectional_mean: one technique the recipe leaves off, turned on;
 - seed_43: the recipe with another seed (data order, LoRA init), to soup with `--merge soup=trained,seed_43`;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
@@ -46,6 +47,8 @@ TASKS = ["STSBenchmark", "SICK-R", "NFCorpus", *MULTILINGUAL_STS, *BITEXT]
 # Table columns: one task, or the mean of a group of tasks (the groups' tasks are evaluated, then averaged).
 GROUPS = {"STSBMulti dev (9 non-en)": MULTILINGUAL_STS, "NTREX bitext (8)": BITEXT}
 REFERENCE = "all-MiniLM-L6-v2"
+# The recipe's multilingual entries (shipped in data/stsb-multi-mt, scripts/prepare_multilingual_sts.py).
+MULTILINGUAL_DATA = ("stsb_multi_sts", "stsb_multi_parallel")
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
 OFFLINE_INSTRUCTIONS = {
@@ -58,16 +61,20 @@ OFFLINE_INSTRUCTIONS = {
 def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
     """Grid point → overrides of the recipe (None: not trained). `mixture`: the recipe's offline mixture."""
     other = 0.05 if temperature != 0.05 else 0.02
-    no_sts = ["--dataset_mixture", json.dumps([e for e in mixture if e["name"] != "stsb_train"])]
-    paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null", *no_sts]
+
+    def without(*names: str) -> list[str]:
+        return ["--dataset_mixture", json.dumps([e for e in mixture if e["name"] not in names])]
+
+    paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null"]
     return {
         "untrained": None,
-        "e5_2024": paper_only,
+        "e5_2024": [*paper_only, *without("stsb_train", *MULTILINGUAL_DATA)],
         "trained": [],
         "no_distillation": ["--distill_teacher", "null"],
         "no_hardness": ["--hardness_alpha", "0"],
         "no_false_negative_mask": ["--false_negative_margin", "null"],
-        "no_sts_train": no_sts,
+        "no_sts_train": without("stsb_train"),
+        "no_multilingual_data": without(*MULTILINGUAL_DATA),
         "gor": ["--gor_weight", "0.1"],
         "seed_43": ["--seed", "43"],  # a soup's second ingredient: --merge soup=trained,seed_43
         "bidirectional_mean": ["--use_bidirectional_attention", "true", "--pooling", "mean"],
@@ -107,6 +114,9 @@ def offline_override(traindata, evaldata, out: Path, dev_rows: int, model: str |
     if sts_entry is not None:
         train = sts_jsonl(evaldata / "raw/STSBenchmark/sts-train.csv", out / "stsb-train.jsonl", 0.2)
         mixture.append({**sts_entry, "path": str(train), "split": "train"})
+    for entry in recipe["dataset_mixture"]:  # the recipe's shipped files, as they are
+        if (REPO_ROOT / entry["path"]).exists():
+            mixture.append({**entry, "path": str(REPO_ROOT / entry["path"])})
     dev = sts_jsonl(evaldata / "raw/STSBenchmark/sts-dev.csv", out / "stsb-dev.jsonl")
     override = {
         "model_name_or_path": model or str(embedded_gemma_dir()),

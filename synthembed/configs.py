@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name", "task_type"}
 MIXTURE_KEYS |= {"min_score"}  # graded pairs (STS): only those scored >= min_score are positives
+# Optional columns naming the text a distillation teacher encodes instead of the query / positive (multilingual
+# knowledge distillation: the English source of a translation, Reimers & Gurevych, 2020).
+TEACHER_COLUMNS = ("teacher_query", "teacher_positive")
 EVAL_KEYS = {"path", "name", "split", "columns", "instruction", "data_dir", "config_name", "max_rows"}
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
 
@@ -101,7 +104,9 @@ class DataArguments:
             "help": "List of {path, split, fraction, columns, instruction, task_type, name}: path = local jsonl/json/parquet/csv "
             "file, a save_to_disk folder or a Hub id; fraction = the paper's sampling ratio (share of rows kept, >1 "
             "repeats rows); columns maps query/positive/negative/instruction (and score) onto the dataset's column names; "
-            "min_score keeps only pairs whose score is at least this (graded STS pairs as positives); "
+            "min_score keeps only pairs whose score is at least this (graded STS pairs as positives); columns may also map "
+            "teacher_query/teacher_positive: the text a distillation teacher encodes instead (a translation's English "
+            "source, for multilingual distillation); "
             "instruction = task definition for rows without an instruction column; task_type = the rows' task type "
             "where they have none (default: the entry's name)."
         },
@@ -173,7 +178,9 @@ class DataArguments:
         if not 0 <= self.eval_fraction < 1:
             raise ConfigError(f"`eval_fraction` must be in [0, 1), got {self.eval_fraction}")
         for i, entry in enumerate(self.dataset_mixture):
-            validate_dataset_entry(f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, (*LABEL_COLUMNS, "score"))
+            validate_dataset_entry(
+                f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, (*LABEL_COLUMNS, "score", *TEACHER_COLUMNS)
+            )
             score = entry.get("min_score", 0)
             if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")

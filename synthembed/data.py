@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
-from synthembed.configs import STS_COLUMNS, DataArguments
+from synthembed.configs import STS_COLUMNS, TEACHER_COLUMNS, DataArguments
 from synthembed.decontamination import Decontamination
 from synthembed.evaluation.instructions import STS_INSTRUCTION  # the paper's (Table 15), on both sides
 from synthembed.model_folder import QueryTemplate
@@ -115,7 +115,7 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
     """
     if len(ds) == 0:
         raise DataError(f"dataset {source!r} has no rows")
-    columns = {"query": "query", "positive": "positive", "negative": "negative", "instruction": "instruction"}
+    columns = {c: c for c in ("query", "positive", "negative", "instruction", *TEACHER_COLUMNS)}
     columns.update(entry.get("columns", {}))
     for role in ("query", "positive", *(c for c in entry.get("columns", {}) if c != "score")):
         if columns[role] not in ds.column_names:
@@ -151,6 +151,9 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
             "instruction": instruction,
             "source": row.get("source") or source,
             "task_type": row.get("task_type") or entry.get("task_type") or source,
+            # what a distillation teacher encodes in place of the query / positive ("" = the text itself): the
+            # English source of a translation, so the student maps both to the teacher's embedding of the source
+            **{f"teacher_{role}": row.get(columns[f"teacher_{role}"]) or "" for role in ("query", "positive")},
         }
 
     return ds.map(

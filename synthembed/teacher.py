@@ -1,6 +1,7 @@
 """Teacher embeddings for distillation: every training text encoded once by a SentenceTransformer, cached on disk.
 
-The cache is keyed by `synthembed.data.text_id` (the normalized text), so any run with the same teacher reuses it
+The cache is keyed by `synthembed.data.text_id` (the normalized text; for a translation given with its English source,
+the source's embedding under the translation's id: multilingual knowledge distillation), so any run with the same teacher reuses it
 whatever its mixture, and a killed encoding resumes where it stopped: texts are encoded in blocks of
 `BLOCK` and each block is written as its own safetensors file, atomically (a temporary name, then a rename).
 
@@ -59,15 +60,18 @@ class TeacherEmbeddings:
         self.table: dict[str, torch.Tensor] = {}
         self.encode_seconds = 0.0
 
-    def ensure(self, queries: Iterable[str], documents: Iterable[str], device: str | None = None) -> None:
-        """Encode the texts the cache lacks (queries with the teacher's query prompt, if it has one), then load all."""
+    def ensure(self, queries: Iterable[str | tuple[str, str]], documents: Iterable, device: str | None = None) -> None:
+        """Encode the texts the cache lacks (queries with the teacher's query prompt, if it has one), then load all.
+        An item may be (text, stand-in): the stand-in is encoded and cached under the text's id (a translation's
+        English source: multilingual knowledge distillation)."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._check_owner()
         self._load()  # what is cached; read once, and again only if texts are added
         todo: dict[str, dict[int, str]] = {}
         for kind, texts in zip(KINDS, (queries, documents)):
             done = self.index[kind]
-            todo[kind] = {key: text for text in texts if (key := text_id(text)) not in done}
+            items = ((t, t) if isinstance(t, str) else t for t in texts)
+            todo[kind] = {key: encoded for text, encoded in items if (key := text_id(text)) not in done}
         missing = sum(len(v) for v in todo.values())
         if missing:
             start = time.time()
@@ -155,10 +159,16 @@ class TeacherEmbeddings:
                 self.index[kind] = {k: i for i, k in enumerate(ids)}
 
 
-def training_texts(dataset, num_hard_negatives: int) -> tuple[list[str], list[str]]:
-    """Every bare query and every document (positive, the first `num_hard_negatives` negatives) of the mixture."""
-    queries = dataset["query"]
-    documents = list(dataset["positive"])
+def training_texts(dataset, num_hard_negatives: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(text, what the teacher encodes for it) of every bare query and every document (positive, the first
+    `num_hard_negatives` negatives) of the mixture: the text itself, or its `teacher_query` / `teacher_positive`."""
+    columns = dataset.column_names
+
+    def pairs(role: str) -> list[tuple[str, str]]:
+        stand_ins = dataset[f"teacher_{role}"] if f"teacher_{role}" in columns else [""] * len(dataset)
+        return [(text, stand_in or text) for text, stand_in in zip(dataset[role], stand_ins)]
+
+    documents = pairs("positive")
     if num_hard_negatives:
-        documents += [n for row in dataset["negatives"] for n in row[:num_hard_negatives]]
-    return queries, documents
+        documents += [(n, n) for row in dataset["negatives"] for n in row[:num_hard_negatives]]
+    return pairs("query"), documents

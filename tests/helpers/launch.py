@@ -88,6 +88,9 @@ def stand_in_local_datasets(recipes, root):
         for entry in yaml.safe_load(recipe.read_text()).get("dataset_mixture", []):
             if entry["path"].startswith("outputs/"):
                 (root / entry["path"]).mkdir(parents=True, exist_ok=True)
+            elif (REPO_ROOT / entry["path"]).exists() and not (root / entry["path"]).exists():  # shipped with the repo
+                (root / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+                (root / entry["path"]).symlink_to(REPO_ROOT / entry["path"])
 
 
 ANIMALS = "cat dog bird fox owl cow hen eel ant bee".split() * 2
