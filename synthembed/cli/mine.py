@@ -47,8 +47,8 @@ class MiningArguments(MiningWindow):
 def main(argv=None) -> dict:
     (args,) = parse_config([MiningArguments], argv, description=__doc__)
     setup_logging()
-    from synthembed.configs import missing_local_path
     from synthembed.data import DataError, load_one
+    from synthembed_common.hub import missing_local_path
 
     if missing_local_path(args.dataset_path):
         fail(f"`dataset_path`: no such file or folder {args.dataset_path!r}")

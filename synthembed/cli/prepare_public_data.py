@@ -182,7 +182,7 @@ def make_accelerator():
 def mining_model(args: PrepareArguments, accelerator):
     from sentence_transformers import SentenceTransformer
 
-    from synthembed.configs import missing_local_path
+    from synthembed_common.hub import missing_local_path
 
     if missing_local_path(args.mining_model_name_or_path):
         fail(f"`mining_model_name_or_path`: no such folder {args.mining_model_name_or_path!r}")
