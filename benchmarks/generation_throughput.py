@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Generation client throughput against scripted servers at a fixed server latency, on one endpoint and on a fleet.
 
-For each point CONCURRENCY/LATENCY and each endpoint count N, N scripted servers
-(`python tests/helpers/scripted_server.py`, a test double kept out of the installed packages, each its own process, so none shares the client's GIL) answer after
-LATENCY seconds, and the full pipeline (`data_generation.pipeline.generate`: plan, client, store append, validation,
+For each point CONCURRENCY/LATENCY and each endpoint count N, N scripted servers (`python
+tests/helpers/scripted_server.py`, a test double kept out of the installed packages; each its own process, so none
+shares the client's GIL) answer after LATENCY seconds, and the full pipeline (`data_generation.pipeline.generate`: plan, client, store append, validation,
 rows) runs CONCURRENCY requests in flight, split evenly over the N endpoints. Reported:
 - fraction = measured requests/s / bound, bound = CONCURRENCY / LATENCY (no client can do better);
 - CPU ms/request = the client process's CPU time (user + sys, `time.process_time()` around `generate`) / requests.
