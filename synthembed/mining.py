@@ -56,14 +56,18 @@ class MiningWindow:
         check_window(self.range_min, self.range_max, self.positive_fraction, self.sampling)
 
 
-def check_window(range_min: int, range_max: int, positive_fraction: float | None, sampling: str) -> None:
-    """Raise ConfigError naming the field for a window that selects nothing or a filter outside (0, 1]."""
+def check_window(
+    range_min: int, range_max: int, positive_fraction: float | None, sampling: str = "random", prefix: str = ""
+) -> None:
+    """Raise ConfigError naming the field for a window that selects nothing or a filter outside (0, 1]. `prefix`:
+    how a config that holds the window under other names spells them (generation's `negative_range_min`, ...)."""
+    lo, hi, fraction = (f"{prefix}{name}" for name in ("range_min", "range_max", "positive_fraction"))
     if not 0 <= range_min < range_max:
-        raise ConfigError(f"`range_min`/`range_max` must satisfy 0 <= min < max, got {range_min}, {range_max}")
+        raise ConfigError(f"`{lo}`/`{hi}` must satisfy 0 <= min < max, got {range_min}, {range_max}")
     if positive_fraction is not None and not 0 < positive_fraction <= 1:
-        raise ConfigError(f"`positive_fraction` must be in (0, 1] or null, got {positive_fraction}")
+        raise ConfigError(f"`{fraction}` must be in (0, 1] or null, got {positive_fraction}")
     if sampling not in ("random", "top"):
-        raise ConfigError(f"`sampling` must be random or top, got {sampling!r}")
+        raise ConfigError(f"`{prefix}sampling` must be random or top, got {sampling!r}")
 
 
 def mine_negatives(
