@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Generation client throughput against scripted servers at a fixed server latency, on one endpoint and on a fleet.
 
-For each point CONCURRENCY/LATENCY and each endpoint count N, N scripted servers
-(`python -m data_generation.scripted_server`, each its own process, so none shares the client's GIL) answer after
-LATENCY seconds, and the full pipeline (`data_generation.pipeline.generate`: plan, client, store append, validation,
+For each point CONCURRENCY/LATENCY and each endpoint count N, N scripted servers (`python
+tests/helpers/scripted_server.py`, a test double kept out of the installed packages; each its own process, so none
+shares the client's GIL) answer after LATENCY seconds, and the full pipeline (`data_generation.pipeline.generate`: plan, client, store append, validation,
 rows) runs CONCURRENCY requests in flight, split evenly over the N endpoints. Reported:
 - fraction = measured requests/s / bound, bound = CONCURRENCY / LATENCY (no client can do better);
 - CPU ms/request = the client process's CPU time (user + sys, `time.process_time()` around `generate`) / requests.
@@ -19,14 +19,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from data_generation.config import GenerationConfig
 from data_generation.pipeline import generate
 
+# Run as a script, not imported: the benchmark needs no tests/ on its import path.
+SCRIPTED_SERVER = Path(__file__).resolve().parents[1] / "tests" / "helpers" / "scripted_server.py"
+
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     """A scripted server on a free port (it picks one and prints its base_url first)."""
-    cmd = [sys.executable, "-m", "data_generation.scripted_server", "--port", "0", "--latency", str(latency)]
+    cmd = [sys.executable, str(SCRIPTED_SERVER), "--port", "0", "--latency", str(latency)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     base_url = proc.stdout.readline().strip()
     if not base_url.startswith("http://"):

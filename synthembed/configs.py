@@ -7,7 +7,6 @@ before any model is loaded.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,12 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from synthembed.evaluation.instructions import RETRIEVAL
 from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, PREFIX_TEMPLATE, QueryTemplate
 from synthembed_common.config import ConfigError
-from synthembed_common.hub import is_hub_id
+from synthembed_common.hub import missing_local_path
 from synthembed_common.seam1 import LABEL_COLUMNS
 
 if TYPE_CHECKING:
-    from transformers import TrainingArguments
-
     from synthembed.embedding import Chunking
 
 
@@ -31,13 +28,6 @@ MIXTURE_KEYS |= {"min_score"}  # graded pairs (STS): only those scored >= min_sc
 # knowledge distillation: the English source of a translation, Reimers & Gurevych, 2020).
 TEACHER_COLUMNS = ("teacher_query", "teacher_positive")
 EVAL_KEYS = {"path", "name", "split", "columns", "instruction", "data_dir", "config_name", "max_rows"}
-LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
-
-
-def missing_local_path(path: str) -> bool:
-    """True for a path meant to be local (not an `owner/name` Hub id, or with a file suffix) that does not exist."""
-    local = path.endswith(LOCAL_SUFFIXES) or not is_hub_id(path)
-    return local and not os.path.exists(os.path.expanduser(path))
 
 
 @dataclass
@@ -376,205 +366,3 @@ class ContrastiveArguments:
         from synthembed.embedding import Chunking
 
         return Chunking(chunk_size=self.embed_chunk_size, token_budget=self.embed_token_budget)
-
-
-# TrainingArguments' numbers that transformers accepts and fails on only once the model has loaded (a batch size 0) or
-# never (a negative learning rate): (field, lowest allowed value, whether it must be an int).
-TRAINING_NUMBERS = (
-    ("per_device_train_batch_size", 1, True),
-    ("per_device_eval_batch_size", 1, True),
-    ("gradient_accumulation_steps", 1, True),
-    ("max_steps", -1, True),
-    ("learning_rate", 0, False),
-    ("weight_decay", 0, False),
-    ("warmup_steps", 0, False),
-    ("num_train_epochs", 0, False),
-    ("max_grad_norm", 0, False),
-)
-
-
-def check_training_numbers(args: TrainingArguments) -> None:
-    """Reject impossible TrainingArguments numbers with one line naming the field, before anything loads."""
-    for name, lowest, integer in TRAINING_NUMBERS:
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        kind = "an int" if integer else "a number"
-        wrong_type = isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
-        if wrong_type or not math.isfinite(value) or value < lowest:
-            hint = " (-1: train num_train_epochs)" if name == "max_steps" else ""
-            raise ConfigError(f"`{name}` must be {kind} >= {lowest}{hint}, got {value!r}")
-    for name in ("save_steps", "eval_steps"):
-        value = getattr(args, name, None)
-        if value is not None and not (isinstance(value, (int, float)) and value > 0):
-            raise ConfigError(
-                f"`{name}` must be a number > 0 (a count of steps, or a fraction of the run), got {value!r}"
-            )
-
-
-def resolve_use_cpu(use_cpu: bool | None) -> bool:
-    """`use_cpu` as the launch implies it where the recipe leaves it unset.
-
-    accelerate's DeepSpeed and torchrun launchers do not pass the accelerate config's `use_cpu` on to the processes,
-    and transformers sets up gloo only when `use_cpu` is true: without it, several CPU processes would each train an
-    unconnected copy (DDP) or disagree with DeepSpeed on the world size (`train_batch_size ... 16 != 16 * 1 * 2`).
-    Without CUDA there is nothing else to train on, so an explicit `false` is overridden there too when several
-    processes run.
-    """
-    launched_on_cpu = os.environ.get("ACCELERATE_USE_CPU", "false").lower() in ("1", "true", "yes")
-    if use_cpu is None:
-        return launched_on_cpu or not _has_accelerator()
-    if not use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
-        return True
-    return bool(use_cpu)
-
-
-def deepspeed_config_file(args: TrainingArguments) -> str | dict | None:
-    """The DeepSpeed config this run will use: `deepspeed:` of the recipe, else the accelerate config's file."""
-    if args.deepspeed:
-        return args.deepspeed
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
-        return os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE") or None
-    return None
-
-
-def check_deepspeed_config(args: TrainingArguments) -> None:
-    """Raise ConfigError where a fixed (not "auto") DeepSpeed value contradicts the training arguments.
-
-    transformers fills "auto" values from the arguments and DeepSpeed asserts the batch arithmetic; both fail late,
-    once per process, with a traceback. The same checks here name the key, both values and the fix.
-    """
-    import json
-
-    source = deepspeed_config_file(args)
-    if source is None:
-        return
-    where = "DeepSpeed config" if isinstance(source, dict) else f"DeepSpeed config {source}"
-    if isinstance(source, str):
-        if not os.path.isfile(source):
-            raise ConfigError(f"{where}: no such file (paths are relative to the directory you launch from)")
-        try:
-            with open(source) as f:
-                source = json.load(f)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{where}: not valid JSON ({e})") from None
-    if not isinstance(source, dict):
-        raise ConfigError(f"{where}: expected a JSON object, got {type(source).__name__}")
-
-    def fixed(*keys):
-        node = source
-        for key in keys:
-            node = node.get(key) if isinstance(node, dict) else None
-        return None if node in (None, "auto") else node
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
-    expected = {
-        "train_micro_batch_size_per_gpu": (micro, "per_device_train_batch_size"),
-        "gradient_accumulation_steps": (accumulation, "gradient_accumulation_steps"),
-        "train_batch_size": (
-            micro * accumulation * world_size,
-            f"per_device_train_batch_size {micro} × gradient_accumulation_steps {accumulation} × {world_size} "
-            "process(es)",
-        ),
-        "gradient_clipping": (args.max_grad_norm, "max_grad_norm"),
-        "bf16.enabled": (bool(args.bf16), "bf16"),
-        "fp16.enabled": (bool(args.fp16), "fp16"),
-    }
-    for key, (value, name) in expected.items():
-        ds_value = fixed(*key.split("."))
-        if ds_value is not None and ds_value != value:
-            raise ConfigError(f'{where}: `{key}` is {ds_value!r} but {name} gives {value!r}; set it to "auto"')
-
-
-def _has_accelerator() -> bool:
-    import torch
-
-    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
-
-
-def _training_argument_nodes() -> list | None:
-    """The field definitions of transformers.TrainingArguments as its source has them (ast nodes), read without
-    importing transformers (seconds of start-up); None where the source cannot be read."""
-    import ast
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("transformers")
-        source = os.path.join(spec.submodule_search_locations[0], "training_args.py")
-        with open(source) as f:
-            tree = ast.parse(f.read())
-    except (AttributeError, ImportError, OSError, SyntaxError, TypeError, IndexError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":
-            return [
-                item
-                for item in node.body
-                if isinstance(item, ast.AnnAssign)
-                and isinstance(item.target, ast.Name)
-                and not item.target.id.startswith("_")
-                and "ClassVar" not in ast.unparse(item.annotation)
-            ]
-    return None
-
-
-def training_argument_names() -> set[str] | None:
-    """The field names of transformers.TrainingArguments (None where its source cannot be read: then the full parse
-    finds unknown keys)."""
-    nodes = _training_argument_nodes()
-    return None if nodes is None else {node.target.id for node in nodes}
-
-
-class _AnyNameIsStr(dict):
-    def __missing__(self, name):  # transformers' enums (IntervalStrategy, ...) take strings on the command line
-        return str
-
-
-def training_arguments_for_help() -> type | None:
-    """A stand-in for transformers.TrainingArguments with the same fields, defaults and help, built from its source:
-    what `--help` lists, without importing transformers. None where the source cannot be read that way."""
-    import ast
-    import dataclasses
-    import typing
-
-    nodes = _training_argument_nodes()
-    if nodes is None:
-        return None
-    names = {"Any": Any, "Literal": Literal, "Optional": typing.Optional, "Union": typing.Union}
-    names.update({t.__name__: t for t in (str, int, float, bool, list, dict)})
-    overridden = {f.name for f in dataclasses.fields(ContrastiveArguments)}
-    fields = []
-    for node in nodes:
-        if node.target.id in overridden:
-            continue
-        kwargs = {k.arg: k.value for k in node.value.keywords} if isinstance(node.value, ast.Call) else {}
-        default = kwargs.get("default", node.value if not kwargs else None)
-        metadata = kwargs.get("metadata")
-        help_text = ""
-        if isinstance(metadata, ast.Dict):  # only "help": the other entries may be computed ("choices")
-            for key, value in zip(metadata.keys, metadata.values):
-                if isinstance(key, ast.Constant) and key.value == "help":
-                    help_text = ast.literal_eval(value)
-        try:
-            default = ast.literal_eval(default) if default is not None else None
-        except ValueError:  # an enum member or a computed value: its source text
-            default = ast.unparse(default)
-        if "default_factory" in kwargs:  # list, dict, or a lambda returning a literal
-            factory = kwargs["default_factory"]
-            factory = factory.body if isinstance(factory, ast.Lambda) else factory
-            simple = {"list": [], "dict": {}}
-            default = simple.get(getattr(factory, "id", None)) if isinstance(factory, ast.Name) else None
-            if default is None and not isinstance(factory, ast.Name):
-                try:
-                    default = ast.literal_eval(factory)
-                except ValueError:
-                    default = None
-        hint = eval(ast.unparse(node.annotation), {"__builtins__": {}}, _AnyNameIsStr(names))
-        metadata = {"help": help_text}
-        if isinstance(default, (list, dict)):
-            made = field(default_factory=lambda value=default: value, metadata=metadata)
-        else:
-            made = field(default=default, metadata=metadata)
-        fields.append((node.target.id, hint, made))
-    return dataclasses.make_dataclass("TrainingArguments", fields)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from synthembed.card_facts import with_card_facts
 from synthembed.model_folder import CONFIG_NAME, read_settings, write_settings
 from synthembed.resume import RUN_MARKER
 from synthembed_common.files import write_dir_atomic
@@ -242,7 +243,7 @@ def merge_models(
         settings = dataclasses.replace(
             read_settings(parents[0].path), datasets=datasets, training=None, learning_curve=None, merge=info
         )
-        write_settings(tmp, settings)
+        write_settings(tmp, with_card_facts(settings))  # the union of datasets: facts found again (the parents' kept)
 
     write_dir_atomic(output_dir, write)
     from synthembed.model_card import render_model_card

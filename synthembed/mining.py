@@ -17,12 +17,57 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
-import torch
-from datasets import Dataset
-from tqdm.auto import tqdm
+from synthembed_common.config import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from datasets import Dataset
 
 logger = logging.getLogger(__name__)
+
+
+# torch, datasets and tqdm are imported where they are used: the commands read this declaration while parsing their
+# config, and --help loads no heavy library.
+@dataclass(kw_only=True)
+class MiningWindow:
+    """The rank window a mined negative is drawn from and the false-negative filter: declared, defaulted and checked
+    here once for every command that mines (synthembed-mine and synthembed-prepare-data take these fields)."""
+
+    range_min: int = field(
+        default=0,
+        metadata={
+            "help": "First eligible rank: 0 with `positive_fraction` (the filter drops the likely positives at the "
+            "top); without it, skip the top ranks (e.g. 10)."
+        },
+    )
+    range_max: int = field(default=100, metadata={"help": "Eligible ranks end here (paper: top-100)."})
+    positive_fraction: float | None = field(
+        default=0.95,
+        metadata={
+            "help": "Keep a candidate only if it scores < this × the positive's score (NV-Retriever: 0.95); null: off."
+        },
+    )
+    sampling: Literal["random", "top"] = field(default="random", metadata={"help": "random in the window, or top."})
+
+    def __post_init__(self):
+        check_window(self.range_min, self.range_max, self.positive_fraction, self.sampling)
+
+
+def check_window(
+    range_min: int, range_max: int, positive_fraction: float | None, sampling: str = "random", prefix: str = ""
+) -> None:
+    """Raise ConfigError naming the field for a window that selects nothing or a filter outside (0, 1]. `prefix`:
+    how a config that holds the window under other names spells them (generation's `negative_range_min`, ...)."""
+    lo, hi, fraction = (f"{prefix}{name}" for name in ("range_min", "range_max", "positive_fraction"))
+    if not 0 <= range_min < range_max:
+        raise ConfigError(f"`{lo}`/`{hi}` must satisfy 0 <= min < max, got {range_min}, {range_max}")
+    if positive_fraction is not None and not 0 < positive_fraction <= 1:
+        raise ConfigError(f"`{fraction}` must be in (0, 1] or null, got {positive_fraction}")
+    if sampling not in ("random", "top"):
+        raise ConfigError(f"`{prefix}sampling` must be random or top, got {sampling!r}")
 
 
 def mine_negatives(
@@ -32,16 +77,13 @@ def mine_negatives(
     positive_column: str = "positive",
     negative_column: str = "negative",
     corpus: list[str] | None = None,
-    range_min: int = 10,
-    range_max: int = 100,
+    window: MiningWindow | None = None,
     num_negatives: int = 1,
-    sampling: str = "random",
     only_missing: bool = True,
     query_prompt: str | None = None,
     corpus_prompt: str | None = None,
     batch_size: int = 32,
     seed: int = 42,
-    positive_fraction: float | None = None,
     as_list: bool = False,
     accelerator=None,
 ) -> tuple[Dataset, dict]:
@@ -49,13 +91,13 @@ def mine_negatives(
     `as_list`) or a list.
 
     Candidates are the corpus (default: every positive and existing negative in the dataset) ranked by cosine
-    similarity to the query; ranks [range_min, range_max) are eligible, minus any text equal to the row's positive
-    and, with `positive_fraction`, any scoring at or above that share of the positive's score.
+    similarity to the query; ranks [range_min, range_max) of the `window` (default: MiningWindow()) are eligible,
+    minus any text equal to the row's positive and, with `positive_fraction`, any scoring at or above that share of
+    the positive's score.
     """
-    if not 0 <= range_min < range_max:
-        raise ValueError(f"need 0 <= range_min < range_max, got {range_min}, {range_max}")
-    if sampling not in ("random", "top"):
-        raise ValueError(f"sampling must be random or top, got {sampling!r}")
+    from datasets import Dataset
+
+    window = window or MiningWindow()
     rows = dataset.to_list()
     has_negative = negative_column in dataset.column_names
     todo = [i for i, r in enumerate(rows) if not (only_missing and has_negative and r.get(negative_column))]
@@ -71,11 +113,11 @@ def mine_negatives(
         corpus,
         model,
         row_ids=todo,
-        range_min=range_min,
-        range_max=range_max,
+        range_min=window.range_min,
+        range_max=window.range_max,
         num_negatives=num_negatives,
-        sampling=sampling,
-        positive_fraction=positive_fraction,
+        sampling=window.sampling,
+        positive_fraction=window.positive_fraction,
         query_prompt=query_prompt,
         corpus_prompt=corpus_prompt,
         batch_size=batch_size,
@@ -101,11 +143,12 @@ def mine_window(
     corpus: list[str],
     model,
     row_ids: list[int],
-    range_min: int = 0,
-    range_max: int = 100,
+    *,
+    range_min: int,
+    range_max: int,
+    positive_fraction: float | None,
     num_negatives: int = 1,
     sampling: str = "random",
-    positive_fraction: float | None = None,
     query_prompt: str | None = None,
     corpus_prompt: str | None = None,
     batch_size: int = 32,
@@ -114,8 +157,12 @@ def mine_window(
 ) -> list[list[str]]:
     """The negatives picked for each query (an empty list where the window holds no candidate), on every process.
 
-    `row_ids` seed each row's random draw, so the picks are the same whatever the split across processes.
+    `row_ids` seed each row's random draw, so the picks are the same whatever the split across processes. The window
+    is passed field by field (its callers hold it under other names) and checked by the same rule as MiningWindow.
     """
+    from tqdm.auto import tqdm
+
+    check_window(range_min, range_max, positive_fraction, sampling)
     main = accelerator is None or accelerator.is_main_process
     encode = dict(batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=main)
     corpus_emb = _sharded_encode(model, corpus, corpus_prompt, encode, accelerator)
@@ -159,6 +206,8 @@ def mine_window(
 
 def _sharded_encode(model, texts: list[str], prompt, encode: dict, accelerator) -> torch.Tensor:
     """Every process embeds a contiguous share; the shares are gathered back in the corpus order."""
+    import torch
+
     if accelerator is None or accelerator.num_processes == 1:
         return model.encode(texts, prompt=prompt, **encode)
     from synthembed.distributed import gather_no_grad

@@ -89,8 +89,8 @@ class FolderSettings:
     license_name: str | None = None
     license_link: str | None = None
     language: list[str] | None = None  # ISO 639-1 codes
-    # What the model card found where training ran (the base model's license, the datasets' languages), kept for a
-    # later render elsewhere (synthembed.model_card.recorded_facts writes it).
+    # What the model card states that the saver found where training ran (the base model's license, the datasets'
+    # languages), kept for a later render elsewhere (synthembed.card_facts.with_card_facts; the card only reads it).
     card_facts: dict | None = None
     # A model merged from trained folders (synthembed.merging): {method, slerp_t, parents: [{path, weight, ...}]}.
     merge: dict | None = None

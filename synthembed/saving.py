@@ -6,7 +6,8 @@
   special tokens inside `max_seq_length`, so truncation keeps the EOS too;
 - pooling (`lasttoken`, `mean`, `weightedmean`, `cls`) and Normalize modules, the query prompt as the named prompt "query", and
   with a query template the E5 evaluation instructions as per-task prompts (synthembed.evaluation.instructions);
-- the folder settings (synthembed.model_folder) record the query template, pooling and what the card needs.
+- the folder settings (synthembed.model_folder) record the query template, pooling and what the card needs (its
+  facts found at save time, synthembed.card_facts).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from synthembed.card_facts import with_card_facts
 from synthembed.configs import DataArguments, ModelArguments
 from synthembed.model_folder import (
     COMPLETION_FILES,
@@ -37,8 +39,8 @@ logger = logging.getLogger(__name__)
 ST_POOLING = {"last_token": "lasttoken", "mean": "mean", "weighted_mean": "weightedmean", "cls": "cls"}
 
 
-def folder_settings(model_args: ModelArguments, data_args: DataArguments, **card_facts) -> FolderSettings:
-    """What a model folder records about the run that made it (card_facts: training, learning_curve)."""
+def folder_settings(model_args: ModelArguments, data_args: DataArguments, **run) -> FolderSettings:
+    """What a model folder records about the run that made it (run: training, learning_curve, matryoshka_dims)."""
     return FolderSettings(
         pooling=model_args.pooling,
         normalize=model_args.normalize,
@@ -50,7 +52,7 @@ def folder_settings(model_args: ModelArguments, data_args: DataArguments, **card
         datasets=[str(entry["path"]) for entry in data_args.dataset_mixture],
         license=model_args.card_license,
         language=model_args.card_language,
-        **card_facts,
+        **run,
     )
 
 
@@ -151,7 +153,8 @@ def export_sentence_transformer(
 
         prompts = sentence_transformer_prompts(settings.template, settings.default_instruction)
     SentenceTransformer(modules=modules, prompts=prompts).save(str(output_dir))
-    write_settings(output_dir, settings)
+    # The card's facts (license, languages) are found here, where training ran, and recorded once with the settings.
+    write_settings(output_dir, with_card_facts(settings))
     logger.info("Saved a SentenceTransformer folder to %s", output_dir)
     return output_dir
 

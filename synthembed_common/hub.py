@@ -31,6 +31,15 @@ def is_hub_id(name: str | None, owner_required: bool = True) -> bool:
     return "/" in name or not owner_required
 
 
+LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
+
+
+def missing_local_path(path: str) -> bool:
+    """True for a path meant to be local (not an `owner/name` Hub id, or with a file suffix) that does not exist."""
+    local = path.endswith(LOCAL_SUFFIXES) or not is_hub_id(path)
+    return local and not os.path.exists(os.path.expanduser(path))
+
+
 def hub_token(token_env: str = "HF_TOKEN") -> str | None:
     """The token from the environment variable named `token_env`; None lets huggingface_hub use its own default."""
     return os.environ.get(token_env) or None

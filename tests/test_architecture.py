@@ -169,6 +169,23 @@ def test_imports_follow_the_declared_direction():
     assert not wrong, "imports against synthembed_common/__init__.py's dependency rule:\n" + "\n".join(wrong)
 
 
+def module_getattrs(root: Path) -> list[str]:
+    """Modules that define a module-level `__getattr__` (lazy re-exports: names no reader or linter can follow)."""
+    return [
+        module
+        for module, path in _modules(root).items()
+        if any(
+            isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+            for node in ast.parse(path.read_text()).body
+        )
+    ]
+
+
+def test_no_module_getattr():
+    found = module_getattrs(REPO_ROOT)
+    assert not found, f"module-level __getattr__ in {found}: import the names explicitly where they are used"
+
+
 def test_make_quality_covers_every_python_folder():
     makefile = (REPO_ROOT / "Makefile").read_text()
     listed = set(re.search(r"^PY_DIRS\s*:?=\s*(.*)$", makefile, re.M).group(1).split())
@@ -182,13 +199,17 @@ def test_make_quality_covers_every_python_folder():
 
 
 def test_the_checks_catch_what_they_are_for(tmp_path):
-    """A reverse import, a private cross-module import and a cycle planted in a copy of two packages are found."""
+    """A reverse import, a private cross-module import, a cycle and a module __getattr__ planted in a copy of the
+    packages are found."""
     for package, files in {
         "synthembed_common": {
             "__init__.py": '"""Rule:\n\n    data_generation -> synthembed -> synthembed_common -> model_cards\n"""\n',
             "a.py": "def f():\n    from data_generation.b import _helper\n",
         },
-        "data_generation": {"__init__.py": "", "b.py": "from synthembed_common.a import f\n_helper = f\n"},
+        "data_generation": {
+            "__init__.py": "def __getattr__(name):\n    raise AttributeError(name)\n",
+            "b.py": "from synthembed_common.a import f\n_helper = f\n",
+        },
         "synthembed": {"__init__.py": ""},
         "model_cards": {"__init__.py": ""},
     }.items():
@@ -198,4 +219,5 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     edges, private = import_graph(tmp_path)
     assert cycles(edges) == [["data_generation.b", "synthembed_common.a", "data_generation.b"]]
     assert private == ["synthembed_common.a imports _helper from data_generation.b"]
+    assert module_getattrs(tmp_path) == ["data_generation"]
     assert reverse_imports(edges, declared_layers(tmp_path)) == ["synthembed_common.a imports data_generation.b"]

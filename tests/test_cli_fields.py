@@ -240,7 +240,7 @@ def test_training_argument_names_read_from_source_are_the_fields():
     """train's early check knows TrainingArguments' keys from transformers' source: the same set as the dataclass."""
     from transformers import TrainingArguments
 
-    from synthembed.configs import training_argument_names
+    from synthembed.cli.train import training_argument_names
 
     assert training_argument_names() == {f.name for f in dataclasses.fields(TrainingArguments)}
 
@@ -263,7 +263,8 @@ def test_train_help_stand_in_lists_what_the_full_parser_lists():
     computed at import)."""
     from trl import TrlParser
 
-    from synthembed.configs import ContrastiveArguments, DataArguments, ModelArguments, training_arguments_for_help
+    from synthembed.cli.train import training_arguments_for_help
+    from synthembed.configs import ContrastiveArguments, DataArguments, ModelArguments
     from synthembed.training_args import ContrastiveTrainingArguments
 
     real = TrlParser([ModelArguments, DataArguments, ContrastiveTrainingArguments])

@@ -122,7 +122,7 @@ PHASES = {
 def test_every_request_of_every_mode_takes_the_strict_variant_and_the_system_prompt(
     tmp_path, monkeypatch, minilm_dir, mode
 ):
-    from data_generation.scripted_server import classify
+    from helpers.scripted_server import classify
 
     monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
     bodies = _strict_run(tmp_path, minilm_dir, mode)

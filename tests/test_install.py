@@ -79,6 +79,8 @@ def test_installed_copy_renders_the_model_and_dataset_cards(installed, tmp_path)
         "dataset_card.md.j2",
         "model_card.md.j2",
     ]
+    # the scripted server is a test double (tests/helpers/scripted_server.py): no installed package ships it
+    assert not list(installed.rglob("scripted_server.py"))
 
 
 def test_console_scripts_run_from_the_installed_copy(installed, tmp_path):

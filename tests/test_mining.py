@@ -44,7 +44,7 @@ def test_mining_fills_only_missing_negatives_from_the_rank_window(tmp_path, mini
     data = tmp_path / "seam1"
     Dataset.from_list(seam1_rows()).save_to_disk(str(data))
     out = tmp_path / "mined"
-    proc = mine(data, minilm_dir, out, "--range_min", "1", "--range_max", "5")
+    proc = mine(data, minilm_dir, out, "--range_min", "1", "--range_max", "5", "--positive_fraction", "null")
     assert proc.returncode == 0, proc.stderr[-2000:]
     stats = json.loads((out / "mining_stats.json").read_text())
     assert stats["mined"] == 16 and stats["rows"] == 24
@@ -73,7 +73,7 @@ def test_positive_aware_filter_drops_a_near_copy_of_the_positive(minilm_dir):
     """NV-Retriever's filter: the unlabelled near-copy of the positive tops the ranking, and is dropped at 0.95."""
     from sentence_transformers import SentenceTransformer
 
-    from synthembed.mining import mine_negatives
+    from synthembed.mining import MiningWindow, mine_negatives
 
     model = SentenceTransformer(str(minilm_dir), device="cpu")
     rows = Dataset.from_list(
@@ -87,8 +87,36 @@ def test_positive_aware_filter_drops_a_near_copy_of_the_positive(minilm_dir):
         "Bananas are yellow.",
     ]
     corpus.append("The Eiffel Tower is in Paris.")
-    window = dict(corpus=corpus, range_min=0, range_max=4, sampling="top")
-    unfiltered, _ = mine_negatives(rows, model, **window)
-    filtered, _ = mine_negatives(rows, model, positive_fraction=0.95, **window)
+    window = dict(range_min=0, range_max=4, sampling="top")
+    unfiltered, _ = mine_negatives(rows, model, corpus=corpus, window=MiningWindow(positive_fraction=None, **window))
+    filtered, _ = mine_negatives(rows, model, corpus=corpus, window=MiningWindow(positive_fraction=0.95, **window))
     assert unfiltered[0]["negative"] == "The Eiffel Tower stands 330 metres tall."
     assert filtered[0]["negative"] == "The Eiffel Tower is in Paris."
+
+
+def test_every_mining_command_takes_one_window_with_one_set_of_defaults_and_checks(capsys):
+    """synthembed-mine and synthembed-prepare-data declared the window twice, with other defaults (range_min 10 and
+    no filter against 0 and 0.95): both now take MiningWindow's fields, and a bad window is the same one line."""
+    import dataclasses
+
+    import pytest
+
+    from synthembed.cli.mine import MiningArguments
+    from synthembed.cli.prepare_public_data import PrepareArguments
+    from synthembed.mining import MiningWindow
+    from synthembed_common.config import parse_config
+
+    window = {f.name: f for f in dataclasses.fields(MiningWindow)}
+    for cls in (MiningArguments, PrepareArguments):
+        assert {f.name: f for f in dataclasses.fields(cls) if f.name in window} == window, cls.__name__
+    required = {
+        MiningArguments: ["--dataset_path", "d", "--output_dir", "o", "--model_name_or_path", "m"],
+        PrepareArguments: ["--sources", '[{"name": "x"}]'],
+    }
+    for cls, argv in required.items():
+        with pytest.raises(SystemExit) as exit_info:
+            parse_config([cls], [*argv, "--range_min", "5", "--range_max", "5"], description="")
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and err.count("\n") == 0 and "`range_min`/`range_max`" in err, err
+    with pytest.raises(ValueError, match="positive_fraction"):
+        MiningWindow(positive_fraction=1.5)

@@ -14,9 +14,10 @@ from helpers.hub_server import LoopbackHub
 from helpers.launch import ROWS, train_with_dev_sets
 from huggingface_hub import ModelCard
 
+from synthembed.card_facts import GEMMA_TERMS, with_card_facts
 from synthembed.evaluation.summary import build_summary
-from synthembed.model_card import GEMMA_TERMS, render_model_card
-from synthembed.model_folder import read_settings, write_settings
+from synthembed.model_card import render_model_card
+from synthembed.model_folder import CONFIG_NAME, read_settings, write_settings
 
 # (language, source_language, target_language) per row: three languages, a bitext pair, a name without a code.
 LANGUAGES = [("English", None, None)] * 5 + [("Chinese", None, None)] * 3 + [("Swahili", None, None)] * 2
@@ -80,7 +81,8 @@ def _results():
 
 
 def _set(model_dir, **changes):
-    write_settings(model_dir, dataclasses.replace(read_settings(model_dir), **changes))
+    """Change the folder's settings as the saver writes them: with the card's facts found now."""
+    write_settings(model_dir, with_card_facts(dataclasses.replace(read_settings(model_dir), **changes)))
 
 
 def test_card_written_at_save_time(model_dir):
@@ -125,12 +127,22 @@ def test_card_with_results_keeps_training_info(model_dir):
 def test_facts_found_where_training_ran_survive_a_render_elsewhere(model_dir, tmp_path):
     data = shutil.copytree(read_settings(model_dir).datasets[0], tmp_path / "data")
     _set(model_dir, datasets=[str(data)], base_model=str(data))  # a "base" without a card: no license
-    render_model_card(model_dir)
-    recorded = read_settings(model_dir).card_facts
+    recorded = read_settings(model_dir).card_facts  # by the saver
     assert recorded["datasets"][str(data)]["languages"] == ["en", "zh", "sw", "fr", "de"]
     shutil.rmtree(data)  # evaluation on another machine: the training data's path does not resolve there
     card = ModelCard.load(render_model_card(model_dir, results=_results()))
     assert card.data.language == ["en", "zh", "sw", "fr", "de"] and "(from the rows' language columns)" in card.text
+
+
+def test_the_card_reads_the_settings_and_never_writes_them(model_dir):
+    """The trainer's synthembed_config.json is the saver's file: a render (here of a folder saved before facts were
+    recorded, whose facts it finds for itself) leaves it byte for byte as it was."""
+    settings_file = model_dir / CONFIG_NAME
+    write_settings(model_dir, dataclasses.replace(read_settings(model_dir), card_facts=None))
+    before = settings_file.read_bytes()
+    card = ModelCard.load(render_model_card(model_dir, results=_results()))
+    assert settings_file.read_bytes() == before
+    assert card.data.language == ["en", "zh", "sw", "fr", "de"]
 
 
 def _cache_file(cache, repo_type, repo_id, filename, text):

@@ -10,10 +10,10 @@ import pytest
 from datasets import load_from_disk
 from helpers.generation_server import TEST_KEY, TEST_KEY_ENV, ScriptedServer, write_config
 from helpers.paths import REPO_ROOT, load_module
+from helpers.scripted_server import ranking_prompt_parts
 
 from data_generation.parsing import Rejected
 from data_generation.relabel import merged_stats, parse_ranking, ranking_prompt, select
-from data_generation.scripted_server import ranking_prompt_parts
 
 RELABEL = {"top_k": 4, "negative_rank": 3}
 

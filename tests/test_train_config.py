@@ -237,11 +237,11 @@ def test_late_deepspeed_errors_become_one_line():
     ],
 )
 def test_use_cpu_follows_the_launch_unless_the_recipe_says(monkeypatch, recipe_says, env, cuda, expected):
-    import synthembed.configs as configs
+    import synthembed.training_args as training_args
 
     monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(configs, "_has_accelerator", lambda: cuda)
-    assert configs.resolve_use_cpu(recipe_says) is expected
+    monkeypatch.setattr(training_args, "_has_accelerator", lambda: cuda)
+    assert training_args.resolve_use_cpu(recipe_says) is expected

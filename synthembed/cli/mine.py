@@ -2,7 +2,7 @@
 
     python scripts/mine_hard_negatives.py --dataset_path outputs/cpu-quickstart/data/dataset \
         --model_name_or_path intfloat/multilingual-e5-base --query_prompt "query: " --corpus_prompt "passage: " \
-        --output_dir outputs/mined [--range_min 10 --range_max 100 --num_negatives 1 --positive_fraction 0.95]
+        --output_dir outputs/mined [--range_min 0 --range_max 100 --num_negatives 1 --positive_fraction 0.95]
 
 Installed as `synthembed-mine`. A dataset that cannot be read, or lacks the named columns: one `error:` line, exit 2.
 """
@@ -12,23 +12,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from synthembed.mining import MiningWindow
 from synthembed_common.config import ConfigError, fail, parse_config
 from synthembed_common.files import write_dir_atomic, write_text_atomic
 from synthembed_common.logs import setup_logging
 
 
-def check_mining_window(range_min: int, range_max: int, positive_fraction: float | None) -> None:
-    """The rank window and the false-negative filter, as this command and the public-data step both take them."""
-    if not 0 <= range_min < range_max:
-        raise ConfigError(f"`range_min`/`range_max` must satisfy 0 <= min < max, got {range_min}, {range_max}")
-    if positive_fraction is not None and not 0 < positive_fraction <= 1:
-        raise ConfigError(f"`positive_fraction` must be in (0, 1], got {positive_fraction}")
-
-
 @dataclass
-class MiningArguments:
+class MiningArguments(MiningWindow):
+    """The command's own fields; the rank window (range_min, range_max, positive_fraction, sampling) is MiningWindow's."""
+
     dataset_path: str = field(metadata={"help": "save_to_disk folder, jsonl/json/parquet/csv file, or Hub id."})
     output_dir: str = field(metadata={"help": "Writes <output_dir>/dataset (save_to_disk), data.parquet, stats."})
     model_name_or_path: str = field(metadata={"help": "SentenceTransformer folder or Hub id that embeds."})
@@ -38,21 +32,14 @@ class MiningArguments:
     negative_column: str = field(default="negative", metadata={"help": "Column to fill (created if absent)."})
     query_prompt: str | None = field(default=None, metadata={"help": 'Prefix for queries, e.g. "query: " (mE5).'})
     corpus_prompt: str | None = field(default=None, metadata={"help": 'Prefix for documents, e.g. "passage: ".'})
-    range_min: int = field(default=10, metadata={"help": "Skip the top ranks (likely false negatives)."})
-    range_max: int = field(default=100, metadata={"help": "Eligible ranks end here (paper: top-100)."})
     num_negatives: int = field(default=1, metadata={"help": "Negatives per row (paper: 1)."})
-    positive_fraction: float | None = field(
-        default=None,
-        metadata={"help": "Keep a candidate only if it scores < this × the positive's score (NV-Retriever: 0.95)."},
-    )
-    sampling: Literal["random", "top"] = field(default="random", metadata={"help": "random in the window, or top."})
     only_missing: bool = field(default=True, metadata={"help": "Keep negatives rows already have."})
     batch_size: int = field(default=32, metadata={"help": "Encoding batch size."})
     max_seq_length: int | None = field(default=None, metadata={"help": "Truncation for the mining model."})
     seed: int = field(default=42, metadata={"help": "Seed for random sampling in the window."})
 
     def __post_init__(self):
-        check_mining_window(self.range_min, self.range_max, self.positive_fraction)
+        super().__post_init__()
         if self.num_negatives < 1:
             raise ConfigError(f"`num_negatives` must be >= 1, got {self.num_negatives}")
 
@@ -60,8 +47,8 @@ class MiningArguments:
 def main(argv=None) -> dict:
     (args,) = parse_config([MiningArguments], argv, description=__doc__)
     setup_logging()
-    from synthembed.configs import missing_local_path
     from synthembed.data import DataError, load_one
+    from synthembed_common.hub import missing_local_path
 
     if missing_local_path(args.dataset_path):
         fail(f"`dataset_path`: no such file or folder {args.dataset_path!r}")
@@ -94,10 +81,9 @@ def main(argv=None) -> dict:
     columns = (args.query_column, args.positive_column, args.negative_column)
     settings = {
         name: getattr(args, name)
-        for name in ("range_min", "range_max", "num_negatives", "sampling", "only_missing", "query_prompt")
-        + ("corpus_prompt", "batch_size", "seed", "positive_fraction")
+        for name in ("num_negatives", "only_missing", "query_prompt", "corpus_prompt", "batch_size", "seed")
     }
-    mined, stats = mine_negatives(dataset, model, *columns, **settings)
+    mined, stats = mine_negatives(dataset, model, *columns, window=args, **settings)
 
     ################
     # Save (to a temporary folder first: a killed run leaves no half-written dataset)

@@ -19,9 +19,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from synthembed.cli.mine import check_mining_window
+from synthembed.mining import MiningWindow
 from synthembed_common.config import ConfigError, fail, parse_config
 from synthembed_common.files import write_dir_atomic, write_text_atomic
 from synthembed_common.logs import setup_logging
@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class PrepareArguments:
+class PrepareArguments(MiningWindow):
+    """The step's own fields; the rank window (range_min, range_max, positive_fraction, sampling) is MiningWindow's."""
+
     sources: list[dict[str, Any]] = field(
         default_factory=list, metadata={"help": "The public sets (see synthembed/public_data.py for the keys)."}
     )
@@ -40,14 +42,7 @@ class PrepareArguments:
     )
     query_prompt: str | None = field(default="query: ", metadata={"help": "Query prefix of the mining model."})
     corpus_prompt: str | None = field(default="passage: ", metadata={"help": "Passage prefix of the mining model."})
-    range_min: int = field(default=0, metadata={"help": "First eligible rank (the filter below drops positives)."})
-    range_max: int = field(default=100, metadata={"help": "Eligible ranks end here (paper: top-100)."})
     num_hard_negatives: int = field(default=1, metadata={"help": "Negatives mined per row (paper: 1)."})
-    positive_fraction: float | None = field(
-        default=0.95,
-        metadata={"help": "Keep a candidate only if it scores < this × the positive's score (NV-Retriever: 0.95)."},
-    )
-    sampling: Literal["random", "top"] = field(default="random", metadata={"help": "random in the window, or top."})
     batch_size: int = field(default=128, metadata={"help": "Encoding batch size per process."})
     max_seq_length: int | None = field(default=512, metadata={"help": "Truncation for the mining model."})
     dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes for loading and mapping."})
@@ -60,7 +55,7 @@ class PrepareArguments:
     def __post_init__(self):
         if not self.sources:
             raise ConfigError("`sources` is empty: the recipe lists the public sets to prepare")
-        check_mining_window(self.range_min, self.range_max, self.positive_fraction)
+        super().__post_init__()
         if self.num_hard_negatives < 1:
             raise ConfigError(f"`num_hard_negatives` must be >= 1, got {self.num_hard_negatives}")
         if self.push_to_hub and not self.hub_dataset_id:
@@ -187,7 +182,7 @@ def make_accelerator():
 def mining_model(args: PrepareArguments, accelerator):
     from sentence_transformers import SentenceTransformer
 
-    from synthembed.configs import missing_local_path
+    from synthembed_common.hub import missing_local_path
 
     if missing_local_path(args.mining_model_name_or_path):
         fail(f"`mining_model_name_or_path`: no such folder {args.mining_model_name_or_path!r}")
@@ -208,9 +203,8 @@ def mine_source(sampled, full, model, args: PrepareArguments, accelerator):
     parts, mined = [], 0
     for language in dict.fromkeys(sampled["language"]):
         rows = sampled.filter(lambda r, language=language: r["language"] == language, desc=f"rows {language}")
-        settings = dict(range_min=args.range_min, range_max=args.range_max, num_negatives=args.num_hard_negatives)
-        settings |= dict(sampling=args.sampling, query_prompt=args.query_prompt, corpus_prompt=args.corpus_prompt)
-        settings |= dict(batch_size=args.batch_size, seed=args.seed, positive_fraction=args.positive_fraction)
+        settings = dict(num_negatives=args.num_hard_negatives, query_prompt=args.query_prompt, seed=args.seed)
+        settings |= dict(corpus_prompt=args.corpus_prompt, batch_size=args.batch_size, window=args)
         filled, stats = mine_negatives(
             rows, model, corpus=corpus_of(full, language), as_list=True, accelerator=accelerator, **settings
         )

@@ -15,14 +15,10 @@ import os
 import shutil
 import sys
 import warnings
+from dataclasses import field
+from typing import Any, Literal
 
-from synthembed.configs import (
-    ContrastiveArguments,
-    DataArguments,
-    ModelArguments,
-    training_argument_names,
-    training_arguments_for_help,
-)
+from synthembed.configs import ContrastiveArguments, DataArguments, ModelArguments
 from synthembed_common.config import fail, parse_config
 from synthembed_common.logs import setup_logging
 
@@ -270,6 +266,94 @@ def deepspeed_problem(error: BaseException) -> str | None:
         detail = " ".join(text.split()).split("Check batch related parameters. ")[-1]
         return f'DeepSpeed batch size mismatch: {detail}; set train_batch_size to "auto" (CPU runs: use_cpu: true)'
     return None
+
+
+# --help and the early check know TrainingArguments from its source: importing transformers costs seconds.
+def _training_argument_nodes() -> list | None:
+    """The field definitions of transformers.TrainingArguments as its source has them (ast nodes), read without
+    importing transformers (seconds of start-up); None where the source cannot be read."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("transformers")
+        source = os.path.join(spec.submodule_search_locations[0], "training_args.py")
+        with open(source) as f:
+            tree = ast.parse(f.read())
+    except (AttributeError, ImportError, OSError, SyntaxError, TypeError, IndexError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":
+            return [
+                item
+                for item in node.body
+                if isinstance(item, ast.AnnAssign)
+                and isinstance(item.target, ast.Name)
+                and not item.target.id.startswith("_")
+                and "ClassVar" not in ast.unparse(item.annotation)
+            ]
+    return None
+
+
+def training_argument_names() -> set[str] | None:
+    """The field names of transformers.TrainingArguments (None where its source cannot be read: then the full parse
+    finds unknown keys)."""
+    nodes = _training_argument_nodes()
+    return None if nodes is None else {node.target.id for node in nodes}
+
+
+class _AnyNameIsStr(dict):
+    def __missing__(self, name):  # transformers' enums (IntervalStrategy, ...) take strings on the command line
+        return str
+
+
+def training_arguments_for_help() -> type | None:
+    """A stand-in for transformers.TrainingArguments with the same fields, defaults and help, built from its source:
+    what `--help` lists, without importing transformers. None where the source cannot be read that way."""
+    import ast
+    import dataclasses
+    import typing
+
+    nodes = _training_argument_nodes()
+    if nodes is None:
+        return None
+    names = {"Any": Any, "Literal": Literal, "Optional": typing.Optional, "Union": typing.Union}
+    names.update({t.__name__: t for t in (str, int, float, bool, list, dict)})
+    overridden = {f.name for f in dataclasses.fields(ContrastiveArguments)}
+    fields = []
+    for node in nodes:
+        if node.target.id in overridden:
+            continue
+        kwargs = {k.arg: k.value for k in node.value.keywords} if isinstance(node.value, ast.Call) else {}
+        default = kwargs.get("default", node.value if not kwargs else None)
+        metadata = kwargs.get("metadata")
+        help_text = ""
+        if isinstance(metadata, ast.Dict):  # only "help": the other entries may be computed ("choices")
+            for key, value in zip(metadata.keys, metadata.values):
+                if isinstance(key, ast.Constant) and key.value == "help":
+                    help_text = ast.literal_eval(value)
+        try:
+            default = ast.literal_eval(default) if default is not None else None
+        except ValueError:  # an enum member or a computed value: its source text
+            default = ast.unparse(default)
+        if "default_factory" in kwargs:  # list, dict, or a lambda returning a literal
+            factory = kwargs["default_factory"]
+            factory = factory.body if isinstance(factory, ast.Lambda) else factory
+            simple = {"list": [], "dict": {}}
+            default = simple.get(getattr(factory, "id", None)) if isinstance(factory, ast.Name) else None
+            if default is None and not isinstance(factory, ast.Name):
+                try:
+                    default = ast.literal_eval(factory)
+                except ValueError:
+                    default = None
+        hint = eval(ast.unparse(node.annotation), {"__builtins__": {}}, _AnyNameIsStr(names))
+        metadata = {"help": help_text}
+        if isinstance(default, (list, dict)):
+            made = field(default_factory=lambda value=default: value, metadata=metadata)
+        else:
+            made = field(default=default, metadata=metadata)
+        fields.append((node.target.id, hint, made))
+    return dataclasses.make_dataclass("TrainingArguments", fields)
 
 
 if __name__ == "__main__":

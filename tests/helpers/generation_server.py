@@ -1,4 +1,4 @@
-"""Test-only helpers around the scripted OpenAI-compatible server (data_generation.scripted_server): a small recipe
+"""Test-only helpers around the scripted OpenAI-compatible server (helpers/scripted_server.py): a small recipe
 against it, the generate.py command line, and a child environment holding a throwaway API key."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from data_generation.scripted_server import REPLY_KEYS, ScriptedServer, request_hash
 from helpers.paths import REPO_ROOT
+from helpers.scripted_server import REPLY_KEYS, ScriptedServer, request_hash
 
 __all__ = [
     "ALL_TYPES",

@@ -13,7 +13,7 @@ the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: o
 `batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as OpenAI's does);
 a batch stays in progress for `batch_seconds` after creation, so tests can see how many are in flight at once.
 
-    python -m data_generation.scripted_server --port 8000 --latency 0.05 [--fault 429=0.1 ...]
+    python tests/helpers/scripted_server.py --port 8000 --latency 0.05 [--fault 429=0.1 ...]
 
 `--port 0` takes a free port; the first line printed is the base_url to pass as `--base_url`. In a test:
 `with ScriptedServer(faults={"500": 0.1}) as server: ... server.base_url ... server.records`.
