@@ -14,7 +14,9 @@ From Python:
     write_outputs("out", result["rows"], result["stats"], config.to_dict())   # dataset/, parquet, card, chart
 
 Modules: templates (the paper's prompts), placeholders (value sets, languages, sampling), config, plan (which
-requests), client (openai + limits), store (durable resume), parsing (validation, dedup), pipeline (the run),
+requests), client (openai + limits), store (durable resume), parsing (validation, dedup), engine (send, store,
+parse), modes (synthetic, corpus, translate: one module each, the registry MODES), pipeline (the run function of
+every mode: relabel, quality gate, ledger, stats), stats (the statistics' shape), relabel, quality, embedder,
 batch (OpenAI Batch API), accounting, output (the run directory's files, seam-1 dataset), card, hub, merge,
 llama_server (a local llama.cpp server), scripted_server (a canned OpenAI-compatible server for tests and benchmarks).
 """
@@ -26,7 +28,7 @@ import importlib
 _EXPORTS = {
     "GenerationConfig": "data_generation.config",
     "generate": "data_generation.pipeline",
-    "run_dir": "data_generation.pipeline",
+    "run_dir": "data_generation.engine",
     "write_outputs": "data_generation.output",
     "push_to_hub": "data_generation.hub",
     "merge_shards": "data_generation.merge",
