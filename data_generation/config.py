@@ -1,7 +1,9 @@
 """`GenerationConfig`: every setting of a generation run, one documented field each, validated on construction.
 
 The project's one config dialect (synthembed_common.config): `field(default=..., metadata={"help": ...})`, choices as
-`Literal[...]`, and a `ConfigError` naming the field and what was expected for any bad value.
+`Literal[...]`, and a `ConfigError` naming the field and what was expected for any bad value. A setting the run's `mode`
+never reads is refused (data_generation.mode_settings); the relabeling checks and the deprecated `relabel:` mapping
+live in data_generation.relabel_settings.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Literal
 from urllib.parse import urlparse
 
-from data_generation import relabel_settings
+from data_generation import mode_settings, relabel_settings
 from data_generation.templates import TASK_TYPES
 from synthembed_common.config import ConfigError
-from synthembed_common.seam1 import LABEL_COLUMNS  # the label structure a translated row keeps
 
 # Figure 2 (left pie) task-type counts in thousands (Wang et al., 2024, Figure 2); normalised into proportions.
 PAPER_TASK_PROPORTIONS = {
@@ -27,67 +28,6 @@ PAPER_TASK_PROPORTIONS = {
     "bitext": 89,
     "long-long": 17,
     "short-short": 13,
-}
-# The settings only some modes read, {field: those modes}; any other mode refuses them (GenerationConfig
-# ._check_mode_settings). Every other field applies in every mode. A new mode's own fields go here.
-MODE_ONLY_SETTINGS = {
-    **dict.fromkeys(
-        (
-            "task_proportions",
-            "language_weights",
-            "bitext_pivot_language",
-            "brainstorm_variant",
-            "tasks_per_brainstorm",
-            "examples_per_task",
-            "brainstorm_max_tokens",
-            "quality_min_task_words",
-        ),
-        ("synthetic",),
-    ),
-    **dict.fromkeys(("placeholder_values", "placeholder_weights"), ("synthetic", "corpus")),
-    **dict.fromkeys(
-        (
-            "corpus_path",
-            "corpus_text_column",
-            "corpus_id_column",
-            "corpus_split",
-            "corpus_max_documents",
-            "corpus_language",
-            "chunk_tokens",
-            "chunk_overlap",
-            "min_chunk_tokens",
-            "negative_range_min",
-            "negative_range_max",
-            "negative_positive_fraction",
-            "negatives_from_other_documents",
-        ),
-        ("corpus",),
-    ),
-    **dict.fromkeys(
-        (
-            "translate_path",
-            "translate_split",
-            "translate_columns",
-            "target_languages",
-            "source_language",
-            "translate_instruction",
-            "back_translation_threshold",
-        ),
-        ("translate",),
-    ),
-    # relabeling: not in mode translate, whose rows keep the vetted labels of translate_path
-    **dict.fromkeys(
-        (
-            "relabel_enabled",
-            "relabel_top_k",
-            "relabel_negative_rank",
-            "relabel_task_types",
-            "relabel_model",
-            "relabel_max_tokens",
-            "relabel_assumed_passage_chars",
-        ),
-        ("synthetic", "corpus"),
-    ),
 }
 
 
@@ -268,7 +208,8 @@ class GenerationConfig:
         default=42,
         metadata={"help": "Seed of every sampling decision; the same seed and responses give the same dataset."},
     )
-    # ---- Corpus-grounded generation and translation (data_generation/corpus.py, translate.py)
+    # ---- The modes (data_generation/modes/), corpus-grounded generation and translation
+    # (data_generation.mode_settings says which settings each mode reads; the others refuse them)
     mode: Literal["synthetic", "corpus", "translate"] = field(
         default="synthetic",
         metadata={
@@ -452,8 +393,7 @@ class GenerationConfig:
             if not os.environ.get(spec["api_key_env"]) and not _is_local(spec["base_url"]):
                 name = f"endpoints[{i}].api_key_env" if self.endpoints else "api_key_env"
                 raise ConfigError(f"`{name}` must name a set environment variable; {spec['api_key_env']} is not set")
-        self._check_grounded_modes()
-        self._check_mode_settings()
+        mode_settings.check(self, {f.name: _default(f) for f in fields(self)})
 
     def _bad(self, name: str, expected: str) -> typing.NoReturn:
         raise ConfigError(f"`{name}` must be {expected}, got {getattr(self, name)!r}")
@@ -580,50 +520,6 @@ class GenerationConfig:
         if types_left and any(self.task_proportions.get(t) for t in types_left):
             models |= set(self.model_mix) if self.model_mix else {self.model}
         return models
-
-    def _check_grounded_modes(self) -> None:
-        """The corpus and translate blocks (their paths are checked for existence when the run loads them)."""
-        if self.mode == "synthetic":
-            return
-        if self.stage != "all":
-            self._bad("stage", f"all in mode {self.mode} (it has no brainstorm)")
-        if self.mode == "corpus" and not self.corpus_path:
-            self._bad("corpus_path", "a folder of .txt/.md files or a dataset (mode corpus)")
-        if self.mode == "translate" and not self.translate_path:
-            self._bad("translate_path", "a labeled dataset of pairs or triplets (mode translate)")
-        if self.mode == "translate" and not (
-            self.target_languages and all(isinstance(x, str) and x.strip() for x in self.target_languages)
-        ):
-            self._bad("target_languages", "a non-empty list of language names (mode translate)")
-        if self.mode == "translate" and self.source_language in self.target_languages:
-            self._bad("target_languages", f"languages other than source_language {self.source_language!r}")
-        for name in ("chunk_tokens", "min_chunk_tokens"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                self._bad(name, "a positive integer")
-        if not 0 <= self.chunk_overlap < self.chunk_tokens:
-            self._bad("chunk_overlap", f"in [0, chunk_tokens={self.chunk_tokens})")
-        if self.corpus_max_documents is not None and self.corpus_max_documents < 1:
-            self._bad("corpus_max_documents", "a positive integer or null")
-        if not 0 <= self.negative_range_min < self.negative_range_max:
-            self._bad("negative_range_min", f"in [0, negative_range_max={self.negative_range_max})")
-        if self.negative_positive_fraction is not None and not 0 < self.negative_positive_fraction <= 1:
-            self._bad("negative_positive_fraction", "in (0, 1] or null")
-        if not -1 <= self.back_translation_threshold <= 1:
-            self._bad("back_translation_threshold", "a cosine similarity in [-1, 1]")
-        if self.translate_columns is not None and set(self.translate_columns) - set(LABEL_COLUMNS):
-            self._bad("translate_columns", "keyed by query, positive, negative, instruction")
-
-    def _check_mode_settings(self) -> None:
-        """A setting the run's mode never reads (MODE_ONLY_SETTINGS) is refused, not silently ignored."""
-        for f in fields(self):
-            modes = MODE_ONLY_SETTINGS.get(f.name)
-            if modes is None or self.mode in modes:
-                continue
-            if getattr(self, f.name) != _default(f):
-                usable = " or ".join(modes)
-                raise ConfigError(
-                    f"`{f.name}` is a setting of mode {usable}, not of mode {self.mode}; remove it or set `mode`"
-                )
 
     def _check_quality(self) -> None:
         for name in ("quality_min_task_words", "quality_min_field_words", "quality_language_min_chars"):
