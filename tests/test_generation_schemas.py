@@ -110,10 +110,14 @@ def strict_run(request, tmp_path_factory, minilm_dir) -> dict:
     from test_generation_corpus import CORPUS, write_labeled
 
     mode, tmp_path = request.param, tmp_path_factory.mktemp(request.param)
+    small_corpus = tmp_path / "corpus"  # two documents: few enough chunks that every one is queried
+    small_corpus.mkdir()
+    for name in ("tides.md", "honeybees.txt"):
+        (small_corpus / name).write_text((CORPUS / name).read_text())
     relabel = dict(relabel_enabled=True, reference_embedder=str(minilm_dir), relabel_top_k=3)
     settings = {
         "synthetic": relabel,
-        "corpus": dict(mode="corpus", corpus_path=str(CORPUS), chunk_tokens=64, **relabel),
+        "corpus": dict(mode="corpus", corpus_path=str(small_corpus), chunk_tokens=64, **relabel),
         "translate": dict(
             mode="translate",
             translate_path=str(tmp_path / "labeled.jsonl"),
