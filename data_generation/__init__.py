@@ -17,7 +17,9 @@ From Python (each name from its module: importing this package loads nothing, so
     write_outputs("out", result["rows"], result["stats"], config.to_dict())   # dataset/, parquet, card, chart
 
 Modules: templates (the paper's prompts), placeholders (value sets, languages, sampling), config, plan (which
-requests), client (openai + limits), store (durable resume), parsing (validation, dedup), pipeline (the run),
+requests), client (openai + limits), store (durable resume), parsing (validation, dedup), engine (send, store,
+parse), modes (synthetic, corpus, translate: one module each, the registry MODES), pipeline (the run function of
+every mode: relabel, quality gate, ledger, stats), stats (the statistics' shape), relabel, quality, embedder,
 batch (OpenAI Batch API), accounting, output (the run directory's files, seam-1 dataset), card, hub, merge,
 llama_server (a local llama.cpp server). The canned OpenAI-compatible server of the tests and benchmarks is a test
 double, not part of the package: tests/helpers/scripted_server.py.

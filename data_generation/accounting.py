@@ -108,22 +108,6 @@ def merge_usage(usages: list[dict]) -> dict:
     return merged
 
 
-def estimate(config, assumed_task_chars: int = 120, default_max_tokens: int = 1024) -> dict:
-    """The request plan and a cost ceiling before anything is sent: prompt tokens ~ chars / 4, every completion at
-    max_tokens (or `default_max_tokens`), brainstormed tasks assumed `assumed_task_chars` long."""
-    if config.mode != "synthetic":  # corpus / translate plan their own requests
-        import importlib
-
-        return importlib.import_module(f"data_generation.{config.mode}").estimate(config)
-    from data_generation.plan import brainstorm_requests, generation_requests
-    from data_generation.templates import TWO_STEP_TASK_TYPES
-
-    brainstorm = brainstorm_requests(config)
-    tasks = {t: ["x" * assumed_task_chars] for t in TWO_STEP_TASK_TYPES}
-    generate, _ = generation_requests(config, tasks)
-    return plan_ceiling(config, brainstorm + generate, default_max_tokens, to_relabel=generate)
-
-
 def plan_ceiling(config, requests: list, default_max_tokens: int = 1024, to_relabel: list = ()) -> dict:
     """{requests per phase/task type, cost ceiling} of planned requests (prompt ~ chars / 4, completion at max), plus
     one ranking request per example of `to_relabel` when relabeling is on."""
@@ -137,7 +121,7 @@ def plan_ceiling(config, requests: list, default_max_tokens: int = 1024, to_rela
             "completion_tokens": request.params.get("max_tokens") or default_max_tokens,
         }
         ledger.add(request.record(mode, usage=usage), request.task_type, request.language, request.phase)
-    if config.relabel_settings.enabled and to_relabel:  # data_generation.relabel
+    if config.relabel_enabled and to_relabel:  # data_generation.relabel
         from data_generation.relabel import estimated_usage, ranking_model
 
         for task_type, language, usage in estimated_usage(config, to_relabel):

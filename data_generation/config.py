@@ -1,7 +1,9 @@
 """`GenerationConfig`: every setting of a generation run, one documented field each, validated on construction.
 
 The project's one config dialect (synthembed_common.config): `field(default=..., metadata={"help": ...})`, choices as
-`Literal[...]`, and a `ConfigError` naming the field and what was expected for any bad value.
+`Literal[...]`, and a `ConfigError` naming the field and what was expected for any bad value. A setting the run's `mode`
+never reads is refused (data_generation.mode_settings); the relabeling checks and the deprecated `relabel:` mapping
+live in data_generation.relabel_settings.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import math
 import os
 import re
 import typing
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Literal
 from urllib.parse import urlparse
 
+from data_generation import mode_settings, relabel_settings
 from data_generation.templates import TASK_TYPES
 from synthembed_common.config import ConfigError
-from synthembed_common.seam1 import LABEL_COLUMNS  # the label structure a translated row keeps
 
 # Figure 2 (left pie) task-type counts in thousands (Wang et al., 2024, Figure 2); normalised into proportions.
 PAPER_TASK_PROPORTIONS = {
@@ -128,28 +130,43 @@ class GenerationConfig:
     )
     task_proportions: dict = field(
         default_factory=lambda: dict(PAPER_TASK_PROPORTIONS),
-        metadata={"help": "{task_type: weight}; normalised; default: the paper's Figure 2 counts."},
+        metadata={
+            "help": "{task_type: weight}; normalised; default: the paper's Figure 2 counts.",
+        },
     )
     language_weights: dict | None = field(
-        default=None, metadata={"help": "{language: weight}; default: the paper's Figure 2 distribution."}
+        default=None,
+        metadata={"help": "{language: weight}; default: the paper's Figure 2 distribution."},
     )
     bitext_pivot_language: str | None = field(
-        default=None, metadata={"help": "If set, every bitext pair has this language on one side."}
+        default=None,
+        metadata={"help": "If set, every bitext pair has this language on one side."},
     )
     placeholder_values: dict | None = field(
-        default=None, metadata={"help": "{task_type: {placeholder: [values]}} overrides of the paper's sets."}
+        default=None,
+        metadata={
+            "help": "{task_type: {placeholder: [values]}} overrides of the paper's sets.",
+        },
     )
     placeholder_weights: dict | None = field(
-        default=None, metadata={"help": "{task_type: {placeholder: [weights]}}; default uniform."}
+        default=None,
+        metadata={"help": "{task_type: {placeholder: [weights]}}; default uniform."},
     )
     brainstorm_variant: Literal["appendix", "figure1"] = field(
-        default="appendix", metadata={"help": "appendix (Table 8) | figure1 (Figure 1 short-long brainstorm prompt)."}
+        default="appendix",
+        metadata={
+            "help": "appendix (Table 8) | figure1 (Figure 1 short-long brainstorm prompt).",
+        },
     )
     tasks_per_brainstorm: int = field(
-        default=20, metadata={"help": "Tasks one brainstorm call is expected to return (the prompt asks ~20)."}
+        default=20,
+        metadata={
+            "help": "Tasks one brainstorm call is expected to return (the prompt asks ~20).",
+        },
     )
     examples_per_task: float = field(
-        default=3.3, metadata={"help": "Target examples per brainstormed task (paper: 500k/150k = 3.3)."}
+        default=3.3,
+        metadata={"help": "Target examples per brainstormed task (paper: 500k/150k = 3.3)."},
     )
     dedup_on: Literal["row", "query"] = field(
         default="row",
@@ -157,7 +174,8 @@ class GenerationConfig:
     )
     # ---- Quality gate (data_generation.quality), after parsing and exact dedup; each rule counted in stats + card
     quality_min_task_words: int = field(
-        default=4, metadata={"help": "Words (2+ letters) a brainstormed task needs; 0: no check."}
+        default=4,
+        metadata={"help": "Words (2+ letters) a brainstormed task needs; 0: no check."},
     )
     quality_min_field_words: int = field(
         default=1, metadata={"help": "Words (2+ letters) each query/positive/negative needs; 0: no check."}
@@ -190,7 +208,8 @@ class GenerationConfig:
         default=42,
         metadata={"help": "Seed of every sampling decision; the same seed and responses give the same dataset."},
     )
-    # ---- Corpus-grounded generation and translation (data_generation/corpus.py, translate.py)
+    # ---- The modes (data_generation/modes/), corpus-grounded generation and translation
+    # (data_generation.mode_settings says which settings each mode reads; the others refuse them)
     mode: Literal["synthetic", "corpus", "translate"] = field(
         default="synthetic",
         metadata={
@@ -203,77 +222,126 @@ class GenerationConfig:
         default=None,
         metadata={
             "help": "mode corpus: a folder of .txt/.md files (PDF text extracted to .txt), a jsonl/json/parquet/csv "
-            "file, a save_to_disk folder, or a Hub dataset id."
+            "file, a save_to_disk folder, or a Hub dataset id.",
         },
     )
     corpus_text_column: str = field(default="text", metadata={"help": "Text column of a dataset `corpus_path`."})
     corpus_id_column: str | None = field(
-        default=None, metadata={"help": "Document id column of a dataset corpus (default: the row number)."}
+        default=None,
+        metadata={"help": "Document id column of a dataset corpus (default: the row number)."},
     )
     corpus_split: str = field(default="train", metadata={"help": "Split of a dataset `corpus_path`."})
     corpus_max_documents: int | None = field(
-        default=None, metadata={"help": "Read at most this many documents (in order); null: all."}
+        default=None,
+        metadata={"help": "Read at most this many documents (in order); null: all."},
     )
     corpus_language: str = field(default="English", metadata={"help": "Language of the documents and the queries."})
     chunk_tokens: int = field(
-        default=256, metadata={"help": "Most tokens per chunk (the reference embedder's tokenizer counts)."}
+        default=256,
+        metadata={"help": "Most tokens per chunk (the reference embedder's tokenizer counts)."},
     )
     chunk_overlap: int = field(default=0, metadata={"help": "Tokens that neighbouring chunks may share."})
     min_chunk_tokens: int = field(default=16, metadata={"help": "Shorter chunks are dropped (counted in the stats)."})
-    reference_embedder: str = field(
-        default="sentence-transformers/all-MiniLM-L6-v2",
-        metadata={
-            "help": "SentenceTransformer folder or Hub id: counts chunk tokens, mines corpus negatives, and scores "
-            "back-translations (embed in `source_language`)."
-        },
-    )
-    embedder_query_prompt: str | None = field(
-        default=None, metadata={"help": 'Reference embedder prefix for queries, e.g. "query: " (mE5).'}
-    )
-    embedder_corpus_prompt: str | None = field(
-        default=None, metadata={"help": 'Reference embedder prefix for chunks, e.g. "passage: " (mE5).'}
-    )
     negative_range_min: int = field(default=0, metadata={"help": "First eligible rank for the mined negative."})
     negative_range_max: int = field(default=30, metadata={"help": "Eligible ranks end here."})
     negative_positive_fraction: float | None = field(
         default=0.95,
-        metadata={"help": "Keep a candidate only if it scores < this × the chunk's score (NV-Retriever); null: off."},
+        metadata={
+            "help": "Keep a candidate only if it scores < this × the chunk's score (NV-Retriever); null: off.",
+        },
     )
     negatives_from_other_documents: bool = field(
-        default=True, metadata={"help": "Never take the negative from the positive chunk's own document."}
+        default=True,
+        metadata={"help": "Never take the negative from the positive chunk's own document."},
     )
     translate_path: str | None = field(
         default=None,
-        metadata={"help": "mode translate: labeled pairs/triplets (save_to_disk folder, jsonl/parquet/csv, Hub id)."},
+        metadata={
+            "help": "mode translate: labeled pairs/triplets (save_to_disk folder, jsonl/parquet/csv, Hub id).",
+        },
     )
     translate_split: str = field(default="train", metadata={"help": "Split of `translate_path`."})
     translate_columns: dict | None = field(
         default=None,
-        metadata={"help": "{query|positive|negative|instruction: column} of `translate_path` (as dataset_mixture)."},
+        metadata={
+            "help": "{query|positive|negative|instruction: column} of `translate_path` (as dataset_mixture).",
+        },
     )
     target_languages: list[str] | None = field(
-        default=None, metadata={"help": "mode translate: every source row is translated into each of these."}
+        default=None,
+        metadata={
+            "help": "mode translate: every source row is translated into each of these.",
+        },
     )
     source_language: str = field(default="English", metadata={"help": "mode translate: language of the source rows."})
     translate_instruction: bool = field(
-        default=False, metadata={"help": "Translate the instruction too (the paper keeps task definitions English)."}
+        default=False,
+        metadata={
+            "help": "Translate the instruction too (the paper keeps task definitions English).",
+        },
     )
     back_translation_threshold: float = field(
         default=0.8,
         metadata={
-            "help": "Keep a translated row only if each field, translated back, has cosine >= this with the original."
+            "help": "Keep a translated row only if each field, translated back, has cosine >= this with the original.",
         },
     )
     # ---- Accounting
     prices: dict | None = field(
         default=None, metadata={"help": "{model: {prompt: USD per 1M tokens, completion: USD per 1M tokens}}."}
     )
-    # ---- LLM-checked positives (data_generation.relabel)
+    # ---- The reference embedder: corpus chunks and negatives, the back-translation check, relabeling
+    reference_embedder: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={
+            "help": "SentenceTransformer folder or Hub id: counts chunk tokens and mines negatives (mode corpus), scores "
+            "back-translations (mode translate; embed in `source_language`), retrieves the passages relabeling ranks."
+        },
+    )
+    embedder_query_prompt: str | None = field(
+        default=None, metadata={"help": 'Reference embedder prefix for queries, e.g. "query: " (mE5).'}
+    )
+    embedder_corpus_prompt: str | None = field(
+        default=None, metadata={"help": 'Reference embedder prefix for passages and chunks, e.g. "passage: " (mE5).'}
+    )
+    embedder_batch_size: int = field(default=32, metadata={"help": "Texts per reference embedder batch."})
+    # ---- LLM-checked positives (data_generation.relabel), after generation; modes synthetic and corpus
+    relabel_enabled: bool = field(
+        default=False,
+        metadata={
+            "help": "Gecko-style relabeling: each query ranked by the LLM against its `relabel_top_k` nearest passages "
+            "of the run (reference embedder); the first becomes the positive, rank `relabel_negative_rank` the "
+            "negative. Not in mode translate (its rows keep the labels of `translate_path`).",
+        },
+    )
+    relabel_top_k: int = field(default=5, metadata={"help": "Candidate passages per ranking request (>= 2)."})
+    relabel_negative_rank: int | None = field(
+        default=None,
+        metadata={"help": "Rank (2..top_k) of the new hard negative; null: the last."},
+    )
+    relabel_task_types: list[str] = field(
+        default_factory=lambda: ["short-long", "short-short", "long-long"],
+        metadata={"help": "Task types whose rows are relabeled."},
+    )
+    relabel_model: str | None = field(
+        default=None,
+        metadata={"help": "The ranking LLM (default: the generation model, a mix's first)."},
+    )
+    relabel_max_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Completion token cap of a ranking request (default 8 per id + 16).",
+        },
+    )
+    relabel_assumed_passage_chars: int = field(
+        default=1500,
+        metadata={"help": "The dry run's guess at a candidate passage's length (characters)."},
+    )
     relabel: dict | None = field(
         default=None,
         metadata={
-            "help": "Gecko-style relabeling after generation, off by default: {enabled, embedder, top_k, "
-            "negative_rank, task_types, model, max_tokens, query_prompt, corpus_prompt} (data_generation.relabel)."
+            "help": "Deprecated (accepted for one release, with a warning): the old {enabled, embedder, top_k, ...} "
+            "mapping; use relabel_enabled, reference_embedder, relabel_top_k, ... (data_generation.relabel_settings)."
         },
     )
     # ---- Output
@@ -318,13 +386,14 @@ class GenerationConfig:
             self._bad("hub_dataset_id", "set (org/name) when push_to_hub is true")
         for name in ("api_key_env", "hub_token_env"):
             _check_env_name(name, getattr(self, name))
-        self._check_relabel()
+        relabel_settings.apply_deprecated_mapping(self, {f.name: _default(f) for f in fields(self)})
+        relabel_settings.check(self)
         self._check_endpoints()
         for i, spec in enumerate(self.resolved_endpoints()):
             if not os.environ.get(spec["api_key_env"]) and not _is_local(spec["base_url"]):
                 name = f"endpoints[{i}].api_key_env" if self.endpoints else "api_key_env"
                 raise ConfigError(f"`{name}` must name a set environment variable; {spec['api_key_env']} is not set")
-        self._check_grounded_modes()
+        mode_settings.check(self, {f.name: _default(f) for f in fields(self)})
 
     def _bad(self, name: str, expected: str) -> typing.NoReturn:
         raise ConfigError(f"`{name}` must be {expected}, got {getattr(self, name)!r}")
@@ -389,11 +458,6 @@ class GenerationConfig:
             if not isinstance(price, dict) or set(price) - {"prompt", "completion"}:
                 raise ConfigError(f"`prices.{model}` must be {{prompt: USD/1M, completion: USD/1M}}, got {price!r}")
 
-    def _check_relabel(self) -> None:
-        from data_generation.relabel_settings import RelabelConfig
-
-        self.relabel_settings = RelabelConfig.from_mapping(self.relabel)
-
     # ---- Endpoints (a fleet)
     def _check_endpoints(self) -> None:
         if isinstance(self.base_url, (list, tuple)) and len(self.base_url) == 1:
@@ -457,38 +521,6 @@ class GenerationConfig:
             models |= set(self.model_mix) if self.model_mix else {self.model}
         return models
 
-    def _check_grounded_modes(self) -> None:
-        """The corpus and translate blocks (their paths are checked for existence when the run loads them)."""
-        if self.mode == "synthetic":
-            return
-        if self.stage != "all":
-            self._bad("stage", f"all in mode {self.mode} (it has no brainstorm)")
-        if self.mode == "corpus" and not self.corpus_path:
-            self._bad("corpus_path", "a folder of .txt/.md files or a dataset (mode corpus)")
-        if self.mode == "translate" and not self.translate_path:
-            self._bad("translate_path", "a labeled dataset of pairs or triplets (mode translate)")
-        if self.mode == "translate" and not (
-            self.target_languages and all(isinstance(x, str) and x.strip() for x in self.target_languages)
-        ):
-            self._bad("target_languages", "a non-empty list of language names (mode translate)")
-        if self.mode == "translate" and self.source_language in self.target_languages:
-            self._bad("target_languages", f"languages other than source_language {self.source_language!r}")
-        for name in ("chunk_tokens", "min_chunk_tokens"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                self._bad(name, "a positive integer")
-        if not 0 <= self.chunk_overlap < self.chunk_tokens:
-            self._bad("chunk_overlap", f"in [0, chunk_tokens={self.chunk_tokens})")
-        if self.corpus_max_documents is not None and self.corpus_max_documents < 1:
-            self._bad("corpus_max_documents", "a positive integer or null")
-        if not 0 <= self.negative_range_min < self.negative_range_max:
-            self._bad("negative_range_min", f"in [0, negative_range_max={self.negative_range_max})")
-        if self.negative_positive_fraction is not None and not 0 < self.negative_positive_fraction <= 1:
-            self._bad("negative_positive_fraction", "in (0, 1] or null")
-        if not -1 <= self.back_translation_threshold <= 1:
-            self._bad("back_translation_threshold", "a cosine similarity in [-1, 1]")
-        if self.translate_columns is not None and set(self.translate_columns) - set(LABEL_COLUMNS):
-            self._bad("translate_columns", "keyed by query, positive, negative, instruction")
-
     def _check_quality(self) -> None:
         for name in ("quality_min_task_words", "quality_min_field_words", "quality_language_min_chars"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
@@ -543,6 +575,11 @@ def _check_env_name(name: str, value) -> None:
 
 def _is_local(url: str) -> bool:
     return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _default(f):
+    """A field's default value (a fresh one from its factory)."""
+    return f.default_factory() if f.default_factory is not MISSING else f.default
 
 
 def _positive(weight) -> bool:

@@ -11,10 +11,12 @@ import yaml
 from datasets import load_from_disk
 
 from data_generation.accounting import merge_usage
+from data_generation.modes import MODES
 from data_generation.output import CONFIG_FILE, STATS_FILE
 from data_generation.parsing import Deduper
 from data_generation.quality import NearDuplicates, merge_reports
 from data_generation.relabel import merged_stats
+from data_generation.stats import GenerationStats, ShardStats, build_stats
 
 _SHARD = re.compile(r"shard-(\d{5})-of-(\d{5})$")
 
@@ -62,27 +64,28 @@ def merge_shards(output_dir: str | Path) -> tuple[list[dict], dict, dict]:
     if cross_near:
         rejections["near_duplicate"] = rejections.get("near_duplicate", 0) + cross_near
     reports = [s["quality"] for s in brainstorm_runs if s.get("quality")]
-    merged = {
-        "mode": stats[0].get("mode", "synthetic"),
-        "prompt_version": stats[0]["prompt_version"],
-        "requested_examples": _sum([s["requested_examples"] for s in stats]),
-        "num_rows": len(rows),
-        "brainstorm": {
+    mode = MODES[stats[0].get("mode", "synthetic")]
+    section = mode.section and [s[mode.section] for s in stats if mode.section in s]
+    merged: GenerationStats = build_stats(
+        mode=mode.name,
+        prompt_version=stats[0]["prompt_version"],
+        requested_examples=_sum([s["requested_examples"] for s in stats]),
+        num_rows=len(rows),
+        brainstorm={
             "calls": sum(s["brainstorm"]["calls"] for s in brainstorm_runs),
             "unique_tasks": _sum([s["brainstorm"]["unique_tasks"] for s in brainstorm_runs]),
             "rejections": _sum([s["brainstorm"]["rejections"] for s in brainstorm_runs]),
         },
-        "rejections": rejections,
-        "quality": merge_reports(reports, cross_near) if reports else None,
-        "unfinished_requests": sum(s["unfinished_requests"] for s in brainstorm_runs),
-        "http_faults": _sum([s["http_faults"] for s in brainstorm_runs]),
-        "usage": merge_usage([s["usage"] for s in brainstorm_runs]),
-        "endpoints": _merge_endpoints([s.get("endpoints") or {} for s in brainstorm_runs]),
-        "shard": {"merged": len(shards)},
-    }
-    relabel = merged_stats(stats)
-    if relabel:
-        merged["relabel"] = relabel
+        rejections=rejections,
+        quality=merge_reports(reports, cross_near) if reports else None,
+        unfinished_requests=sum(s["unfinished_requests"] for s in brainstorm_runs),
+        http_faults=_sum([s["http_faults"] for s in brainstorm_runs]),
+        endpoints=_merge_endpoints([s.get("endpoints") or {} for s in brainstorm_runs]),
+        usage=merge_usage([s["usage"] for s in brainstorm_runs]),
+        shard=ShardStats(merged=len(shards)),
+        relabel=merged_stats(stats),
+        section=(mode.section, mode.merge_section(section)) if section else None,
+    )
     return rows, merged, config
 
 

@@ -1,20 +1,20 @@
 """LLM-checked positives (Gecko-style relabeling; Lee et al., 2024, "Gecko: Versatile Text Embeddings Distilled from
 Large Language Models"): after generation, each generated query is put to the LLM again with its nearest passages.
 
-For every row of `task_types`:
+For every row of `relabel_task_types`:
 
-1. candidates: the `top_k` passages of the run's pool (every positive and negative of the rows of `task_types`)
-   nearest to the query by cosine similarity under the reference `embedder`; the row's own positive is always one of
+1. candidates: the `relabel_top_k` passages of the run's pool (every positive and negative of those rows) nearest to
+   the query by cosine similarity under the `reference_embedder`; the row's own positive is always one of
    them (it replaces the k-th when retrieval misses it), so the LLM can keep it;
 2. the candidates are listed in a seeded random order (the retrieval order would tell the LLM which one is "right")
    with ids P1..Pk, and the LLM is asked for a JSON ranking of every id (RANKING_TEMPLATE);
 3. selection rule: the new positive is the passage ranked first; the new hard negative is the one ranked
-   `negative_rank` (1-based, default the last of the k; with fewer candidates, the last one). A reply that is not
+   `relabel_negative_rank` (1-based, default the last of the k; with fewer candidates, the last one). A reply that is not
    exactly a permutation of the ids leaves the row as generated and is counted by reason.
 
 The ranking requests go through the run's store like every other request (resumable, counted in the usage by phase
 "relabel", costed by the dry run); the statistics and the card count the rows whose positive or negative changed.
-Off by default (`relabel: {enabled: true, embedder: ..., top_k: ...}`).
+Off by default (`relabel_enabled: true`, `relabel_top_k`, `reference_embedder`, ...; modes synthetic and corpus).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import hashlib
 import json
 from collections import Counter
 
+from data_generation.embedder import reference_model
 from data_generation.parsing import Rejected, load_reply
-from data_generation.plan import build_request, seeded_rng
-from data_generation.relabel_settings import RelabelConfig
+from data_generation.plan import Request, build_request, seeded_rng
+from data_generation.relabel_settings import completion_tokens, rank_of_negative
 from data_generation.schemas import ranking_reply
 from data_generation.templates import render
 
@@ -75,16 +76,20 @@ def _row_id(row: dict) -> str:
     return hashlib.sha256(json.dumps([row["query"], row["positive"]], ensure_ascii=False).encode()).hexdigest()
 
 
-def retrieve(settings: RelabelConfig, queries: list[str], positives: list[str], pool: list[str]) -> list[list[str]]:
+def parse(request: Request, record: dict) -> list[str]:
+    """The engine's parser of a ranking reply."""
+    return parse_ranking(record["content"], request.meta["ids"], record.get("finish_reason"))
+
+
+def retrieve(config, queries: list[str], positives: list[str], pool: list[str]) -> list[list[str]]:
     """Per query: the top_k pool texts by cosine similarity (best first), always holding the query's own positive."""
-    from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import semantic_search
 
-    model = SentenceTransformer(settings.embedder)
-    encode = dict(batch_size=settings.batch_size, convert_to_tensor=True, normalize_embeddings=True)
-    corpus = model.encode(pool, prompt=settings.corpus_prompt, **encode)
-    query_emb = model.encode(queries, prompt=settings.query_prompt, **encode)
-    hits = semantic_search(query_emb, corpus, top_k=min(settings.top_k, len(pool)))
+    model = reference_model(config.reference_embedder, device=None)  # an accelerator where there is one
+    encode = dict(batch_size=config.embedder_batch_size, convert_to_tensor=True, normalize_embeddings=True)
+    corpus = model.encode(pool, prompt=config.embedder_corpus_prompt, **encode)
+    query_emb = model.encode(queries, prompt=config.embedder_query_prompt, **encode)
+    hits = semantic_search(query_emb, corpus, top_k=min(config.relabel_top_k, len(pool)))
     out = []
     for positive, found in zip(positives, hits):
         texts = [pool[h["corpus_id"]] for h in found]
@@ -95,12 +100,12 @@ def retrieve(settings: RelabelConfig, queries: list[str], positives: list[str], 
 
 
 def ranking_model(config) -> str:
-    """The LLM that ranks: `relabel.model`, else the generation model (the first by name of a mix)."""
+    """The LLM that ranks: `relabel_model`, else the generation model (the first by name of a mix)."""
     mix = config.model_mix or (config.models_per_task_type or {}).values()
-    return config.relabel_settings.model or config.model or sorted(mix)[0]
+    return config.relabel_model or config.model or sorted(mix)[0]
 
 
-def ranking_requests(config, settings: RelabelConfig, rows: list[dict], candidates: list[list[str]]) -> list:
+def ranking_requests(config, rows: list[dict], candidates: list[list[str]]) -> list[Request]:
     """One ranking request per row: candidates shuffled by a seed of (run seed, row), ids P1..Pk in that order."""
     model = ranking_model(config)
     sampling = {"temperature": 0.0}
@@ -114,7 +119,7 @@ def ranking_requests(config, settings: RelabelConfig, rows: list[dict], candidat
         prompt = ranking_prompt(row["instruction"], row["query"], passages)
         meta = {"ids": ids, "passages": dict(passages)}
         reply, index = (ranking_reply(len(ids)), "ranking"), int(row_id[:12], 16)
-        max_tokens = settings.completion_tokens()
+        max_tokens = completion_tokens(config)
         requests.append(
             build_request(
                 config, "relabel", row["task_type"], index, prompt, rng, reply, max_tokens, meta, model, sampling
@@ -130,20 +135,24 @@ def select(ranking: list[str], passages: dict[str, str], negative_rank: int) -> 
     return ranked[0], (negative if negative != ranked[0] else None)
 
 
+def settings_of(config) -> dict:
+    """What the statistics record of the settings (SETTINGS)."""
+    values = (config.reference_embedder, config.relabel_top_k, rank_of_negative(config), config.relabel_task_types)
+    return dict(zip(SETTINGS, values))
+
+
 async def relabel(config, rows: list[dict], store, complete) -> tuple[list[dict], dict, list]:
     """(rows with LLM-checked positives and negatives, statistics, the ranking requests). `complete(requests,
-    phase)` sends what the store lacks (the pipeline's executor: online or Batch API)."""
-    settings = config.relabel_settings
-    targets = [i for i, r in enumerate(rows) if r["task_type"] in settings.task_types]
-    stats = {key: getattr(settings, key) for key in SETTINGS}
-    stats.update(dict.fromkeys(COUNTS, 0), negative_rank=settings.rank_of_negative, rows_considered=len(targets))
+    phase, parse)` sends what the store lacks (the engine's executor: online or Batch API)."""
+    targets = [i for i, r in enumerate(rows) if r["task_type"] in config.relabel_task_types]
+    stats = {**settings_of(config), **dict.fromkeys(COUNTS, 0), "rows_considered": len(targets)}
     if not targets:
         return rows, {**stats, "rejections": {}}, []
     pool = list(dict.fromkeys(t for i in targets for t in (rows[i]["positive"], rows[i]["negative"]) if t))
     chosen = [rows[i] for i in targets]
-    candidates = retrieve(settings, [r["query"] for r in chosen], [r["positive"] for r in chosen], pool)
-    requests = ranking_requests(config, settings, chosen, candidates)
-    failed = await complete(requests, "relabel")
+    candidates = retrieve(config, [r["query"] for r in chosen], [r["positive"] for r in chosen], pool)
+    requests = ranking_requests(config, chosen, candidates)
+    failed = await complete(requests, "relabel", parse)
     out, rejections = [dict(r) for r in rows], Counter()
     for i, request in zip(targets, requests):
         record = store.get(request.key)
@@ -152,11 +161,11 @@ async def relabel(config, rows: list[dict], store, complete) -> tuple[list[dict]
         try:
             if record.get("error"):
                 raise Rejected("request_error")
-            ranking = parse_ranking(record["content"], request.meta["ids"], record.get("finish_reason"))
+            ranking = parse(request, record)
         except Rejected as e:
             rejections[e.reason] += 1
             continue
-        positive, negative = select(ranking, request.meta["passages"], settings.rank_of_negative)
+        positive, negative = select(ranking, request.meta["passages"], rank_of_negative(config))
         stats["ranked"] += 1
         stats["positive_changed"] += positive != rows[i]["positive"]
         stats["negative_changed"] += negative != rows[i]["negative"]
@@ -166,14 +175,13 @@ async def relabel(config, rows: list[dict], store, complete) -> tuple[list[dict]
 
 
 def estimated_usage(config, generate_requests) -> list[tuple[str, str | None, dict]]:
-    """The dry run's (task type, language, usage) of one ranking request per planned example of `task_types`:
-    prompt tokens ~ chars / 4 with passages `assumed_passage_chars` long, completions at the ranking's max_tokens."""
-    settings = config.relabel_settings
-    example = ranking_prompt(
-        "x" * 120, "x" * 100, [(f"P{j + 1}", "x" * settings.assumed_passage_chars) for j in range(settings.top_k)]
-    )
-    usage = {"prompt_tokens": len(example) // 4, "completion_tokens": settings.completion_tokens()}
-    return [(r.task_type, r.language, dict(usage)) for r in generate_requests if r.task_type in settings.task_types]
+    """The dry run's (task type, language, usage) of one ranking request per planned example of `relabel_task_types`:
+    prompt tokens ~ chars / 4 with passages `relabel_assumed_passage_chars` long, completions at its max_tokens."""
+    passage = "x" * config.relabel_assumed_passage_chars
+    example = ranking_prompt("x" * 120, "x" * 100, [(f"P{j + 1}", passage) for j in range(config.relabel_top_k)])
+    usage = {"prompt_tokens": len(example) // 4, "completion_tokens": completion_tokens(config)}
+    types = config.relabel_task_types
+    return [(r.task_type, r.language, dict(usage)) for r in generate_requests if r.task_type in types]
 
 
 def merged_stats(shard_stats: list[dict]) -> dict | None:

@@ -191,7 +191,8 @@ def test_bad_corpus_or_translation_settings_fail_with_one_line(tmp_path, monkeyp
     (tmp_path / "broken.jsonl").write_text("\n".join(lines) + "\n")
     paths = {"CORPUS": str(CORPUS), "ROWS": str(tmp_path / "rows.jsonl"), "BROKEN": str(tmp_path / "broken.jsonl")}
     out = tmp_path / "never"
-    config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out)
+    mode = override[override.index("--mode") + 1]  # the recipe's mode: it holds no synthetic-only setting
+    config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out, mode=mode)
     with pytest.raises(SystemExit) as exit_info:
         run_main(config, *[paths.get(a, a) for a in override])
     assert exit_info.value.code == 2
@@ -199,3 +200,100 @@ def test_bad_corpus_or_translation_settings_fail_with_one_line(tmp_path, monkeyp
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
     assert lines[0].count(paths["BROKEN"]) <= 1  # the file is named once
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "settings", "needle"),
+    [
+        (
+            "synthetic",
+            {"translate_path": "rows.jsonl"},
+            "`translate_path` is a setting of mode translate, not of mode synthetic",
+        ),
+        ("synthetic", {"chunk_tokens": 64}, "`chunk_tokens` is a setting of mode corpus, not of mode synthetic"),
+        (
+            "corpus",
+            {"tasks_per_brainstorm": 5},
+            "`tasks_per_brainstorm` is a setting of mode synthetic, not of mode corpus",
+        ),
+        ("corpus", {"back_translation_threshold": 0.5}, "`back_translation_threshold` is a setting of mode translate"),
+        # relabeling has no meaning for translated rows: they keep the vetted labels of translate_path
+        (
+            "translate",
+            {"relabel_enabled": True},
+            "`relabel_enabled` is a setting of mode synthetic or corpus, not of mode translate",
+        ),
+        ("translate", {"relabel": {"enabled": True}}, "`relabel_enabled` is a setting of mode synthetic or corpus"),
+    ],
+)
+def test_a_setting_the_mode_cannot_use_is_refused_with_one_line(tmp_path, monkeypatch, capsys, mode, settings, needle):
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    write_labeled(tmp_path / "rows.jsonl")
+    inputs = {
+        "synthetic": {},
+        "corpus": {"corpus_path": str(CORPUS)},
+        "translate": {"translate_path": str(tmp_path / "rows.jsonl"), "target_languages": ["German"]},
+    }[mode]
+    out = tmp_path / "never"
+    config = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1", out, mode=mode, **inputs, **settings)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(config)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert not out.exists()
+
+
+# Documents of a few hundred characters; the first is in the corpus three times, twice lightly edited (near duplicates:
+# the same query, nearly the same positive, and with `negative_range_max: 1` the same mined negative).
+HARBOUR = (
+    "The old harbour was dredged in the spring so that the fishing boats could come in at any state of the tide. "
+    "Before the work, skippers waited outside the breakwater for hours, and the auction hall opened late whenever "
+    "the catch was held up. The council paid for a new crane, widened the slipway and laid fresh timber along the "
+    "eastern quay. Visitors still come for the painted sheds and the smell of tar, but it is a working place again."
+)
+OTHERS = [
+    "Copper kettles were polished with salt and vinegar until they shone like a new penny on the kitchen shelf. "
+    "Brass fittings took longer: a paste of flour, salt and lemon juice, left for an hour and rinsed with warm water.",
+    "The night train to the coast stops at every village, and the conductor knows most passengers by name. In "
+    "winter the carriages are heated by a coal stove, and the guard sells tea from an urn near the luggage van.",
+    "A chess clock has two faces; pressing your button stops your time and starts your opponent's clock. Blitz "
+    "games give each player five minutes, so the clock decides as many games as the moves on the board do.",
+    "Moss grows thickest on the shaded side of a wall, where the stones stay damp through the summer. Lichens, "
+    "slower still, can take decades to cover a gravestone, which is why they are used to date old stonework.",
+    "Grafting joins a cutting from one apple tree onto the roots of another, which decides the tree's final "
+    "height. Growers cut the scion wood in winter, keep it cold and damp, and join the two in early spring.",
+]
+
+
+def test_a_sharded_corpus_run_is_deduplicated_within_and_across_shards_alike(tmp_path, monkeypatch, minilm_dir):
+    """A document and its two edits are chunks 0, 1 and 2: of two shards, the edit in chunk 2 shares shard 0
+    with the original, the one in chunk 1 is in shard 1. The whole run and the sharded, merged run drop both edits,
+    as near duplicates, and keep the same rows."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    edits = HARBOUR.replace("widened the slipway", "lengthened the slipway"), HARBOUR.replace("sheds", "huts")
+    texts = [HARBOUR, edits[0], edits[1], *OTHERS]
+    for name, text in zip("abcdefgh", texts):  # sorted by name: chunk i is document i
+        (corpus / f"{name}.txt").write_text(text)
+    settings = dict(mode="corpus", corpus_path=str(corpus), reference_embedder=str(minilm_dir), chunk_tokens=256)
+    settings.update(negative_range_max=1)  # the nearest candidate (the edits score too close to the positive)
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    with ScriptedServer() as server:
+        assert run_main(write_config(tmp_path / "w.yaml", server.base_url, whole, **settings)) == 0
+        config = write_config(tmp_path / "s.yaml", server.base_url, sharded, **settings)
+        for i in range(2):
+            assert run_main(config, "--num_shards", "2", "--shard_index", str(i)) == 0
+    merge = load_module(REPO_ROOT / "scripts" / "merge_shards.py", "script_merge_shards")
+    assert merge.main(["--output_dir", str(sharded)]) == 0
+    one, merged = (json.loads((d / "generation_stats.json").read_text()) for d in (whole, sharded))
+    assert one["corpus"]["chunks"] == len(texts) == one["requested_examples"]["short-long"]
+    assert one["rejections"] == {"near_duplicate": 2} == one["quality"]["rules"], one["rejections"]
+    assert merged["rejections"] == one["rejections"] and merged["quality"]["rules"] == one["quality"]["rules"]
+    rows = {out: load_from_disk(str(out / "dataset")).to_list() for out in (whole, sharded)}
+    assert sorted(r["positive"] for r in rows[whole]) == sorted([HARBOUR, *OTHERS])
+    assert sorted(map(str, rows[whole])) == sorted(map(str, rows[sharded]))  # the same rows, in shard order
+    assert merged["corpus"]["requested_chunks"] == len(texts) and merged["corpus"]["chunks"] == len(texts)
+    card = (sharded / "README.md").read_text()
+    assert "`mode: corpus`" in card and f"{len(texts)} chunks" in card and "| near_duplicate | 2 |" in card

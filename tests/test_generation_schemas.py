@@ -4,8 +4,10 @@ keeps the bounds llama.cpp grammars use, and a server that refuses the schema st
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from datasets import load_from_disk
 from helpers.generation_server import REPLY_KEYS, TEST_KEY, TEST_KEY_ENV, ScriptedServer, write_config
 from helpers.paths import REPO_ROOT, load_module
 
@@ -83,13 +85,39 @@ def test_a_refused_schema_stops_the_run_and_a_fixed_rerun_sends_those_requests(t
     assert stats["num_rows"] == 12 and stats["unfinished_requests"] == 0
 
 
-def _strict_run(tmp_path, minilm_dir, mode: str) -> list[dict]:
-    """The chat requests of one small run of `mode` with `schema_variant: strict`, as the server received them."""
+# Texts planted in a local decontamination task, one that rows of each mode copy: the scripted synthetic STS replies,
+# a sentence of the corpus fixture (tides.md), a source row of the translated set (write_labeled).
+PLANTED = {
+    "synthetic": "for the sts example",
+    "corpus": "The Moon pulls hardest on the side of the Earth facing it",
+    "translate": "A short explanation of sourdough starters, written for a general reader with examples.",
+}
+
+
+def planted_task(folder: Path) -> Path:
+    folder.mkdir()
+    spec = {"name": "PlantedTask", "type": "STS", "mteb_task": None, "main_score": "cosine_spearman"}
+    (folder / "task.json").write_text(json.dumps(spec))
+    lines = [{"sentence1": text, "sentence2": "no", "score": 1.0} for text in PLANTED.values()]
+    (folder / "test.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder
+
+
+@pytest.fixture(scope="module", params=["synthetic", "corpus", "translate"])
+def strict_run(request, tmp_path_factory, minilm_dir) -> dict:
+    """One small run of a mode with `schema_variant: strict`, relabeling where the mode has it and a decontamination
+    task its rows copy from: the chat requests as the server received them, the statistics, the card and the rows."""
     from test_generation_corpus import CORPUS, write_labeled
 
+    mode, tmp_path = request.param, tmp_path_factory.mktemp(request.param)
+    small_corpus = tmp_path / "corpus"  # two documents: few enough chunks that every one is queried
+    small_corpus.mkdir()
+    for name in ("tides.md", "honeybees.txt"):
+        (small_corpus / name).write_text((CORPUS / name).read_text())
+    relabel = dict(relabel_enabled=True, reference_embedder=str(minilm_dir), relabel_top_k=3)
     settings = {
-        "synthetic": dict(relabel={"enabled": True, "embedder": str(minilm_dir), "top_k": 3}),
-        "corpus": dict(mode="corpus", corpus_path=str(CORPUS), reference_embedder=str(minilm_dir), chunk_tokens=64),
+        "synthetic": relabel,
+        "corpus": dict(mode="corpus", corpus_path=str(small_corpus), chunk_tokens=64, **relabel),
         "translate": dict(
             mode="translate",
             translate_path=str(tmp_path / "labeled.jsonl"),
@@ -98,35 +126,38 @@ def _strict_run(tmp_path, minilm_dir, mode: str) -> list[dict]:
         ),
     }[mode]
     write_labeled(tmp_path / "labeled.jsonl")
+    gate = dict(decontamination_tasks=[str(planted_task(tmp_path / "planted"))], decontamination_ngram=8)
     generate = load_module(REPO_ROOT / "scripts" / "generate.py", "script_generate_strict").main
     strict = dict(schema_variant="strict", structured_output="json_schema", system_prompt=SYSTEM, num_examples=8)
-    with ScriptedServer(keep_bodies=True) as server:
-        config = write_config(tmp_path / "gen.yaml", server.base_url, tmp_path / "out", **strict, **settings)
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as env, ScriptedServer(keep_bodies=True) as server:
+        env.setenv(TEST_KEY_ENV, TEST_KEY)
+        config = write_config(tmp_path / "gen.yaml", server.base_url, out, **strict, **settings, **gate)
         assert generate(["--config", str(config)]) == 0
-    # Every mode records its per-endpoint statistics (the card's endpoint table reads them).
-    stats = json.loads((tmp_path / "out" / "generation_stats.json").read_text())
-    assert stats["endpoints"][server.base_url]["succeeded"] == len(server.bodies), stats.get("endpoints")
-    return server.bodies
+    return {
+        "mode": mode,
+        "url": server.base_url,
+        "bodies": server.bodies,
+        "stats": json.loads((out / "generation_stats.json").read_text()),
+        "card": (out / "README.md").read_text(),
+        "rows": load_from_disk(str(out / "dataset")).to_list(),
+    }
 
 
 SYSTEM = "You write training data for text embeddings."
 # The kinds of request each mode must have sent (scripted_server.classify of the user prompt).
 PHASES = {
     "synthetic": {"brainstorm", "generate", "relabel"},
-    "corpus": {"corpus"},
+    "corpus": {"corpus", "relabel"},
     "translate": {"translate"},  # forward and back-translation share the template
 }
 
 
-@pytest.mark.parametrize("mode", list(PHASES))
-def test_every_request_of_every_mode_takes_the_strict_variant_and_the_system_prompt(
-    tmp_path, monkeypatch, minilm_dir, mode
-):
+def test_every_request_of_every_mode_takes_the_strict_variant_and_the_system_prompt(strict_run):
     from helpers.scripted_server import classify
 
-    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
-    bodies = _strict_run(tmp_path, minilm_dir, mode)
-    assert {classify(b["messages"][-1]["content"])[0] for b in bodies} == PHASES[mode]
+    bodies = strict_run["bodies"]
+    assert {classify(b["messages"][-1]["content"])[0] for b in bodies} == PHASES[strict_run["mode"]]
     for body in bodies:
         assert body["messages"][0] == {"role": "system", "content": SYSTEM}
         phase = classify(body["messages"][-1]["content"])[0]
@@ -138,3 +169,19 @@ def test_every_request_of_every_mode_takes_the_strict_variant_and_the_system_pro
         schema = fmt["json_schema"]["schema"]
         assert not _keywords(schema) & REFUSED_BY_OPENAI, (phase, _keywords(schema) & REFUSED_BY_OPENAI)
         assert schema["additionalProperties"] is False and schema["required"] == list(schema["properties"])
+
+
+def test_every_mode_applies_the_quality_gate_and_reports_it_and_its_endpoints(strict_run):
+    """The gate's counts and the per-endpoint statistics are in every mode's statistics file and card."""
+    from data_generation.parsing import normalize
+
+    stats, card, url = strict_run["stats"], strict_run["card"], strict_run["url"]
+    removed = stats["quality"]["rules"].get("contaminated", 0)
+    assert removed >= 1 and stats["rejections"]["contaminated"] == removed, stats["quality"]
+    assert stats["quality"]["decontamination"]["PlantedTask"]["rows_removed"] == removed
+    planted = normalize(PLANTED[strict_run["mode"]]).rstrip(".")
+    assert not [r for r in strict_run["rows"] if any(planted in normalize(r[f] or "") for f in ("query", "positive"))]
+    assert stats["num_rows"] == len(strict_run["rows"]) and stats["mode"] == strict_run["mode"]
+    assert stats["endpoints"][url]["succeeded"] == len(strict_run["bodies"]), stats["endpoints"]
+    assert "### Quality gate" in card and f"| contaminated | {removed} |" in card and "| PlantedTask |" in card
+    assert "### Endpoints" in card and f"| {url} |" in card

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from datasets import load_from_disk
 from helpers.generation_server import TEST_KEY, TEST_KEY_ENV, ScriptedServer, write_config
 from helpers.paths import REPO_ROOT, load_module
@@ -37,11 +38,14 @@ def scripted_ranker(query: str, passages: dict[str, str]) -> list[str]:
     return mine + theirs
 
 
-def generate(tmp_path, name, minilm_dir, *extra):
+def generate(tmp_path, name, minilm_dir, *extra, old_dialect=False):
     out = tmp_path / name
     with ScriptedServer(ranker=scripted_ranker) as server:
-        relabel = {"enabled": True, "embedder": str(minilm_dir), **RELABEL}
-        config = write_config(tmp_path / f"{name}.yaml", server.base_url, out, relabel=relabel)
+        settings = {f"relabel_{k}": v for k, v in RELABEL.items()}
+        settings.update(relabel_enabled=True, reference_embedder=str(minilm_dir))
+        if old_dialect:  # the nested mapping of the last release
+            settings = {"relabel": {"enabled": True, "embedder": str(minilm_dir), **RELABEL}}
+        config = write_config(tmp_path / f"{name}.yaml", server.base_url, out, **settings)
         overrides = ["--num_examples", "12", "--task_proportions", '{"short-long": 1}', *extra]
         script = load_module(REPO_ROOT / "scripts/generate.py", "script_generate")
         assert script.main(["--config", str(config), *overrides]) == 0
@@ -51,7 +55,7 @@ def generate(tmp_path, name, minilm_dir, *extra):
 
 def test_relabeling_changes_the_positives_it_is_told_to(tmp_path, monkeypatch, minilm_dir):
     monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
-    plain = load_from_disk(str(generate(tmp_path, "plain", minilm_dir, "--relabel", '{"enabled": false}') / "dataset"))
+    plain = load_from_disk(str(generate(tmp_path, "plain", minilm_dir, "--relabel_enabled", "false") / "dataset"))
     out = generate(tmp_path, "relabeled", minilm_dir)
     rows = load_from_disk(str(out / "dataset")).to_list()
     assert [r["query"] for r in rows] == plain["query"] and len(rows) == 12
@@ -72,6 +76,16 @@ def test_relabeling_changes_the_positives_it_is_told_to(tmp_path, monkeypatch, m
     assert "LLM-checked positives" in card and f"| 12 | 12 | {sum(told)} |" in card
     generate(tmp_path, "relabeled", minilm_dir)  # a rerun: the same prompts, all found in the store
     assert generate.sent == 0 and load_from_disk(str(out / "dataset")).to_list() == rows
+    # The old nested `relabel:` mapping still works for one release: the same settings (every prompt found in the
+    # store, the same rows), a warning naming the new fields, and the saved config in the new dialect.
+    with pytest.warns(FutureWarning, match="`relabel:` mapping is deprecated") as warned:
+        generate(tmp_path, "relabeled", minilm_dir, old_dialect=True)
+    assert generate.sent == 0 and load_from_disk(str(out / "dataset")).to_list() == rows
+    (warning,) = [str(w.message) for w in warned if "deprecated" in str(w.message)]
+    assert "relabel_enabled: True" in warning and f"reference_embedder: '{minilm_dir}'" in warning
+    assert "relabel_top_k: 4" in warning and "relabel_negative_rank: 3" in warning
+    saved = yaml.safe_load((out / "generation_config.yaml").read_text())
+    assert saved["relabel"] is None and saved["relabel_top_k"] == 4 and saved["relabel_enabled"] is True
 
     # The prompts in the store: the documented text over the query's 4 nearest passages, its own positive among them;
     # and the selection rule on the server's ranking: rank 1 is the positive, rank 3 the negative.
@@ -124,8 +138,8 @@ def test_dry_run_costs_the_ranking_requests_and_bad_settings_fail(tmp_path, monk
     config = write_config(tmp_path / "d.yaml", "http://127.0.0.1:9/v1", tmp_path / "dry", max_tokens=100)
     base = ["--config", str(config), "--dry_run", "true", "--task_proportions", '{"short-long": 1, "sts": 1}']
     plans = []
-    for relabel in ('{"enabled": false}', '{"enabled": true, "embedder": "x", "top_k": 5}'):
-        assert script.main([*base, "--relabel", relabel]) == 0
+    for relabel in (["--relabel_enabled", "false"], ["--relabel_enabled", "true", "--relabel_top_k", "5"]):
+        assert script.main([*base, *relabel]) == 0
         printed = capsys.readouterr().out
         plans.append(json.loads(printed[printed.index("{\n") :]))
     off, on = plans
@@ -135,13 +149,21 @@ def test_dry_run_costs_the_ranking_requests_and_bad_settings_fail(tmp_path, monk
     assert extra > 12 * 5 * 1500 // 4  # five passages of the assumed length per ranking prompt
     assert on["total"]["cost_usd"] > off["total"]["cost_usd"]
     for relabel, message in (
-        ('{"enabled": true}', "`relabel.embedder` must be"),
-        ('{"top_k": 4, "negative_rank": 1}', "`relabel.negative_rank` must be an integer in [2, top_k=4]"),
-        ('{"topk": 4}', "`relabel` has unknown key(s) ['topk']"),
+        (["--relabel_top_k", "1"], "`relabel_top_k` must be an integer >= 2, got 1"),
+        (
+            ["--relabel_top_k", "4", "--relabel_negative_rank", "1"],
+            "`relabel_negative_rank` must be an integer in [2, relabel_top_k=4]",
+        ),
+        (["--relabel", '{"topk": 4}'], "`relabel` has unknown key(s) ['topk']"),
+        (
+            ["--relabel", '{"top_k": 4}', "--relabel_top_k", "6"],
+            "`relabel.top_k` and `relabel_top_k` are both set, to 4 and 6; keep `relabel_top_k`",
+        ),
     ):
         with pytest.raises(SystemExit) as exc:
-            script.main([*base, "--relabel", relabel])
-        assert exc.value.code == 2 and message in capsys.readouterr().err
+            script.main([*base, *relabel])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and message in err[0], err
 
 
 def test_shard_statistics_add_up():

@@ -42,7 +42,7 @@ def _main(args) -> int:
     if config.dry_run:
         import json
 
-        from data_generation.accounting import estimate
+        from data_generation.pipeline import estimate
 
         try:
             plan = estimate(config)
@@ -56,9 +56,10 @@ def _main(args) -> int:
         print(json.dumps(summary, indent=1))
         return 0
 
+    from data_generation.engine import run_dir, shared_brainstorm_dir
     from data_generation.hub import push_to_hub
     from data_generation.output import write_outputs
-    from data_generation.pipeline import generate, run_dir, shared_brainstorm_dir
+    from data_generation.pipeline import generate
 
     directory = run_dir(config)
     shared_tasks = shared_brainstorm_dir(config) / "tasks.json"

@@ -27,6 +27,7 @@ __all__ = [
 TEST_KEY_ENV = "SYNTHEMBED_TEST_API_KEY"
 TEST_KEY = "sk-test-9f8e7d6c5b4a-do-not-leak"
 ALL_TYPES = {t: 1 for t in REPLY_KEYS}
+SYNTHETIC_ONLY = ("task_proportions", "tasks_per_brainstorm", "examples_per_task")
 
 
 def write_config(path: Path, base_url: str | None, output_dir: Path, **overrides) -> Path:
@@ -51,6 +52,10 @@ def write_config(path: Path, base_url: str | None, output_dir: Path, **overrides
     }
     if base_url is None:  # a fleet: the overrides give `endpoints`
         del config["base_url"]
+    if config.get("mode", "synthetic") != "synthetic":  # settings of the synthetic mode, which the others refuse
+        for key in SYNTHETIC_ONLY:
+            if key not in overrides:
+                del config[key]
     path.write_text(yaml.safe_dump(config))
     return path
 

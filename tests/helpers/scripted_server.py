@@ -7,7 +7,7 @@ list) hit the first attempt only; content faults (truncated JSON, non-JSON, wron
 empty reply; `mistranslate`: a translation that fails the back-translation check) hit every attempt; `broken` fails
 every request (HTTP 500 or a closed connection), as a fleet member gone bad does. Ranking prompts
 (data_generation.relabel) get a JSON ranking of their passage ids, by word overlap with the query or by a test's
-`ranker`; corpus prompts (data_generation/corpus.py) a query made of the passage's first words; translation prompts a
+`ranker`; corpus prompts (data_generation/modes/corpus.py) a query made of the passage's first words; translation prompts a
 reversible stand-in. Every request is recorded so tests can count repeats. Also serves the small part of
 the Files and Batch APIs that batch mode uses, with OpenAI's input-file rules: one model per file, at most
 `batch_max_requests` lines and `batch_max_bytes` bytes (a file that breaks one fails validation, as OpenAI's does);
@@ -63,9 +63,9 @@ def classify(prompt: str) -> tuple[str, str]:
     first = prompt.split("\n", 1)[0]
     if first.startswith(RANKING_FIRST_LINE):
         return "relabel", "ranking"
-    if first.startswith("You have been given a passage"):  # data_generation/corpus.py
+    if first.startswith("You have been given a passage"):  # data_generation/modes/corpus.py
         return "corpus", "short-long"
-    if first.startswith("Translate the string values"):  # data_generation/translate.py
+    if first.startswith("Translate the string values"):  # data_generation/modes/translate.py
         return "translate", ""
     if first.startswith("Brainstorm"):
         if "retrieval" in first:

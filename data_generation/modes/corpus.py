@@ -7,14 +7,13 @@ short-long task, and the instruction is a one-sentence task like those its brain
 placeholders (type, length, clarity, difficulty) are Table 8's, sampled per chunk. Rows are seam 1 with
 `placeholders` holding the provenance: the source document, the chunk's number in it, the sampled values.
 
-Same store, resume, sharding, Batch API, statistics and card as the synthetic run: every reply goes to the store, and
-the rows are rebuilt from it (and the negatives mined again, deterministically) on every run.
+The engine's store, resume, sharding and Batch API, and the run function's relabeling, quality gate, statistics and card,
+as in every mode: every reply goes to the store, and the rows are rebuilt from it (and the negatives mined again,
+deterministically) on every run.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
 import random
@@ -22,15 +21,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_generation import pipeline
-from data_generation.accounting import plan_ceiling, usage_of
-from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
+from data_generation.embedder import reference_model
+from data_generation.engine import Mode, ModeResult, Session
 from data_generation.parsing import Deduper, normalize, parse_object
 from data_generation.placeholders import PlaceholderSampler
 from data_generation.plan import Request, build_request, in_shard, seeded_rng
 from data_generation.schemas import object_model
-from data_generation.store import ResponseStore
 from data_generation.templates import render
 from synthembed_common.config import ConfigError, first_line
 
@@ -67,23 +64,6 @@ class Chunk:
     document: str  # file path relative to corpus_path, or the dataset's id column / row number
     number: int  # position among the document's chunks
     text: str
-
-
-@functools.cache
-def reference_model(name: str):
-    """The reference SentenceTransformer (loaded once per process: chunking, mining and back-translation share it)."""
-    from sentence_transformers import SentenceTransformer
-
-    from synthembed.configs import missing_local_path
-
-    if missing_local_path(name):
-        raise ConfigError(
-            f"`reference_embedder` must be a SentenceTransformer folder or Hub id, no such path {name!r}"
-        )
-    try:
-        return SentenceTransformer(name, device="cpu")
-    except OSError as e:
-        raise ConfigError(f"`reference_embedder` {name!r} cannot be loaded ({first_line(e)})") from e
 
 
 def load_documents(config: GenerationConfig) -> list[tuple[str, str]]:
@@ -174,17 +154,15 @@ def corpus_requests(config: GenerationConfig, chunks: list[Chunk]) -> list[Reque
     return requests
 
 
-def _parse(request: Request, record: dict) -> dict[str, str]:
+def parse(request: Request, record: dict) -> dict[str, str]:
     return parse_object(object_model("CorpusExample", REPLY_KEYS), record["content"], record.get("finish_reason"))
 
 
-pipeline.PARSERS["corpus"] = _parse
-
-
-def build_rows(config: GenerationConfig, requests: list[Request], store: ResponseStore, chunks: list[Chunk]):
+def build_rows(session: Session, requests: list[Request], chunks: list[Chunk]) -> tuple[list[dict], Counter]:
     """Seam-1 rows (negative still None) in plan order, and the rejections by reason."""
+    config = session.config
     rows, rejections, dedup = [], Counter(), Deduper(config.dedup_on)
-    for request, reply in pipeline.parsed_replies(requests, store, rejections, _parse):
+    for request, reply in session.replies(requests, rejections, parse):
         chunk = chunks[request.index]
         if normalize(reply["user_query"]) == normalize(chunk.text):
             rejections["query_equals_positive"] += 1
@@ -234,6 +212,7 @@ def mine_corpus_negatives(config: GenerationConfig, rows: list[dict], chunks: li
             positive_fraction=config.negative_positive_fraction,
             query_prompt=config.embedder_query_prompt,
             corpus_prompt=config.embedder_corpus_prompt,
+            batch_size=config.embedder_batch_size,
             seed=config.seed,
         )
         if rows
@@ -246,23 +225,6 @@ def mine_corpus_negatives(config: GenerationConfig, rows: list[dict], chunks: li
         row["negative"] = allowed[0] if allowed else None
         stats["mined" if allowed else "without_candidate"] += 1
     return dict(stats)
-
-
-def _stats(config: GenerationConfig, requests, store, rows, rejections, failed, client, corpus_stats) -> dict:
-    return {
-        "mode": "corpus",
-        "prompt_version": PROMPT_VERSION,
-        "requested_examples": {TASK_TYPE: len(requests)},
-        "num_rows": len(rows),
-        "brainstorm": {"calls": 0, "unique_tasks": {}, "rejections": {}},
-        "rejections": dict(sorted(rejections.items())),
-        "unfinished_requests": sum(failed.values()),
-        "http_faults": dict(sorted(client.faults.items())),
-        "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
-        "usage": usage_of(config, requests, store, client.timed_out),
-        "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
-        "corpus": corpus_stats,
-    }
 
 
 def prepare(config: GenerationConfig) -> tuple[list[Chunk], dict, list[Request]]:
@@ -281,28 +243,36 @@ def prepare(config: GenerationConfig) -> tuple[list[Chunk], dict, list[Request]]
     return chunks, corpus_stats, requests
 
 
-async def _run(config: GenerationConfig, store: ResponseStore, directory: Path, chunks, corpus_stats, requests):
-    client = LLMClient(config)
-    try:
-        failed = await pipeline.send(config, requests, store, client, directory, "corpus")
-    finally:
-        await client.aclose()
-    rows, rejections = build_rows(config, requests, store, chunks)
+async def run(session: Session, inputs: tuple[list[Chunk], dict, list[Request]]) -> ModeResult:
+    config = session.config
+    chunks, corpus_stats, requests = inputs
+    failed = await session.complete(requests, "corpus", parse)
+    rows, rejections = build_rows(session, requests, chunks)
     corpus_stats["negatives"] = mine_corpus_negatives(config, rows, chunks, reference_model(config.reference_embedder))
-    return {
-        "rows": rows,
-        "stats": _stats(config, requests, store, rows, rejections, failed, client, corpus_stats),
-    }
+    return ModeResult(
+        prompt_version=PROMPT_VERSION,
+        requested_examples={TASK_TYPE: len(requests)},
+        rows=rows,
+        rejections=rejections,
+        requests=requests,
+        unfinished=sum(failed.values()),
+        section=corpus_stats,
+    )
 
 
-def generate(config: GenerationConfig) -> dict:
-    """Run (or resume) corpus-grounded generation; returns {"rows": [...], "stats": {...}} like pipeline.generate."""
-    chunks, corpus_stats, requests = prepare(config)
-    directory = pipeline.run_dir(config)
-    with ResponseStore(directory / "requests.jsonl") as store:
-        return asyncio.run(_run(config, store, directory, chunks, corpus_stats, requests))
+def plan(config: GenerationConfig, inputs) -> tuple[list[Request], list[Request]]:
+    """The dry run: the corpus chunked and the requests planned, nothing sent; relabeling ranks every row."""
+    requests = inputs[2]
+    return requests, requests
 
 
-def estimate(config: GenerationConfig) -> dict:
-    """The dry run: the corpus chunked and the requests planned, nothing sent."""
-    return plan_ceiling(config, prepare(config)[2])
+def merge_section(sections: list[dict]) -> dict:
+    """The shards' corpus statistics: each shard chunked the whole corpus and queried its share of the chunks."""
+    negatives = Counter()
+    for section in sections:
+        negatives.update(section["negatives"])
+    requested = sum(s["requested_chunks"] for s in sections)
+    return {**sections[0], "requested_chunks": requested, "negatives": dict(sorted(negatives.items()))}
+
+
+MODE = Mode("corpus", prepare, run, plan, section="corpus", merge_section=merge_section)

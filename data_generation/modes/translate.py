@@ -8,27 +8,24 @@ English model checks English sources); a row is kept only if every field scores 
 with its original. Rows below it are counted in the statistics (`back_translation_below_threshold`), as are failed
 replies of either step.
 
-Same store, resume, Batch API, statistics and card as the other modes; the instruction is kept as it is unless
+The engine's store, resume, sharding and Batch API, and the run function's quality gate, statistics and card, as in
+every mode (relabeling is refused: the rows keep the source's vetted labels); the instruction is kept as it is unless
 `translate_instruction` (the paper's multilingual data keeps English task definitions, §3.1).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
 from collections import Counter
 
-from data_generation import pipeline
-from data_generation.accounting import plan_ceiling, usage_of
-from data_generation.client import LLMClient
 from data_generation.config import GenerationConfig
-from data_generation.corpus import reference_model
+from data_generation.embedder import reference_model
+from data_generation.engine import Mode, ModeResult, Session
 from data_generation.parsing import Deduper, parse_object
 from data_generation.plan import Request, build_request, in_shard, seeded_rng
 from data_generation.schemas import object_model
-from data_generation.store import ResponseStore
 from data_generation.templates import TASK_TYPES, render
 from synthembed_common.config import ConfigError, first_line
 
@@ -99,12 +96,9 @@ def forward_requests(config: GenerationConfig, rows: list[dict]) -> list[Request
     ]
 
 
-def _parse(request: Request, record: dict) -> dict[str, str]:
+def parse(request: Request, record: dict) -> dict[str, str]:
     reply = object_model("Translation", tuple(request.meta["keys"]))
     return parse_object(reply, record["content"], record.get("finish_reason"))
-
-
-pipeline.PARSERS["translate"] = pipeline.PARSERS["back_translate"] = _parse
 
 
 def similarities(config: GenerationConfig, originals: list[dict], back: list[dict]) -> list[float]:
@@ -114,7 +108,12 @@ def similarities(config: GenerationConfig, originals: list[dict], back: list[dic
     model = reference_model(config.reference_embedder)
     left = [t for texts in originals for t in texts.values()]
     right = [b[k] for texts, b in zip(originals, back) for k in texts]
-    encode = dict(convert_to_tensor=True, normalize_embeddings=True, prompt=config.embedder_corpus_prompt)
+    encode = dict(
+        batch_size=config.embedder_batch_size,
+        convert_to_tensor=True,
+        normalize_embeddings=True,
+        prompt=config.embedder_corpus_prompt,
+    )
     scores = (model.encode(left, **encode) * model.encode(right, **encode)).sum(dim=1).tolist()
     out, start = [], 0
     for texts in originals:
@@ -123,23 +122,20 @@ def similarities(config: GenerationConfig, originals: list[dict], back: list[dic
     return out
 
 
-async def _run(config: GenerationConfig, store: ResponseStore, directory, rows: list[dict]) -> dict:
-    client = LLMClient(config)
+async def run(session: Session, rows: list[dict]) -> ModeResult:
+    config = session.config
     by_index = {row["index"]: row for row in rows}
     forward = forward_requests(config, rows)
     rejections = Counter()
-    try:
-        failed = await pipeline.send(config, forward, store, client, directory, "translate")
-        translated = list(pipeline.parsed_replies(forward, store, rejections, _parse))
-        back = [
-            _request(config, "back_translate", by_index[r.index], r.meta["language"], config.source_language, t)
-            for r, t in translated
-        ]
-        failed += await pipeline.send(config, back, store, client, directory, "back_translate")
-    finally:
-        await client.aclose()
+    failed = await session.complete(forward, "translate", parse)
+    translated = list(session.replies(forward, rejections, parse))
+    back = [
+        _request(config, "back_translate", by_index[r.index], r.meta["language"], config.source_language, t)
+        for r, t in translated
+    ]
+    failed += await session.complete(back, "back_translate", parse)
     back_rejections = Counter()
-    returned = {r.key: t for r, t in pipeline.parsed_replies(back, store, back_rejections, _parse)}
+    returned = {r.key: t for r, t in session.replies(back, back_rejections, parse)}
     rejections.update({f"back_translation_{reason}": n for reason, n in back_rejections.items()})
     checked = [(r, t, returned[b.key]) for (r, t), b in zip(translated, back) if b.key in returned]
     scores = similarities(config, [by_index[r.index]["texts"] for r, _, _ in checked], [b for _, _, b in checked])
@@ -179,41 +175,32 @@ async def _run(config: GenerationConfig, store: ResponseStore, directory, rows: 
         "kept_by_language": dict(sorted(kept.items())),
     }
     requested = Counter(r.task_type for r in forward)
-    stats = {
-        "mode": "translate",
-        "prompt_version": PROMPT_VERSION,
-        "requested_examples": dict(sorted(requested.items())),
-        "num_rows": len(out),
-        "brainstorm": {"calls": 0, "unique_tasks": {}, "rejections": {}},
-        "rejections": {k: v for k, v in sorted(rejections.items()) if v},
-        "unfinished_requests": sum(failed.values()),
-        "http_faults": dict(sorted(client.faults.items())),
-        "endpoints": client.endpoint_stats(),  # per endpoint: attempts, failures by kind, latency
-        "usage": usage_of(config, forward + back, store, client.timed_out),
-        "shard": {"index": config.shard_index, "num_shards": config.num_shards, "stage": config.stage},
-        "translation": {
-            "source_rows": sum(in_shard(config, p) for p in range(len(rows))),
-            "source_language": config.source_language,
-            "target_languages": list(config.target_languages),
-            "back_translation": check,
-        },
+    section = {
+        "source_rows": sum(in_shard(config, p) for p in range(len(rows))),
+        "source_language": config.source_language,
+        "target_languages": list(config.target_languages),
+        "back_translation": check,
     }
-    return {"rows": out, "stats": stats}
+    return ModeResult(
+        prompt_version=PROMPT_VERSION,
+        requested_examples=dict(sorted(requested.items())),
+        rows=out,
+        rejections=rejections,
+        requests=forward + back,
+        unfinished=sum(failed.values()),
+        section=section,
+    )
 
 
-def generate(config: GenerationConfig) -> dict:
-    """Run (or resume) the translation; returns {"rows": [...], "stats": {...}} like pipeline.generate."""
+def prepare(config: GenerationConfig) -> list[dict]:
     rows = load_rows(config)
     reference_model(config.reference_embedder)  # a bad embedder fails before anything is sent
-    directory = pipeline.run_dir(config)
-    with ResponseStore(directory / "requests.jsonl") as store:
-        return asyncio.run(_run(config, store, directory, rows))
+    return rows
 
 
-def estimate(config: GenerationConfig) -> dict:
+def plan(config: GenerationConfig, rows: list[dict]) -> tuple[list[Request], list[Request]]:
     """The dry run: forward requests as planned, and one back-translation per forward request (prompted with the
-    source texts: a translation's length is about its source's)."""
-    rows = load_rows(config)
+    source texts: a translation's length is about its source's); nothing is relabeled."""
     forward = forward_requests(config, rows)
     by_index = {row["index"]: row for row in rows}
     source = config.source_language
@@ -221,4 +208,27 @@ def estimate(config: GenerationConfig) -> dict:
         _request(config, "back_translate", by_index[r.index], r.meta["language"], source, by_index[r.index]["texts"])
         for r in forward
     ]
-    return plan_ceiling(config, forward + back)
+    return forward + back, []
+
+
+def merge_section(sections: list[dict]) -> dict:
+    """The shards' translation statistics: counts summed, the mean similarity weighted by the rows each checked."""
+    checks = [s["back_translation"] for s in sections]
+    checked = sum(c["checked"] for c in checks)
+    scored = [(c["mean_similarity"], c["checked"]) for c in checks if c["mean_similarity"] is not None]
+    kept_by_language = Counter()
+    for c in checks:
+        kept_by_language.update(c["kept_by_language"])
+    check = {
+        "threshold": checks[0]["threshold"],
+        "checked": checked,
+        "kept": sum(c["kept"] for c in checks),
+        "below_threshold": sum(c["below_threshold"] for c in checks),
+        "mean_similarity": round(sum(m * n for m, n in scored) / checked, 4) if scored and checked else None,
+        "kept_by_language": dict(sorted(kept_by_language.items())),
+    }
+    source_rows = sum(s["source_rows"] for s in sections)
+    return {**sections[0], "source_rows": source_rows, "back_translation": check}
+
+
+MODE = Mode("translate", prepare, run, plan, section="translation", merge_section=merge_section)
