@@ -115,9 +115,10 @@ def test_quickstart_end_to_end_offline(tmp_path):
     emb = model.encode(["a query"], prompt_name="query")
     assert emb.shape[0] == 1 and abs(float((emb**2).sum()) - 1) < 1e-4
     assert read_settings(root / "model").pooling == "last_token"
-    assert "1315 STS Benchmark train pairs" in proc.stdout
+    assert "1406 STS Benchmark train pairs" in proc.stdout
     logs = proc.stdout + proc.stderr  # the trainer logs to stdout
-    assert "dataset stsb-train-positives: 1315 rows" in logs and "dataset synthetic:" in logs
+    assert "dataset stsb-train-positives: 92 rows copy evaluation texts, dropped ({'STSBenchmark': 92})" in logs
+    assert "dataset stsb-train-positives: 1314 rows" in logs and "dataset synthetic:" in logs
 
     # seam 3: the scores come from the shipped test split, through MTEB's STSBenchmark task, into the card
     summary = json.loads((root / "eval" / "summary.json").read_text())
