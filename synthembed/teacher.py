@@ -1,9 +1,9 @@
 """Teacher embeddings for distillation: every training text encoded once by a SentenceTransformer, cached on disk.
 
-The cache is keyed by `synthembed.data.text_id` (the normalized text; for a translation given with its English source,
-the source's embedding under the translation's id: multilingual knowledge distillation), so any run with the same teacher reuses it
-whatever its mixture, and a killed encoding resumes where it stopped: texts are encoded in blocks of
-`BLOCK` and each block is written as its own safetensors file, atomically (a temporary name, then a rename).
+The cache is keyed by `synthembed.data.text_id` (the normalized text; for a translation given with its English
+source, the source's embedding under the translation's id: multilingual knowledge distillation), so any run with the
+same teacher reuses it whatever its mixture, and a killed encoding resumes where it stopped: texts are encoded in
+blocks of `BLOCK` and each block is written as its own safetensors file, atomically (a temporary name, then a rename).
 
     <cache_dir>/teacher.json                 the teacher it belongs to and its width
     <cache_dir>/query-00000.safetensors      {"ids": int64 [n], "embeddings": float32 [n, d]} (L2-normalized)
