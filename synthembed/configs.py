@@ -284,6 +284,14 @@ class ContrastiveArguments:
     distill_temperature: float | None = field(
         default=None, metadata={"help": "Temperature of the teacher's scores (default: `temperature`)."}
     )
+    distill_texts: Literal["queries", "all"] = field(
+        default="queries",
+        metadata={
+            "help": "queries: each query's score distribution over its candidates; all: every text of the batch "
+            "(queries, positives, negatives) over every other one, so query-query and document-document "
+            "similarities are distilled too."
+        },
+    )
     teacher_cache_dir: str | None = field(
         default=None,
         metadata={
