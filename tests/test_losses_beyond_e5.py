@@ -128,7 +128,9 @@ def test_distillation_of_all_texts_matches_naive():
     """distill_texts="all": each text (queries, positives, negatives) against every other text of the batch."""
     q, p, n, (tq, tp, tn) = make(4, 3, seed=7, dt=5)
     pos_ids, neg_ids = torch.tensor([1, 2, 1, 3]), torch.tensor([9, 2, 8])  # masks change InfoNCE, not this term
-    loss = InfoNCELoss(TAU, mask_false_negatives=True, distill_weight=0.7, distill_temperature=0.1, distill_texts="all")
+    loss = InfoNCELoss(
+        TAU, mask_false_negatives=True, distill_weight=0.7, distill_temperature=0.1, distill_texts="all"
+    )
     out = loss(q, p, n, pos_ids, neg_ids, teacher_query=tq, teacher_positive=tp, teacher_negative=tn)
     texts, teacher = torch.cat([q, p, n]), torch.cat([tq, tp, tn])
     kl_total = 0.0

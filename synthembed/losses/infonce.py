@@ -49,7 +49,6 @@ from torch import nn
 
 from synthembed.distributed import gather_no_grad, gather_with_grad, is_distributed
 
-
 DISTILL_TEXTS = ("queries", "all")
 
 
