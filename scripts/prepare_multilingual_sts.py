@@ -28,7 +28,6 @@ import io
 import json
 import random
 import sys
-import urllib.request
 from pathlib import Path
 
 REPO = "PhilipMay/stsb-multi-mt"
@@ -40,13 +39,10 @@ POSITIVE_MIN = 4.0  # as the recipe's English STS-B pairs (min_score 0.8 of 1)
 def read_train(source: Path | None, lang: str) -> list[tuple[str, str, float]]:
     """(sentence1, sentence2, score) rows of `data/stsb-<lang>-train.csv` (csv with quoting; rows aligned across
     languages)."""
+    from synthembed_common.pinned_data import read_pinned
+
     path = f"data/stsb-{lang}-train.csv"
-    if source is not None:
-        text = (source / path).read_text(encoding="utf-8")
-    else:
-        url = f"https://raw.githubusercontent.com/{REPO}/{COMMIT}/{path}"
-        with urllib.request.urlopen(url, timeout=60) as reply:
-            text = reply.read().decode("utf-8")
+    text = read_pinned(REPO, COMMIT, path, source)
     rows = []
     for i, fields in enumerate(csv.reader(io.StringIO(text)), 1):
         if len(fields) != 3:
@@ -100,15 +96,12 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     from synthembed_common.config import ConfigError
-    from synthembed_common.files import write_text_atomic
+    from synthembed_common.pinned_data import write_data_folder
 
     try:
         files, stats = build(args.source, args.decontamination_tasks, args.parallel_per_language, args.seed)
     except (ConfigError, OSError) as e:
         sys.exit(f"error: {e}")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in files.items():
-        write_text_atomic(args.output_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     provenance = {
         "repository": f"https://github.com/{REPO}",
         "commit": COMMIT,
@@ -121,7 +114,7 @@ def main(argv=None) -> None:
         "seed": args.seed,
         **stats,
     }
-    write_text_atomic(args.output_dir / "source.json", json.dumps(provenance, indent=1, ensure_ascii=False) + "\n")
+    write_data_folder(args.output_dir, files, provenance)
     print(json.dumps(stats["rows"]), f"-> {args.output_dir}")
 
 
