@@ -22,7 +22,6 @@ from GitHub at the pinned commit.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -86,17 +85,13 @@ def build(source, tasks: list[str], parallel_per_language: int, seed: int) -> tu
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", type=Path, default=Path("data/stsb-multi-mt"))
-    parser.add_argument("--source", type=Path, default=None, help=f"A local clone of {REPO} (default: download).")
-    parser.add_argument(
-        "--decontamination_tasks", nargs="+", required=True, help="MTEB task names or local task folders."
-    )
+    from synthembed_common.pinned_data import pinned_data_parser, write_data_folder
+
+    parser = pinned_data_parser(__doc__, REPO, "data/stsb-multi-mt")
     parser.add_argument("--parallel_per_language", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     from synthembed_common.config import ConfigError
-    from synthembed_common.pinned_data import write_data_folder
 
     try:
         files, stats = build(args.source, args.decontamination_tasks, args.parallel_per_language, args.seed)

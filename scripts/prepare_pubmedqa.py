@@ -16,7 +16,6 @@ paths, licence, counts).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -55,15 +54,11 @@ def build(source: Path | None, tasks: list[str]) -> tuple[list[dict], dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", type=Path, default=Path("data/pubmedqa"))
-    parser.add_argument("--source", type=Path, default=None, help=f"A local clone of {REPO} (default: download).")
-    parser.add_argument(
-        "--decontamination_tasks", nargs="+", required=True, help="MTEB task names or local task folders."
-    )
+    from synthembed_common.pinned_data import pinned_data_parser, write_data_folder
+
+    parser = pinned_data_parser(__doc__, REPO, "data/pubmedqa")
     args = parser.parse_args(argv)
     from synthembed_common.config import ConfigError
-    from synthembed_common.pinned_data import write_data_folder
 
     try:
         rows, stats = build(args.source, args.decontamination_tasks)

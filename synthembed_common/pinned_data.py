@@ -3,11 +3,24 @@ raw.githubusercontent.com), write the prepared folder at once (its jsonl files a
 
 from __future__ import annotations
 
+import argparse
 import json
 import urllib.request
 from pathlib import Path
 
 from synthembed_common.files import write_dir_atomic
+
+
+def pinned_data_parser(doc: str, repo: str, output_dir: str) -> argparse.ArgumentParser:
+    """The arguments every prepare script takes: where to write, a local clone of `repo`, what to decontaminate
+    against."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--output_dir", type=Path, default=Path(output_dir))
+    parser.add_argument("--source", type=Path, default=None, help=f"A local clone of {repo} (default: download).")
+    parser.add_argument(
+        "--decontamination_tasks", nargs="+", required=True, help="MTEB task names or local task folders."
+    )
+    return parser
 
 
 def read_pinned(repo: str, commit: str, path: str, local_clone: Path | None = None) -> str:
