@@ -49,6 +49,7 @@ GROUPS = {"STSBMulti dev (9 non-en)": MULTILINGUAL_STS, "NTREX bitext (8)": BITE
 REFERENCE = "all-MiniLM-L6-v2"
 # The recipe's multilingual entries (shipped in data/stsb-multi-mt, scripts/prepare_multilingual_sts.py).
 MULTILINGUAL_DATA = ("stsb_multi_sts", "stsb_multi_parallel")
+BIOMEDICAL_DATA = ("pubmedqa",)  # data/pubmedqa, scripts/prepare_pubmedqa.py
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
 OFFLINE_INSTRUCTIONS = {
@@ -68,13 +69,15 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
     paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null"]
     return {
         "untrained": None,
-        "e5_2024": [*paper_only, *without("stsb_train", *MULTILINGUAL_DATA)],
+        "e5_2024": [*paper_only, *without("stsb_train", *MULTILINGUAL_DATA, *BIOMEDICAL_DATA)],
         "trained": [],
         "no_distillation": ["--distill_teacher", "null"],
         "no_hardness": ["--hardness_alpha", "0"],
         "no_false_negative_mask": ["--false_negative_margin", "null"],
         "no_sts_train": without("stsb_train"),
         "no_multilingual_data": without(*MULTILINGUAL_DATA),
+        "no_biomedical_data": without(*BIOMEDICAL_DATA),
+        "distill_queries_only": ["--distill_texts", "queries"],
         "gor": ["--gor_weight", "0.1"],
         "seed_43": ["--seed", "43"],  # a soup's second ingredient: --merge soup=trained,seed_43
         "bidirectional_mean": ["--use_bidirectional_attention", "true", "--pooling", "mean"],

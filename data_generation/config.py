@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from data_generation import mode_settings, relabel_settings
 from data_generation.templates import TASK_TYPES
+from synthembed.decontamination import TASKS_EXPECTED, tasks_setting_ok
 from synthembed_common.config import ConfigError
 
 # Figure 2 (left pie) task-type counts in thousands (Wang et al., 2024, Figure 2); normalised into proportions.
@@ -529,9 +530,8 @@ class GenerationConfig:
             self._bad("near_dup_threshold", "in (0, 1) or null")
         if not isinstance(self.decontamination_ngram, int) or self.decontamination_ngram < 1:
             self._bad("decontamination_ngram", "a positive integer")
-        tasks = self.decontamination_tasks
-        if tasks is not None and not (tasks and all(isinstance(t, str) and t for t in tasks)):
-            self._bad("decontamination_tasks", "a non-empty list of MTEB task names or task folders, or null")
+        if not tasks_setting_ok(self.decontamination_tasks):
+            self._bad("decontamination_tasks", TASKS_EXPECTED)
 
     @property
     def is_local_server(self) -> bool:

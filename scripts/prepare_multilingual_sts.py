@@ -22,13 +22,11 @@ from GitHub at the pinned commit.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import random
 import sys
-import urllib.request
 from pathlib import Path
 
 REPO = "PhilipMay/stsb-multi-mt"
@@ -40,13 +38,10 @@ POSITIVE_MIN = 4.0  # as the recipe's English STS-B pairs (min_score 0.8 of 1)
 def read_train(source: Path | None, lang: str) -> list[tuple[str, str, float]]:
     """(sentence1, sentence2, score) rows of `data/stsb-<lang>-train.csv` (csv with quoting; rows aligned across
     languages)."""
+    from synthembed_common.pinned_data import read_pinned
+
     path = f"data/stsb-{lang}-train.csv"
-    if source is not None:
-        text = (source / path).read_text(encoding="utf-8")
-    else:
-        url = f"https://raw.githubusercontent.com/{REPO}/{COMMIT}/{path}"
-        with urllib.request.urlopen(url, timeout=60) as reply:
-            text = reply.read().decode("utf-8")
+    text = read_pinned(REPO, COMMIT, path, source)
     rows = []
     for i, fields in enumerate(csv.reader(io.StringIO(text)), 1):
         if len(fields) != 3:
@@ -90,25 +85,18 @@ def build(source, tasks: list[str], parallel_per_language: int, seed: int) -> tu
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", type=Path, default=Path("data/stsb-multi-mt"))
-    parser.add_argument("--source", type=Path, default=None, help=f"A local clone of {REPO} (default: download).")
-    parser.add_argument(
-        "--decontamination_tasks", nargs="+", required=True, help="MTEB task names or local task folders."
-    )
+    from synthembed_common.pinned_data import pinned_data_parser, write_data_folder
+
+    parser = pinned_data_parser(__doc__, REPO, "data/stsb-multi-mt")
     parser.add_argument("--parallel_per_language", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     from synthembed_common.config import ConfigError
-    from synthembed_common.files import write_text_atomic
 
     try:
         files, stats = build(args.source, args.decontamination_tasks, args.parallel_per_language, args.seed)
     except (ConfigError, OSError) as e:
         sys.exit(f"error: {e}")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in files.items():
-        write_text_atomic(args.output_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     provenance = {
         "repository": f"https://github.com/{REPO}",
         "commit": COMMIT,
@@ -121,7 +109,7 @@ def main(argv=None) -> None:
         "seed": args.seed,
         **stats,
     }
-    write_text_atomic(args.output_dir / "source.json", json.dumps(provenance, indent=1, ensure_ascii=False) + "\n")
+    write_data_folder(args.output_dir, files, provenance)
     print(json.dumps(stats["rows"]), f"-> {args.output_dir}")
 
 

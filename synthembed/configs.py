@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from synthembed.decontamination import TASKS_EXPECTED, tasks_setting_ok
 from synthembed.evaluation.instructions import RETRIEVAL
 from synthembed.model_folder import BARE_TEMPLATE, E5_TEMPLATE, PREFIX_TEMPLATE, QueryTemplate
 from synthembed_common.config import ConfigError
@@ -176,11 +177,8 @@ class DataArguments:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
         for i, entry in enumerate(self.eval_datasets):
             validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, LABEL_COLUMNS + STS_COLUMNS)
-        tasks = self.decontamination_tasks
-        if tasks is not None and (not isinstance(tasks, list) or not all(isinstance(t, str) and t for t in tasks)):
-            raise ConfigError(
-                f"`decontamination_tasks` must be a list of MTEB task names or task folders, got {tasks!r}"
-            )
+        if not tasks_setting_ok(self.decontamination_tasks):
+            raise ConfigError(f"`decontamination_tasks` must be {TASKS_EXPECTED}, got {self.decontamination_tasks!r}")
 
 
 def validate_dataset_entry(where: str, entry: Any, keys: set[str], columns: tuple[str, ...]) -> None:
@@ -283,6 +281,14 @@ class ContrastiveArguments:
     distill_weight: float = field(default=1.0, metadata={"help": "Weight of the distillation term next to InfoNCE."})
     distill_temperature: float | None = field(
         default=None, metadata={"help": "Temperature of the teacher's scores (default: `temperature`)."}
+    )
+    distill_texts: Literal["queries", "all"] = field(
+        default="queries",
+        metadata={
+            "help": "queries: each query's score distribution over its candidates; all: every text of the batch "
+            "(queries, positives, negatives) over every other one, so query-query and document-document "
+            "similarities are distilled too."
+        },
     )
     teacher_cache_dir: str | None = field(
         default=None,

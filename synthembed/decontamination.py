@@ -28,6 +28,14 @@ _TOKEN = re.compile(r"\w+")
 _NOT_TEXT = {"id", "_id", "label", "labels", "score", "lang", "title"}
 
 
+TASKS_EXPECTED = "a non-empty list of MTEB task names or task folders, or null (off)"
+
+
+def tasks_setting_ok(tasks) -> bool:
+    """Whether `decontamination_tasks` (of the training mixture or of a generation config) is TASKS_EXPECTED."""
+    return tasks is None or (isinstance(tasks, list) and bool(tasks) and all(isinstance(t, str) and t for t in tasks))
+
+
 class Decontamination:
     """Word n-gram overlap with, or equality to, the test texts of MTEB tasks or local task folders."""
 

@@ -68,6 +68,7 @@ class ContrastiveTrainer(Trainer):
             gor_weight=self.args.gor_weight,
             distill_weight=self.args.distill_weight if self.args.distill_teacher else 0.0,
             distill_temperature=self.args.distill_temperature,
+            distill_texts=self.args.distill_texts,
         )
         self.teacher = None  # synthembed.teacher.TeacherEmbeddings, set by the entry point when distilling
         self.chunking = self.args.chunking
@@ -256,6 +257,7 @@ class ContrastiveTrainer(Trainer):
             summary["teacher_encode_s"] = round(self.teacher.encode_seconds)
             if self.args.distill_temperature is not None:
                 summary["distill_temperature"] = self.args.distill_temperature
+            summary["distill_texts"] = self.args.distill_texts
         if self.args.max_steps > 0:
             del summary["num_train_epochs"]  # max_steps wins
         summary["lr_scheduler_type"] = str(summary["lr_scheduler_type"]).split(".")[-1].lower()

@@ -55,10 +55,13 @@ def test_training_mixture_drops_rows_copying_test_texts_and_logs_them(sts_task, 
     assert len(load_mixture(DataArguments(dataset_mixture=[entry]))) == 3  # off by default
 
 
-@pytest.mark.parametrize("tasks", [["", "x"], "STSBenchmark", [3]])
+@pytest.mark.parametrize("tasks", [["", "x"], "STSBenchmark", [3], []])  # [] too: null turns it off
 def test_decontamination_tasks_must_be_a_list_of_names(tasks, tmp_path):
     (tmp_path / "x.jsonl").write_text('{"query": "q", "positive": "p"}\n')
-    with pytest.raises(ConfigError, match="`decontamination_tasks` must be a list of MTEB task names or task folders"):
+    with pytest.raises(
+        ConfigError,
+        match="`decontamination_tasks` must be a non-empty list of MTEB task names or task folders, or null",
+    ):
         DataArguments(dataset_mixture=[{"path": str(tmp_path / "x.jsonl")}], decontamination_tasks=tasks)
 
 

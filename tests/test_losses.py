@@ -104,12 +104,13 @@ LOSS_OPTIONS["every"] = {
     **LOSS_OPTIONS["matryoshka"],
     **dict(hardness_alpha=5.0, false_negative_margin=0.1, gor_weight=0.5, distill_weight=1.0, distill_temperature=0.1),
 }
+LOSS_OPTIONS["every_all_texts"] = {**LOSS_OPTIONS["every"], "distill_texts": "all"}
 OWNERS = torch.tensor([2, 4, 4, 5, 5])  # the query row of each hard negative (each rank's own: see the sizes below)
 
 
 def _extras(options, qs, qe, ns, ne) -> dict:
     """The keyword inputs of the 'every' options for rows qs:qe and negatives ns:ne (owners counted locally)."""
-    if options != "every":
+    if not options.startswith("every"):
         return {}
     g = torch.Generator().manual_seed(5)
     teacher = [torch.randn(n, 3, generator=g, dtype=torch.float64) for n in (6, 6, 5)]  # another width
@@ -157,6 +158,7 @@ def _global_inputs():
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "plain"),
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "matryoshka"),  # gathered at full width, truncated after
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "every"),  # hardness, margin mask, GOR, distillation, Matryoshka
+        ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "every_all_texts"),  # distillation of every text against every other
     ],
 )
 def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, sizes, options):

@@ -124,8 +124,29 @@ def test_distillation_with_in_batch_candidates_and_masks_matches_naive():
     assert out.metrics["distill_kl"].item() == pytest.approx(kl_total.item() / 5, abs=1e-9)
 
 
+def test_distillation_of_all_texts_matches_naive():
+    """distill_texts="all": each text (queries, positives, negatives) against every other text of the batch."""
+    q, p, n, (tq, tp, tn) = make(4, 3, seed=7, dt=5)
+    pos_ids, neg_ids = torch.tensor([1, 2, 1, 3]), torch.tensor([9, 2, 8])  # masks change InfoNCE, not this term
+    loss = InfoNCELoss(
+        TAU, mask_false_negatives=True, distill_weight=0.7, distill_temperature=0.1, distill_texts="all"
+    )
+    out = loss(q, p, n, pos_ids, neg_ids, teacher_query=tq, teacher_positive=tp, teacher_negative=tn)
+    texts, teacher = torch.cat([q, p, n]), torch.cat([tq, tp, tn])
+    kl_total = 0.0
+    for i in range(len(texts)):
+        others = [j for j in range(len(texts)) if j != i]
+        s = F.log_softmax(F.cosine_similarity(texts[i][None], texts[others]) / TAU, 0)
+        t = F.softmax(F.cosine_similarity(teacher[i][None], teacher[others]) / 0.1, 0)
+        kl_total = kl_total + (t * (t.log() - s)).sum()
+    plain = InfoNCELoss(TAU, mask_false_negatives=True)(q, p, n, pos_ids, neg_ids).loss
+    assert_same(out.loss, plain + 0.7 * kl_total / len(texts), (q, p, n))
+    assert out.metrics["distill_kl"].item() == pytest.approx(kl_total.item() / len(texts), abs=1e-9)
+
+
 def test_options_refuse_bad_values():
-    for kwargs in ({"hardness_alpha": -1}, {"gor_weight": -0.1}, {"distill_weight": -1}, {"distill_temperature": 0}):
+    for kwargs in ({"hardness_alpha": -1}, {"gor_weight": -0.1}, {"distill_weight": -1}, {"distill_temperature": 0},
+                   {"distill_texts": "documents"}):  # fmt: skip
         with pytest.raises(ValueError):
             InfoNCELoss(TAU, **kwargs)
     q, p, n = make(2, 2)

@@ -32,6 +32,11 @@ definition: tests/test_losses_beyond_e5.py):
   the teacher's cosines / `distill_temperature` and the student's / τ over the same candidates (masked ones left
   out), mean over queries. Teacher embeddings may have another width: only scores are compared.
   sentence-transformers' `DistillKLDivLoss` is the same KL over one query's (positive, negatives) times τ².
+  `distill_texts="all"` distils the batch's whole similarity structure instead: every text (query, positive,
+  negative) is a row, its candidates every other text of the gathered batch (itself left out, no mask), so the
+  student also learns the teacher's query–query and document–document similarities (the relations STS scores and
+  that a score distribution over one query's candidates never shows). Written here: no library loss takes a batch's
+  texts against each other with a teacher (tests/test_losses_beyond_e5.py checks it against a naive loop).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthembed.distributed import gather_no_grad, gather_with_grad, is_distributed
+
+DISTILL_TEXTS = ("queries", "all")
 
 
 @dataclass
@@ -64,12 +71,15 @@ class InfoNCELoss(nn.Module):
         gor_weight: float = 0.0,
         distill_weight: float = 0.0,
         distill_temperature: float | None = None,
+        distill_texts: str = "queries",
     ):
         super().__init__()
         if hardness_alpha < 0 or gor_weight < 0 or distill_weight < 0:
             raise ValueError("hardness_alpha, gor_weight and distill_weight must be >= 0")
         if distill_temperature is not None and distill_temperature <= 0:
             raise ValueError(f"distill_temperature must be > 0, got {distill_temperature}")
+        if distill_texts not in DISTILL_TEXTS:
+            raise ValueError(f"distill_texts must be one of {DISTILL_TEXTS}, got {distill_texts!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if matryoshka_weights is not None and len(matryoshka_weights) != len(matryoshka_dims or []):
@@ -82,6 +92,7 @@ class InfoNCELoss(nn.Module):
         self.hardness_alpha, self.false_negative_margin = hardness_alpha, false_negative_margin
         self.gor_weight, self.distill_weight = gor_weight, distill_weight
         self.distill_temperature = distill_temperature or temperature
+        self.distill_texts = distill_texts
 
     def forward(
         self,
@@ -101,7 +112,7 @@ class InfoNCELoss(nn.Module):
             negative_owners = None
         local_negatives = negative.shape[0]
         query, positive, negative = (F.normalize(x, dim=-1) for x in (query, positive, negative))
-        local_query, local_positive = query, positive
+        local_query, local_positive, local_negative = query, positive, negative
         gather = self.gather_across_devices and is_distributed()
         offset, negative_offset = 0, 0
         if gather:  # full-width embeddings: every Matryoshka prefix is cut from this one gather
@@ -160,7 +171,18 @@ class InfoNCELoss(nn.Module):
                 metrics = self._metrics(scores, cosine, masked, rows, labels)
             if self.matryoshka_dims:
                 metrics[f"loss_dim{dim}"] = term.detach()
-        if self.distill_weight > 0 and teacher_query is not None:
+        if self.distill_weight > 0 and teacher_query is not None and self.distill_texts == "all":
+            if teacher_negative is None:
+                teacher_negative = teacher_positive.new_zeros((0, teacher_positive.shape[1]))
+            local = (local_query, local_positive, local_negative)
+            teachers = (teacher_query, teacher_positive, teacher_negative)
+            offsets = (offset, negative_offset, positive.shape[0])
+            kl = self._distill_all_texts(local, candidates, offsets, gather, teachers)
+            texts = query.new_tensor(float(kl.shape[0]))
+            term = kl.sum() * world / (gather_no_grad(texts.view(1)).sum() if gather else texts)
+            loss = loss + self.distill_weight * term
+            metrics["distill_kl"] = term.detach()
+        elif self.distill_weight > 0 and teacher_query is not None:
             kl = self._distillation(query @ candidates.T, masked, teacher_query, teacher_positive, teacher_negative)
             term = kl.sum() * world / total
             loss = loss + self.distill_weight * term
@@ -183,6 +205,26 @@ class InfoNCELoss(nn.Module):
         teacher_log_p = (teacher_scores / self.distill_temperature).masked_fill(masked, lowest).log_softmax(-1)
         student_log_p = (cosine / self.temperature).masked_fill(masked, lowest).log_softmax(-1)
         return F.kl_div(student_log_p, teacher_log_p, log_target=True, reduction="none").sum(-1)
+
+    def _distill_all_texts(self, local, candidates, offsets, gather, teacher_local) -> torch.Tensor:
+        """[L] KL per local text (its queries, positives, negatives) over every text of the gathered batch but itself.
+        `candidates` = [all positives; all negatives] as gathered by `forward`; `offsets` = where this rank's
+        positives and negatives start among them, and how many positives there are."""
+        query, positive, negative = local
+        offset, negative_offset, all_positives = offsets
+        teacher = [F.normalize(t.to(query.dtype), dim=-1) for t in teacher_local]
+        queries, query_offset = gather_with_grad(query) if gather else (query, 0)
+        teacher_columns = torch.cat([gather_no_grad(t) for t in teacher] if gather else teacher)
+        columns = torch.cat([queries, candidates])
+        starts = (query_offset, queries.shape[0] + offset, queries.shape[0] + all_positives + negative_offset)
+        own = torch.cat([start + torch.arange(x.shape[0]) for start, x in zip(starts, local)]).to(query.device)
+        rows = torch.cat(local)
+        itself = torch.zeros((rows.shape[0], columns.shape[0]), dtype=torch.bool, device=query.device)
+        itself[torch.arange(rows.shape[0], device=query.device), own] = True
+        lowest = torch.finfo(query.dtype).min
+        teacher_log_p = (torch.cat(teacher) @ teacher_columns.T / self.distill_temperature).masked_fill(itself, lowest)
+        student_log_p = (rows @ columns.T / self.temperature).masked_fill(itself, lowest).log_softmax(-1)
+        return F.kl_div(student_log_p, teacher_log_p.log_softmax(-1), log_target=True, reduction="none").sum(-1)
 
     @staticmethod
     def _spread_out(embeddings: torch.Tensor, gather: bool) -> torch.Tensor:

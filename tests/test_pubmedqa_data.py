@@ -1,0 +1,75 @@
+"""Biomedical retrieval rows from PubMedQA's labelled set (scripts/prepare_pubmedqa.py): test questions never
+written, rows copying an evaluation text dropped, provenance recorded; the shipped rows are what the recipe reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.paths import REPO_ROOT, load_module
+
+from synthembed.configs import DataArguments
+from synthembed.data import load_mixture
+
+ARTICLES = {
+    "1": {
+        "QUESTION": "Does coffee protect the liver?",
+        "CONTEXTS": ["Coffee drinkers were followed.", "Less cirrhosis."],
+    },
+    "2": {"QUESTION": "Is fish oil good for the heart?", "CONTEXTS": ["A trial of omega-3 supplements."]},
+    "3": {"QUESTION": "Do statins reduce breast cancer death?", "CONTEXTS": ["Cohort of patients in Finland."]},
+}
+
+
+@pytest.fixture
+def prepare():
+    return load_module(REPO_ROOT / "scripts/prepare_pubmedqa.py", "prepare_pubmedqa")
+
+
+def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp_path):
+    src = tmp_path / "src/data"
+    src.mkdir(parents=True)
+    (src / "ori_pqal.json").write_text(json.dumps(ARTICLES))
+    (src / "test_ground_truth.json").write_text(json.dumps({"2": "yes"}))
+    task = tmp_path / "HandRetrieval"
+    (task / "qrels").mkdir(parents=True)
+    (task / "task.json").write_text(
+        json.dumps({"name": "HandRetrieval", "type": "Retrieval", "main_score": "ndcg_at_10", "split": "test"})
+    )
+    (task / "queries.jsonl").write_text(
+        json.dumps({"_id": "q", "text": "do statins reduce breast cancer death"}) + "\n"
+    )
+    (task / "corpus.jsonl").write_text(json.dumps({"_id": "d", "title": "", "text": "unrelated document"}) + "\n")
+    (task / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\n")
+    out = tmp_path / "out"
+    prepare.main(["--source", str(tmp_path / "src"), "--output_dir", str(out), "--decontamination_tasks", str(task)])
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert rows == [
+        {
+            "query": "Does coffee protect the liver?",
+            "positive": "Coffee drinkers were followed. Less cirrhosis.",
+            "instruction": prepare.INSTRUCTION,
+            "language": "en",
+            "source": "pubmed:1",
+        }
+    ]
+    source = json.loads((out / "source.json").read_text())
+    assert source["commit"] == prepare.COMMIT and source["test_articles_left_out"] == 1
+    assert source["rows_dropped"] == 1 and source["decontamination"]["HandRetrieval"]["rows_removed"] == 1
+
+
+def test_a_bad_source_is_one_line(prepare, tmp_path):
+    with pytest.raises(SystemExit, match="^error: .*ori_pqal.json"):
+        prepare.main(
+            ["--source", str(tmp_path), "--output_dir", str(tmp_path / "out"), "--decontamination_tasks", "x"]
+        )
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_shipped_rows_are_what_the_recipe_reads():
+    folder = REPO_ROOT / "data/pubmedqa"
+    source = json.loads((folder / "source.json").read_text())
+    rows = load_mixture(DataArguments(dataset_mixture=[{"path": str(folder / "train.jsonl"), "name": "pubmedqa"}]))
+    assert len(rows) == source["rows"]["train.jsonl"] == 500
+    assert set(rows["instruction"]) == {source["instruction"]}
+    assert source["test_articles_left_out"] == 500 and "NFCorpus" in source["decontamination"]
