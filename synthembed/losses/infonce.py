@@ -171,20 +171,18 @@ class InfoNCELoss(nn.Module):
                 metrics = self._metrics(scores, cosine, masked, rows, labels)
             if self.matryoshka_dims:
                 metrics[f"loss_dim{dim}"] = term.detach()
-        if self.distill_weight > 0 and teacher_query is not None and self.distill_texts == "all":
+        if self.distill_weight > 0 and teacher_query is not None:
             if teacher_negative is None:
                 teacher_negative = teacher_positive.new_zeros((0, teacher_positive.shape[1]))
-            local = (local_query, local_positive, local_negative)
             teachers = (teacher_query, teacher_positive, teacher_negative)
-            offsets = (offset, negative_offset, positive.shape[0])
-            kl = self._distill_all_texts(local, candidates, offsets, gather, teachers)
-            texts = query.new_tensor(float(kl.shape[0]))
-            term = kl.sum() * world / (gather_no_grad(texts.view(1)).sum() if gather else texts)
-            loss = loss + self.distill_weight * term
-            metrics["distill_kl"] = term.detach()
-        elif self.distill_weight > 0 and teacher_query is not None:
-            kl = self._distillation(query @ candidates.T, masked, teacher_query, teacher_positive, teacher_negative)
-            term = kl.sum() * world / total
+            if self.distill_texts == "all":
+                local = (local_query, local_positive, local_negative)
+                offsets = (offset, negative_offset, positive.shape[0])
+                kl = self._distill_all_texts(local, candidates, offsets, gather, teachers)
+                texts = query.new_tensor(float(kl.shape[0]))
+                term = kl.sum() * world / (gather_no_grad(texts.view(1)).sum() if gather else texts)
+            else:
+                term = self._distillation(query @ candidates.T, masked, teachers, gather).sum() * world / total
             loss = loss + self.distill_weight * term
             metrics["distill_kl"] = term.detach()
         if self.gor_weight > 0:
@@ -193,17 +191,19 @@ class InfoNCELoss(nn.Module):
             metrics["gor"] = term.detach()
         return LossOutput(loss=loss, metrics=metrics)
 
-    def _distillation(self, cosine, masked, teacher_query, teacher_positive, teacher_negative) -> torch.Tensor:
+    def _distillation(self, cosine, masked, teachers, gather) -> torch.Tensor:
         """[B] KL(p_teacher ‖ p_student) per query over the candidates (masked ones have probability 0 in both)."""
-        if teacher_negative is None:
-            teacher_negative = teacher_positive.new_zeros((0, teacher_positive.shape[1]))
-        teacher = [F.normalize(t.to(cosine.dtype), dim=-1) for t in (teacher_positive, teacher_negative)]
-        if self.gather_across_devices and is_distributed():
+        teacher_query, *teacher = (F.normalize(t.to(cosine.dtype), dim=-1) for t in teachers)
+        if gather:
             teacher = [gather_no_grad(t) for t in teacher]
-        lowest = torch.finfo(cosine.dtype).min
-        teacher_scores = F.normalize(teacher_query.to(cosine.dtype), dim=-1) @ torch.cat(teacher).T
-        teacher_log_p = (teacher_scores / self.distill_temperature).masked_fill(masked, lowest).log_softmax(-1)
-        student_log_p = (cosine / self.temperature).masked_fill(masked, lowest).log_softmax(-1)
+        return self._kl(teacher_query @ torch.cat(teacher).T, cosine, masked)
+
+    def _kl(self, teacher_cosine, student_cosine, masked) -> torch.Tensor:
+        """Per row, KL between the softmaxes of the teacher's cosines / distill_temperature and the student's / τ,
+        the `masked` candidates left out of both."""
+        lowest = torch.finfo(student_cosine.dtype).min
+        teacher_log_p = (teacher_cosine / self.distill_temperature).masked_fill(masked, lowest).log_softmax(-1)
+        student_log_p = (student_cosine / self.temperature).masked_fill(masked, lowest).log_softmax(-1)
         return F.kl_div(student_log_p, teacher_log_p, log_target=True, reduction="none").sum(-1)
 
     def _distill_all_texts(self, local, candidates, offsets, gather, teacher_local) -> torch.Tensor:
@@ -221,10 +221,7 @@ class InfoNCELoss(nn.Module):
         rows = torch.cat(local)
         itself = torch.zeros((rows.shape[0], columns.shape[0]), dtype=torch.bool, device=query.device)
         itself[torch.arange(rows.shape[0], device=query.device), own] = True
-        lowest = torch.finfo(query.dtype).min
-        teacher_log_p = (torch.cat(teacher) @ teacher_columns.T / self.distill_temperature).masked_fill(itself, lowest)
-        student_log_p = (rows @ columns.T / self.temperature).masked_fill(itself, lowest).log_softmax(-1)
-        return F.kl_div(student_log_p, teacher_log_p.log_softmax(-1), log_target=True, reduction="none").sum(-1)
+        return self._kl(torch.cat(teacher) @ teacher_columns.T, rows @ columns.T, itself)
 
     @staticmethod
     def _spread_out(embeddings: torch.Tensor, gather: bool) -> torch.Tensor:
