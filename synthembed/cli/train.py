@@ -157,6 +157,7 @@ def teacher_embeddings(training_args, data_args, train_dataset):
     """The distillation teacher's embeddings of every training text: encoded by the main process into the cache
     (resumable), then loaded by every process. Encoded outside ZeRO-3's partitioned loading: the teacher is whole on
     one process, not sharded."""
+    import torch
     from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_hf_deepspeed_config
 
     from synthembed.teacher import TeacherEmbeddings, training_texts
@@ -168,13 +169,18 @@ def teacher_embeddings(training_args, data_args, train_dataset):
         max_seq_length=data_args.max_seq_length,
     )
     texts = training_texts(train_dataset, training_args.num_hard_negatives)
+    threads = torch.get_num_threads()
     with training_args.main_process_first(desc="teacher embeddings"):
         unset_hf_deepspeed_config()
+        if training_args.device.type == "cpu" and training_args.local_process_index == 0:
+            # the node's other processes wait at the barrier meanwhile: their cores encode too (2x on 2 processes)
+            torch.set_num_threads(threads * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
         try:
             teacher.ensure(*texts, device=str(training_args.device))
         except (OSError, ValueError) as e:
             fail(f"`distill_teacher`: {e}")
         finally:
+            torch.set_num_threads(threads)
             if getattr(training_args, "hf_deepspeed_config", None) is not None:
                 set_hf_deepspeed_config(training_args.hf_deepspeed_config)
     return teacher
