@@ -3,7 +3,10 @@ questions left out.
 
 Each of the 1,000 labelled PubMed articles gives its question (the article's title, phrased as a question) as the
 query and its abstract without the conclusion (PubMedQA's "contexts") as the positive, with an instruction in the
-style of the paper's Table 14 (Wang et al., 2024); in-batch negatives only. The 500 questions of PubMedQA's test split
+style of the paper's Table 14 (Wang et al., 2024); in-batch negatives only (`train.jsonl`). A second view of the same
+articles (`keywords.jsonl`) makes keyword queries, the style of short topical search queries (NFCorpus's "deafness",
+"dha"): the article's MeSH index terms, those indexing more than 5 % of the labelled articles left out (check tags and
+study designs such as "Humans", "Female", "Retrospective Studies"), joined by commas, against the same abstract. The 500 questions of PubMedQA's test split
 (`data/test_ground_truth.json`) are never written, and a row is dropped when a text copies a text of
 `--decontamination_tasks` (synthembed/decontamination.py). Writes `train.jsonl` and `source.json` (repository, commit,
 paths, licence, counts).
@@ -18,12 +21,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 REPO = "pubmedqa/pubmedqa"
 COMMIT = "1cbae8e92f72f20c8d3747cbb3bf5bc53554d997"
 LABELLED, TEST = "data/ori_pqal.json", "data/test_ground_truth.json"
 INSTRUCTION = "Given a biomedical question, retrieve the PubMed abstract that answers it"
+KEYWORDS_INSTRUCTION = "Given biomedical keywords, retrieve a PubMed abstract about them"
+COMMON_TERM_SHARE = 0.05  # a MeSH term indexing more of the labelled articles says nothing about one article
 
 
 def build(source: Path | None, tasks: list[str]) -> tuple[list[dict], dict]:
@@ -33,24 +39,30 @@ def build(source: Path | None, tasks: list[str]) -> tuple[list[dict], dict]:
     labelled = json.loads(read_pinned(REPO, COMMIT, LABELLED, source))
     test = set(json.loads(read_pinned(REPO, COMMIT, TEST, source)))
     decontamination = Decontamination(tasks)
-    rows, dropped = [], 0
+    term_counts = Counter(term for article in labelled.values() for term in article.get("MESHES", []))
+    common = {term for term, n in term_counts.items() if n > COMMON_TERM_SHARE * len(labelled)}
+    rows, keyword_rows, dropped = [], [], 0
     for pmid, article in sorted(labelled.items()):
         if pmid in test:
             continue
         query, positive = article["QUESTION"].strip(), " ".join(c.strip() for c in article["CONTEXTS"])
-        if decontamination.count([query, positive]):
+        keywords = ", ".join(term for term in article.get("MESHES", []) if term not in common)
+        if decontamination.count([query, positive, keywords]):
             dropped += 1
             continue
-        rows.append({"query": query, "positive": positive, "instruction": INSTRUCTION, "language": "en"})
-        rows[-1]["source"] = f"pubmed:{pmid}"
+        for texts, q, instruction in ((rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)):
+            if q:
+                texts.append({"query": q, "positive": positive, "instruction": instruction, "language": "en"})
+                texts[-1]["source"] = f"pubmed:{pmid}"
     stats = {
         "labelled_articles": len(labelled),
         "test_articles_left_out": len(test & set(labelled)),
         "rows_dropped": dropped,
         "decontamination": decontamination.report(),
-        "rows": {"train.jsonl": len(rows)},
+        "mesh_terms_left_out": sorted(common),
+        "rows": {"train.jsonl": len(rows), "keywords.jsonl": len(keyword_rows)},
     }
-    return rows, stats
+    return {"train.jsonl": rows, "keywords.jsonl": keyword_rows}, stats
 
 
 def main(argv=None) -> None:
@@ -61,7 +73,7 @@ def main(argv=None) -> None:
     from synthembed_common.config import ConfigError
 
     try:
-        rows, stats = build(args.source, args.decontamination_tasks)
+        files, stats = build(args.source, args.decontamination_tasks)
     except (ConfigError, OSError, KeyError, ValueError) as e:
         sys.exit(f"error: {e}")
     provenance = {
@@ -70,10 +82,10 @@ def main(argv=None) -> None:
         "paths": [LABELLED, TEST],
         "split": "PQA-L (expert-labelled) minus its 500 test questions (never the test split)",
         "licence": "MIT (the repository's LICENSE); abstracts from PubMed",
-        "instruction": INSTRUCTION,
+        "instructions": {"train.jsonl": INSTRUCTION, "keywords.jsonl": KEYWORDS_INSTRUCTION},
         **stats,
     }
-    write_data_folder(args.output_dir, {"train.jsonl": rows}, provenance)
+    write_data_folder(args.output_dir, files, provenance)
     print(json.dumps(stats["rows"]), f"-> {args.output_dir}")
 
 

@@ -15,9 +15,18 @@ ARTICLES = {
     "1": {
         "QUESTION": "Does coffee protect the liver?",
         "CONTEXTS": ["Coffee drinkers were followed.", "Less cirrhosis."],
+        "MESHES": ["Coffee", "Humans", "Liver Cirrhosis"],
     },
-    "2": {"QUESTION": "Is fish oil good for the heart?", "CONTEXTS": ["A trial of omega-3 supplements."]},
-    "3": {"QUESTION": "Do statins reduce breast cancer death?", "CONTEXTS": ["Cohort of patients in Finland."]},
+    "2": {
+        "QUESTION": "Is fish oil good for the heart?",
+        "CONTEXTS": ["A trial of omega-3 supplements."],
+        "MESHES": ["Fish Oils", "Humans"],
+    },
+    "3": {
+        "QUESTION": "Do statins reduce breast cancer death?",
+        "CONTEXTS": ["Cohort of patients in Finland."],
+        "MESHES": ["Breast Neoplasms", "Humans"],
+    },
 }
 
 
@@ -26,7 +35,8 @@ def prepare():
     return load_module(REPO_ROOT / "scripts/prepare_pubmedqa.py", "prepare_pubmedqa")
 
 
-def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp_path):
+def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "COMMON_TERM_SHARE", 0.5)  # of 3 articles: a term indexing 2 or 3 is not a keyword
     src = tmp_path / "src/data"
     src.mkdir(parents=True)
     (src / "ori_pqal.json").write_text(json.dumps(ARTICLES))
@@ -44,15 +54,13 @@ def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp
     out = tmp_path / "out"
     prepare.main(["--source", str(tmp_path / "src"), "--output_dir", str(out), "--decontamination_tasks", str(task)])
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
-    assert rows == [
-        {
-            "query": "Does coffee protect the liver?",
-            "positive": "Coffee drinkers were followed. Less cirrhosis.",
-            "instruction": prepare.INSTRUCTION,
-            "language": "en",
-            "source": "pubmed:1",
-        }
-    ]
+    positive = "Coffee drinkers were followed. Less cirrhosis."
+    row = {"query": "Does coffee protect the liver?", "positive": positive, "instruction": prepare.INSTRUCTION}
+    assert rows == [{**row, "language": "en", "source": "pubmed:1"}]
+    # "Humans" indexes every article: not a keyword
+    keywords = [json.loads(line) for line in (out / "keywords.jsonl").read_text().splitlines()]
+    row = {"query": "Coffee, Liver Cirrhosis", "positive": positive, "instruction": prepare.KEYWORDS_INSTRUCTION}
+    assert keywords == [{**row, "language": "en", "source": "pubmed:1"}]
     source = json.loads((out / "source.json").read_text())
     assert source["commit"] == prepare.COMMIT and source["test_articles_left_out"] == 1
     assert source["rows_dropped"] == 1 and source["decontamination"]["HandRetrieval"]["rows_removed"] == 1
@@ -69,7 +77,8 @@ def test_a_bad_source_is_one_line(prepare, tmp_path):
 def test_the_shipped_rows_are_what_the_recipe_reads():
     folder = REPO_ROOT / "data/pubmedqa"
     source = json.loads((folder / "source.json").read_text())
-    rows = load_mixture(DataArguments(dataset_mixture=[{"path": str(folder / "train.jsonl"), "name": "pubmedqa"}]))
-    assert len(rows) == source["rows"]["train.jsonl"] == 500
-    assert set(rows["instruction"]) == {source["instruction"]}
+    for name, count in (("train.jsonl", 500), ("keywords.jsonl", 500)):
+        rows = load_mixture(DataArguments(dataset_mixture=[{"path": str(folder / name), "name": name}]))
+        assert len(rows) == source["rows"][name] == count
+        assert set(rows["instruction"]) == {source["instructions"][name]}
     assert source["test_articles_left_out"] == 500 and "NFCorpus" in source["decontamination"]
