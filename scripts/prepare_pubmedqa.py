@@ -53,7 +53,7 @@ def build(source: Path | None, tasks: list[str]) -> tuple[list[dict], dict]:
         for texts, q, instruction in ((rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)):
             if q:
                 texts.append({"query": q, "positive": positive, "instruction": instruction, "language": "en"})
-                texts[-1]["source"] = f"pubmed:{pmid}"
+                texts[-1]["pmid"] = pmid  # not `source`: that column names the dataset (batch_sampling: by_source)
     stats = {
         "labelled_articles": len(labelled),
         "test_articles_left_out": len(test & set(labelled)),

@@ -56,11 +56,11 @@ def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     positive = "Coffee drinkers were followed. Less cirrhosis."
     row = {"query": "Does coffee protect the liver?", "positive": positive, "instruction": prepare.INSTRUCTION}
-    assert rows == [{**row, "language": "en", "source": "pubmed:1"}]
+    assert rows == [{**row, "language": "en", "pmid": "1"}]
     # "Humans" indexes every article: not a keyword
     keywords = [json.loads(line) for line in (out / "keywords.jsonl").read_text().splitlines()]
     row = {"query": "Coffee, Liver Cirrhosis", "positive": positive, "instruction": prepare.KEYWORDS_INSTRUCTION}
-    assert keywords == [{**row, "language": "en", "source": "pubmed:1"}]
+    assert keywords == [{**row, "language": "en", "pmid": "1"}]
     source = json.loads((out / "source.json").read_text())
     assert source["commit"] == prepare.COMMIT and source["test_articles_left_out"] == 1
     assert source["rows_dropped"] == 1 and source["decontamination"]["HandRetrieval"]["rows_removed"] == 1
