@@ -49,7 +49,7 @@ GROUPS = {"STSBMulti dev (9 non-en)": MULTILINGUAL_STS, "NTREX bitext (8)": BITE
 REFERENCE = "all-MiniLM-L6-v2"
 # The recipe's multilingual entries (shipped in data/stsb-multi-mt, scripts/prepare_multilingual_sts.py).
 MULTILINGUAL_DATA = ("stsb_multi_sts", "stsb_multi_parallel")
-BIOMEDICAL_DATA = ("pubmedqa",)  # data/pubmedqa, scripts/prepare_pubmedqa.py
+BIOMEDICAL_DATA = ("pubmedqa", "pubmedqa_keywords")  # data/pubmedqa, scripts/prepare_pubmedqa.py
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
 OFFLINE_INSTRUCTIONS = {
@@ -139,9 +139,11 @@ def offline_override(traindata, evaldata, out: Path, dev_rows: int, model: str |
     return path, mixture
 
 
-def run(cmd: list[str], log: Path) -> float:
-    """Run a command (output to `log`); exit with its log's tail if it fails. Returns seconds taken."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+def run(cmd: list[str], log: Path, threads: int = 1) -> float:
+    """Run a command (output to `log`); exit with its log's tail if it fails. Returns seconds taken. `threads` per
+    process: 1 for training (one process per core), every core for a single evaluation process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TOKENIZERS_PARALLELISM": "false"}
+    env["OMP_NUM_THREADS"] = str(threads)
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
     print("$ " + " ".join(cmd), flush=True)
@@ -158,7 +160,7 @@ def evaluate(model_dir: Path, tasks_dir: Path, tasks: list[str], out: Path, prec
     folders = [str(tasks_dir / t) for t in tasks]
     cmd = [sys.executable, "scripts/evaluate.py", "--model_name_or_path", str(model_dir), "--local_tasks", *folders]
     cmd += ["--output_dir", str(out), "--precision", precision, "--batch_size", "32", *extra]
-    seconds = run(cmd, out.parent / f"{out.name}.log")
+    seconds = run(cmd, out.parent / f"{out.name}.log", threads=os.cpu_count() or 1)
     summary = json.loads((out / "summary.json").read_text())
     by_folder = {d.get("folder") or key: summary["tasks"][key] for key, d in summary["details"].items()}
     return {"tasks": {t: by_folder[t] for t in tasks}, "eval_s": round(seconds)}  # mteb main score × 100
