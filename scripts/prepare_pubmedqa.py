@@ -6,10 +6,10 @@ query and its abstract without the conclusion (PubMedQA's "contexts") as the pos
 style of the paper's Table 14 (Wang et al., 2024); in-batch negatives only (`train.jsonl`). A second view of the same
 articles (`keywords.jsonl`) makes keyword queries, the style of short topical search queries (NFCorpus's "deafness",
 "dha"): the article's MeSH index terms, those indexing more than 5 % of the labelled articles left out (check tags and
-study designs such as "Humans", "Female", "Retrospective Studies"), joined by commas, against the same abstract. The 500 questions of PubMedQA's test split
-(`data/test_ground_truth.json`) are never written, and a row is dropped when a text copies a text of
-`--decontamination_tasks` (synthembed/decontamination.py). Writes `train.jsonl` and `source.json` (repository, commit,
-paths, licence, counts).
+study designs such as "Humans", "Female", "Retrospective Studies"), joined by commas, against the same abstract. The
+500 questions of PubMedQA's test split (`data/test_ground_truth.json`) are never written, and an article is dropped
+when a text copies a text of `--decontamination_tasks` (synthembed/decontamination.py). Writes `train.jsonl`,
+`keywords.jsonl` and `source.json` (repository, commit, paths, licence, counts).
 
     python scripts/prepare_pubmedqa.py --output_dir data/pubmedqa \\
         --decontamination_tasks ../shared/evaldata/tasks NFCorpus SciFact TRECCOVID ...
@@ -32,7 +32,8 @@ KEYWORDS_INSTRUCTION = "Given biomedical keywords, retrieve a PubMed abstract ab
 COMMON_TERM_SHARE = 0.05  # a MeSH term indexing more of the labelled articles says nothing about one article
 
 
-def build(source: Path | None, tasks: list[str]) -> tuple[list[dict], dict]:
+def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]], dict]:
+    """The rows of each file to write (file name → rows) and the counts for source.json."""
     from synthembed.decontamination import Decontamination
     from synthembed_common.pinned_data import read_pinned
 
@@ -51,9 +52,10 @@ def build(source: Path | None, tasks: list[str]) -> tuple[list[dict], dict]:
             dropped += 1
             continue
         for texts, q, instruction in ((rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)):
-            if q:
-                texts.append({"query": q, "positive": positive, "instruction": instruction, "language": "en"})
-                texts[-1]["pmid"] = pmid  # not `source`: that column names the dataset (batch_sampling: by_source)
+            if q:  # the PMID under `pmid`, not `source`: that column names the dataset (batch_sampling: by_source)
+                texts.append(
+                    {"query": q, "positive": positive, "instruction": instruction, "language": "en", "pmid": pmid}
+                )
     stats = {
         "labelled_articles": len(labelled),
         "test_articles_left_out": len(test & set(labelled)),

@@ -174,7 +174,8 @@ def teacher_embeddings(training_args, data_args, train_dataset):
         unset_hf_deepspeed_config()
         if training_args.device.type == "cpu" and training_args.local_process_index == 0:
             # the node's other processes wait at the barrier meanwhile: their cores encode too (2x on 2 processes)
-            torch.set_num_threads(threads * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+            lent = threads * int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            torch.set_num_threads(min(lent, os.cpu_count() or lent))
         try:
             teacher.ensure(*texts, device=str(training_args.device))
         except (OSError, ValueError) as e:
