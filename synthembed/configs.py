@@ -213,7 +213,10 @@ class ContrastiveArguments:
     )
     mask_false_negatives: bool = field(
         default=False,
-        metadata={"help": "Mask candidates whose text equals the query's positive (duplicates in synthetic data)."},
+        metadata={
+            "help": "Mask candidates whose text equals the query's positive (duplicates in synthetic data) and other "
+            "rows' positives for the same query (a sentence paired with its translations)."
+        },
     )
     batch_sampling: Literal["random", "by_source", "by_task_type"] = field(
         default="random",

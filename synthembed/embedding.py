@@ -83,6 +83,7 @@ def split(embeddings: torch.Tensor, batch: dict) -> dict[str, torch.Tensor | Non
         "query": embeddings[:b],  # [B, d]
         "positive": embeddings[b : 2 * b],  # [B, d]
         "negative": embeddings[2 * b :],  # [M, d]
+        "query_ids": batch.get("query_ids"),
         "positive_ids": batch.get("positive_ids"),
         "negative_ids": batch.get("negative_ids"),
         "negative_owners": batch.get("negative_owners"),

@@ -14,8 +14,9 @@ from synthembed.losses import InfoNCELoss
 TAU = 0.02
 
 
-def naive_infonce(query, positive, negative, tau=TAU, positive_ids=None, negative_ids=None):
-    """Eq. 2–3 written out with loops: -log(φ(q,d+) / (φ(q,d+) + Σ_n φ(q,n))), φ = exp(cos/τ)."""
+def naive_infonce(query, positive, negative, tau=TAU, positive_ids=None, negative_ids=None, query_ids=None):
+    """Eq. 2–3 written out with loops: -log(φ(q,d+) / (φ(q,d+) + Σ_n φ(q,n))), φ = exp(cos/τ); with ids, a candidate
+    equal to the query's positive, or the positive of another row with the same query, is left out."""
     candidates = list(positive) + (list(negative) if negative is not None else [])
     ids = None
     if positive_ids is not None:
@@ -25,6 +26,8 @@ def naive_infonce(query, positive, negative, tau=TAU, positive_ids=None, negativ
         phi = []
         for j, d in enumerate(candidates):
             if ids is not None and j != i and ids[j] == positive_ids[i]:
+                continue
+            if query_ids is not None and j != i and j < len(query_ids) and query_ids[j] == query_ids[i]:
                 continue
             phi.append(torch.exp(torch.nn.functional.cosine_similarity(q, d, dim=0) / tau))
         positive_phi = torch.exp(torch.nn.functional.cosine_similarity(q, positive[i], dim=0) / tau)
@@ -89,6 +92,19 @@ def test_false_negative_masking_matches_reference():
     assert unmasked.loss.item() > out.loss.item()
 
 
+def test_rows_sharing_a_query_do_not_count_as_negatives():
+    """A sentence paired with its translations (rows 0, 2, 4 share the English query): each translation is a positive
+    of the others' query, not a negative (a task-homogeneous batch of parallel rows gathers them)."""
+    q, p, n = make_batch(6, 3, 8, seed=2)
+    pos_ids, neg_ids = torch.arange(10, 16), torch.arange(20, 23)
+    query_ids = torch.tensor([1, 2, 1, 3, 1, 4])
+    out = InfoNCELoss(temperature=TAU, mask_false_negatives=True)(q, p, n, pos_ids, neg_ids, query_ids=query_ids)
+    ref = naive_infonce(q, p, n, positive_ids=pos_ids, negative_ids=neg_ids, query_ids=query_ids)
+    assert out.loss.item() == pytest.approx(ref.item(), abs=1e-6)
+    distinct = InfoNCELoss(temperature=TAU, mask_false_negatives=True)(q, p, n, pos_ids, neg_ids)
+    assert out.loss.item() != pytest.approx(distinct.loss.item(), abs=1e-6)
+
+
 def test_metrics_are_sane():
     q = torch.eye(4, dtype=torch.float64)
     out = InfoNCELoss()(q, q.clone(), -q.clone())
@@ -106,6 +122,7 @@ LOSS_OPTIONS["every"] = {
 }
 LOSS_OPTIONS["every_all_texts"] = {**LOSS_OPTIONS["every"], "distill_texts": "all"}
 OWNERS = torch.tensor([2, 4, 4, 5, 5])  # the query row of each hard negative (each rank's own: see the sizes below)
+QUERY_IDS = torch.tensor([30, 31, 32, 33, 30, 31])  # rows 0/4 and 1/5 share a query, across the two ranks
 
 
 def _extras(options, qs, qe, ns, ne) -> dict:
@@ -116,6 +133,7 @@ def _extras(options, qs, qe, ns, ne) -> dict:
     teacher = [torch.randn(n, 3, generator=g, dtype=torch.float64) for n in (6, 6, 5)]  # another width
     return {
         "negative_owners": OWNERS[ns:ne] - qs,
+        "query_ids": QUERY_IDS[qs:qe],
         "teacher_query": teacher[0][qs:qe],
         "teacher_positive": teacher[1][qs:qe],
         "teacher_negative": teacher[2][ns:ne],

@@ -8,7 +8,8 @@ gathered over W processes when `gather_across_devices`:
     target(i)  = (positives before this rank) + i
 
 Optionally a candidate whose text equals the query's positive (same text id) is masked out: a duplicate label or a
-repeated sentence elsewhere in the batch is not a negative. How the embeddings are computed (in chunks, with
+repeated sentence elsewhere in the batch is not a negative; and so is the positive of another row with the same query
+(one English sentence paired with its translations into several languages, which a task-homogeneous batch gathers). How the embeddings are computed (in chunks, with
 GradCache) is not the loss's business: see synthembed.embedding and synthembed.grad_cache.
 
 Matryoshka (Kusupati et al., 2022): with `matryoshka_dims` [d1 > d2 > …] the loss is Σ_k w_k · InfoNCE over the first
@@ -102,6 +103,7 @@ class InfoNCELoss(nn.Module):
         positive_ids: torch.Tensor | None = None,  # [B] int64 text ids, for false-negative masking
         negative_ids: torch.Tensor | None = None,  # [M]
         negative_owners: torch.Tensor | None = None,  # [M] int64: the local row whose hard negative each one is
+        query_ids: torch.Tensor | None = None,  # [B] int64 text ids of the bare queries, for false-negative masking
         teacher_query: torch.Tensor | None = None,  # [B, d_t] teacher embeddings, for distillation
         teacher_positive: torch.Tensor | None = None,  # [B, d_t]
         teacher_negative: torch.Tensor | None = None,  # [M, d_t]
@@ -135,6 +137,9 @@ class InfoNCELoss(nn.Module):
             if gather:
                 candidate_ids = torch.cat([gather_no_grad(positive_ids), gather_no_grad(negative_ids)])
             masked = candidate_ids[None, :] == positive_ids[:, None]
+            if query_ids is not None:  # another row's positive for the same query is a positive too
+                all_query_ids = gather_no_grad(query_ids) if gather else query_ids
+                masked[:, : positive.shape[0]] |= all_query_ids[None, :] == query_ids[:, None]
             masked[rows, labels] = False
         if self.false_negative_margin is not None:  # at full width, so the mask is the same for every prefix
             with torch.no_grad():
