@@ -6,10 +6,12 @@ query and its abstract without the conclusion (PubMedQA's "contexts") as the pos
 style of the paper's Table 14 (Wang et al., 2024); in-batch negatives only (`train.jsonl`). A second view of the same
 articles (`keywords.jsonl`) makes keyword queries, the style of short topical search queries (NFCorpus's "deafness",
 "dha"): the article's MeSH index terms, those indexing more than 5 % of the labelled articles left out (check tags and
-study designs such as "Humans", "Female", "Retrospective Studies"), joined by commas, against the same abstract. The
-500 questions of PubMedQA's test split (`data/test_ground_truth.json`) are never written, and an article is dropped
+study designs such as "Humans", "Female", "Retrospective Studies"), joined by commas, against the same abstract. A
+third view (`terms.jsonl`) is the shortest search: the article's `TERMS_PER_ARTICLE` rarest specific terms, each alone
+and lower-cased as typed into a search box ("appendicitis"), one row each; articles sharing a term share its query, so
+train it with `mask_false_negatives` (a query's other positives are then not its negatives). The 500 questions of PubMedQA's test split (`data/test_ground_truth.json`) are never written, and an article is dropped
 when a text copies a text of `--decontamination_tasks` (synthembed/decontamination.py). Writes `train.jsonl`,
-`keywords.jsonl` and `source.json` (repository, commit, paths, licence, counts).
+`keywords.jsonl`, `terms.jsonl` and `source.json` (repository, commit, paths, licence, counts).
 
     python scripts/prepare_pubmedqa.py --output_dir data/pubmedqa \\
         --decontamination_tasks ../shared/evaldata/tasks NFCorpus SciFact TRECCOVID ...
@@ -29,6 +31,7 @@ COMMIT = "1cbae8e92f72f20c8d3747cbb3bf5bc53554d997"
 LABELLED, TEST = "data/ori_pqal.json", "data/test_ground_truth.json"
 INSTRUCTION = "Given a biomedical question, retrieve the PubMed abstract that answers it"
 KEYWORDS_INSTRUCTION = "Given biomedical keywords, retrieve a PubMed abstract about them"
+TERMS_PER_ARTICLE = 2
 COMMON_TERM_SHARE = 0.05  # a MeSH term indexing more of the labelled articles says nothing about one article
 
 
@@ -42,17 +45,21 @@ def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]],
     decontamination = Decontamination(tasks)
     term_counts = Counter(term for article in labelled.values() for term in article.get("MESHES", []))
     common = {term for term, n in term_counts.items() if n > COMMON_TERM_SHARE * len(labelled)}
-    rows, keyword_rows, dropped = [], [], 0
+    rows, keyword_rows, term_rows, dropped = [], [], [], 0
     for pmid, article in sorted(labelled.items()):
         if pmid in test:
             continue
         query, positive = article["QUESTION"].strip(), " ".join(c.strip() for c in article["CONTEXTS"])
-        keywords = ", ".join(term for term in article.get("MESHES", []) if term not in common)
+        specific = [term for term in article.get("MESHES", []) if term not in common]
+        keywords = ", ".join(specific)
         if decontamination.count([query, positive, keywords]):
             dropped += 1
             continue
-        for texts, q, instruction in ((rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)):
-            if q:  # the PMID under `pmid`, not `source`: that column names the dataset (batch_sampling: by_source)
+        rarest = sorted(set(specific), key=lambda term: (term_counts[term], term))[:TERMS_PER_ARTICLE]
+        views = [(rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)]
+        views += [(term_rows, term.lower(), KEYWORDS_INSTRUCTION) for term in rarest]
+        for texts, q, instruction in views:
+            if q and (texts is not term_rows or not decontamination.count([q])):  # the PMID under `pmid`, not `source`: that column names the dataset (batch_sampling: by_source)
                 texts.append(
                     {"query": q, "positive": positive, "instruction": instruction, "language": "en", "pmid": pmid}
                 )
@@ -62,9 +69,9 @@ def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]],
         "rows_dropped": dropped,
         "decontamination": decontamination.report(),
         "mesh_terms_left_out": sorted(common),
-        "rows": {"train.jsonl": len(rows), "keywords.jsonl": len(keyword_rows)},
+        "rows": {"train.jsonl": len(rows), "keywords.jsonl": len(keyword_rows), "terms.jsonl": len(term_rows)},
     }
-    return {"train.jsonl": rows, "keywords.jsonl": keyword_rows}, stats
+    return {"train.jsonl": rows, "keywords.jsonl": keyword_rows, "terms.jsonl": term_rows}, stats
 
 
 def main(argv=None) -> None:
@@ -84,7 +91,7 @@ def main(argv=None) -> None:
         "paths": [LABELLED, TEST],
         "split": "PQA-L (expert-labelled) minus its 500 test questions (never the test split)",
         "licence": "MIT (the repository's LICENSE); abstracts from PubMed",
-        "instructions": {"train.jsonl": INSTRUCTION, "keywords.jsonl": KEYWORDS_INSTRUCTION},
+        "instructions": {"train.jsonl": INSTRUCTION, **dict.fromkeys(["keywords.jsonl", "terms.jsonl"], KEYWORDS_INSTRUCTION)},
         **stats,
     }
     write_data_folder(args.output_dir, files, provenance)

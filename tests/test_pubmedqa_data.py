@@ -48,9 +48,10 @@ def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp
     )
     (task / "queries.jsonl").write_text(
         json.dumps({"_id": "q", "text": "do statins reduce breast cancer death"}) + "\n"
+        + json.dumps({"_id": "q2", "text": "liver cirrhosis"}) + "\n"
     )
     (task / "corpus.jsonl").write_text(json.dumps({"_id": "d", "title": "", "text": "unrelated document"}) + "\n")
-    (task / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\n")
+    (task / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\nq2\td\t1\n")
     out = tmp_path / "out"
     prepare.main(["--source", str(tmp_path / "src"), "--output_dir", str(out), "--decontamination_tasks", str(task)])
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
@@ -61,9 +62,12 @@ def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp
     keywords = [json.loads(line) for line in (out / "keywords.jsonl").read_text().splitlines()]
     row = {"query": "Coffee, Liver Cirrhosis", "positive": positive, "instruction": prepare.KEYWORDS_INSTRUCTION}
     assert keywords == [{**row, "language": "en", "pmid": "1"}]
+    # each specific term alone, lower-cased; "liver cirrhosis" copies the evaluation query below: dropped alone
+    terms = [json.loads(line) for line in (out / "terms.jsonl").read_text().splitlines()]
+    assert [(t["query"], t["positive"], t["pmid"]) for t in terms] == [("coffee", positive, "1")]
     source = json.loads((out / "source.json").read_text())
     assert source["commit"] == prepare.COMMIT and source["test_articles_left_out"] == 1
-    assert source["rows_dropped"] == 1 and source["decontamination"]["HandRetrieval"]["rows_removed"] == 1
+    assert source["rows_dropped"] == 1 and source["decontamination"]["HandRetrieval"]["rows_removed"] == 2
 
 
 def test_a_bad_source_is_one_line(prepare, tmp_path):
@@ -77,7 +81,7 @@ def test_a_bad_source_is_one_line(prepare, tmp_path):
 def test_the_shipped_rows_are_what_the_recipe_reads():
     folder = REPO_ROOT / "data/pubmedqa"
     source = json.loads((folder / "source.json").read_text())
-    for name, count in (("train.jsonl", 500), ("keywords.jsonl", 500)):
+    for name, count in (("train.jsonl", 500), ("keywords.jsonl", 500), ("terms.jsonl", 993)):
         rows = load_mixture(DataArguments(dataset_mixture=[{"path": str(folder / name), "name": name}]))
         assert len(rows) == source["rows"][name] == count
         assert set(rows["instruction"]) == {source["instructions"][name]}
