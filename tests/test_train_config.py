@@ -123,7 +123,7 @@ RECIPE_VALUES = {
         "per_device_train_batch_size": 16,
         "mixture": 2,
     },
-    "gemma3-270m/train.yaml": {"max_steps": 160, "learning_rate": 3e-4, "per_device_train_batch_size": 16},
+    "gemma3-270m/train.yaml": {"max_steps": 144, "learning_rate": 3e-4, "per_device_train_batch_size": 16},
     "gemma3-270m/gpu.yaml": {"per_device_train_batch_size": 256, "max_steps": 150},
 }
 
