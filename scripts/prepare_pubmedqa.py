@@ -58,8 +58,9 @@ def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]],
         rarest = sorted(set(specific), key=lambda term: (term_counts[term], term))[:TERMS_PER_ARTICLE]
         views = [(rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)]
         views += [(term_rows, term.lower(), KEYWORDS_INSTRUCTION) for term in rarest]
-        for texts, q, instruction in views:
-            if q and (texts is not term_rows or not decontamination.count([q])):  # the PMID under `pmid`, not `source`: that column names the dataset (batch_sampling: by_source)
+        for texts, q, instruction in views:  # a term copying an evaluation query is dropped alone
+            if q and (texts is not term_rows or not decontamination.count([q])):
+                # the PMID under `pmid`, not `source`: that column names the dataset (batch_sampling: by_source)
                 texts.append(
                     {"query": q, "positive": positive, "instruction": instruction, "language": "en", "pmid": pmid}
                 )
@@ -91,7 +92,10 @@ def main(argv=None) -> None:
         "paths": [LABELLED, TEST],
         "split": "PQA-L (expert-labelled) minus its 500 test questions (never the test split)",
         "licence": "MIT (the repository's LICENSE); abstracts from PubMed",
-        "instructions": {"train.jsonl": INSTRUCTION, **dict.fromkeys(["keywords.jsonl", "terms.jsonl"], KEYWORDS_INSTRUCTION)},
+        "instructions": {
+            "train.jsonl": INSTRUCTION,
+            **dict.fromkeys(["keywords.jsonl", "terms.jsonl"], KEYWORDS_INSTRUCTION),
+        },
         **stats,
     }
     write_data_folder(args.output_dir, files, provenance)

@@ -47,8 +47,10 @@ def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp
         json.dumps({"name": "HandRetrieval", "type": "Retrieval", "main_score": "ndcg_at_10", "split": "test"})
     )
     (task / "queries.jsonl").write_text(
-        json.dumps({"_id": "q", "text": "do statins reduce breast cancer death"}) + "\n"
-        + json.dumps({"_id": "q2", "text": "liver cirrhosis"}) + "\n"
+        json.dumps({"_id": "q", "text": "do statins reduce breast cancer death"})
+        + "\n"
+        + json.dumps({"_id": "q2", "text": "liver cirrhosis"})
+        + "\n"
     )
     (task / "corpus.jsonl").write_text(json.dumps({"_id": "d", "title": "", "text": "unrelated document"}) + "\n")
     (task / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\nq2\td\t1\n")
