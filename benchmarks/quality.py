@@ -50,7 +50,7 @@ REFERENCE = "all-MiniLM-L6-v2"
 # The recipe's multilingual entries (shipped in data/stsb-multi-mt, scripts/prepare_multilingual_sts.py).
 MULTILINGUAL_DATA = ("stsb_multi_sts", "stsb_multi_parallel")
 BIOMEDICAL_DATA = ("pubmedqa", "pubmedqa_keywords", "pubmedqa_terms")  # data/pubmedqa, scripts/prepare_pubmedqa.py
-# Not in the recipe: PubMedQA's single-term queries (NFCorpus +1.1, STS-B -0.6 at 144 steps: recipes/gemma3-270m).
+# Not in the recipe: PubMedQA's single-term queries (what they are worth: recipes/gemma3-270m/README.md).
 SEARCH_TERMS = {"path": str(REPO_ROOT / "data/pubmedqa/terms.jsonl"), "name": "pubmedqa_terms"}
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
@@ -65,10 +65,11 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
     """Grid point → overrides of the recipe (None: not trained). `mixture`: the recipe's offline mixture."""
     other = 0.05 if temperature != 0.05 else 0.02
 
-    def without(*names: str) -> list[str]:
-        return ["--dataset_mixture", json.dumps([e for e in mixture if e["name"] not in names])]
+    def without_entries(*names: str) -> list[dict]:
+        return [e for e in mixture if e["name"] not in names]
 
-    with_terms = [*mixture, SEARCH_TERMS] if all(e["name"] != SEARCH_TERMS["name"] for e in mixture) else mixture
+    def without(*names: str) -> list[str]:
+        return ["--dataset_mixture", json.dumps(without_entries(*names))]
 
     paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null"]
     return {
@@ -81,7 +82,10 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "no_sts_train": without("stsb_train"),
         "no_multilingual_data": without(*MULTILINGUAL_DATA),
         "no_biomedical_data": without(*BIOMEDICAL_DATA),
-        "search_terms": ["--dataset_mixture", json.dumps(with_terms)],  # soup: --merge soup_terms=trained,search_terms
+        "search_terms": [
+            "--dataset_mixture",
+            json.dumps([*without_entries(SEARCH_TERMS["name"]), SEARCH_TERMS]),
+        ],  # soup: --merge soup_terms=trained,search_terms
         "distill_queries_only": ["--distill_texts", "queries"],
         "gor": ["--gor_weight", "0.1"],
         "seed_43": ["--seed", "43"],  # a soup's second ingredient: --merge soup=trained,seed_43

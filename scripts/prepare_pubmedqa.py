@@ -9,9 +9,10 @@ articles (`keywords.jsonl`) makes keyword queries, the style of short topical se
 study designs such as "Humans", "Female", "Retrospective Studies"), joined by commas, against the same abstract. A
 third view (`terms.jsonl`) is the shortest search: the article's `TERMS_PER_ARTICLE` rarest specific terms, each alone
 and lower-cased as typed into a search box ("appendicitis"), one row each; articles sharing a term share its query, so
-train it with `mask_false_negatives` (a query's other positives are then not its negatives). The 500 questions of PubMedQA's test split (`data/test_ground_truth.json`) are never written, and an article is dropped
-when a text copies a text of `--decontamination_tasks` (synthembed/decontamination.py). Writes `train.jsonl`,
-`keywords.jsonl`, `terms.jsonl` and `source.json` (repository, commit, paths, licence, counts).
+train it with `mask_false_negatives` (a query's other positives are then not its negatives). The 500 questions of
+PubMedQA's test split (`data/test_ground_truth.json`) are never written, and an article is dropped when a text copies
+a text of `--decontamination_tasks` (synthembed/decontamination.py). Writes `train.jsonl`, `keywords.jsonl`,
+`terms.jsonl` and `source.json` (repository, commit, paths, licence, counts).
 
     python scripts/prepare_pubmedqa.py --output_dir data/pubmedqa \\
         --decontamination_tasks ../shared/evaldata/tasks NFCorpus SciFact TRECCOVID ...
@@ -56,11 +57,11 @@ def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]],
             dropped += 1
             continue
         rarest = sorted(set(specific), key=lambda term: (term_counts[term], term))[:TERMS_PER_ARTICLE]
+        terms = [t.lower() for t in rarest if not decontamination.count([t.lower()])]  # a copy is dropped alone
         views = [(rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)]
-        views += [(term_rows, term.lower(), KEYWORDS_INSTRUCTION) for term in rarest]
-        for texts, q, instruction in views:  # a term copying an evaluation query is dropped alone
-            if q and (texts is not term_rows or not decontamination.count([q])):
-                # the PMID under `pmid`, not `source`: that column names the dataset (batch_sampling: by_source)
+        views += [(term_rows, term, KEYWORDS_INSTRUCTION) for term in terms]
+        for texts, q, instruction in views:
+            if q:  # the PMID under `pmid`, not `source`: that column names the dataset (batch_sampling: by_source)
                 texts.append(
                     {"query": q, "positive": positive, "instruction": instruction, "language": "en", "pmid": pmid}
                 )
