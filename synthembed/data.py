@@ -323,7 +323,10 @@ class HomogeneousBatchSampler(torch.utils.data.Sampler):
     """Indices in blocks of one global batch (per-device batch × processes), each block from one group.
 
     accelerate hands consecutive per-device batches to consecutive processes, so every process's share of a global
-    step comes from the same dataset or task type (as LLM2Vec and FlagEmbedding do against easy negatives).
+    step comes from the same dataset or task type (as LLM2Vec and FlagEmbedding do against easy negatives). A group's
+    remainder below one batch is left out of the epoch, as `drop_last` would; a group smaller than one batch fills
+    its one block by repeating its rows (dropped, it would never train: 219 rows at a batch of 256), which
+    `mask_false_negatives` keeps from acting as each other's negatives.
     """
 
     def __init__(self, groups: list[str], global_batch_size: int, seed: int = 42):
@@ -338,6 +341,8 @@ class HomogeneousBatchSampler(torch.utils.data.Sampler):
         for name in sorted(by_group):
             idx = by_group[name]
             idx = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+            if len(idx) < self.global_batch_size:
+                idx = (idx * -(-self.global_batch_size // len(idx)))[: self.global_batch_size]
             usable = len(idx) - len(idx) % self.global_batch_size  # a partial block would mix groups
             blocks += [idx[s : s + self.global_batch_size] for s in range(0, usable, self.global_batch_size)]
         return [blocks[j] for j in torch.randperm(len(blocks), generator=g).tolist()]

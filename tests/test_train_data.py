@@ -103,3 +103,26 @@ def test_dataset_num_proc_maps_in_several_processes(tmp_path):
     mixture = [{"path": str(write_rows(tmp_path / "bad.jsonl", rows))}]
     with pytest.raises(DataError, match=r"row 30: `positive` \(column 'positive'\) is empty"):
         load_mixture(DataArguments(dataset_mixture=mixture, dataset_num_proc=2))
+
+
+def test_homogeneous_batches_take_one_group_each_and_every_group_trains():
+    """by_source / by_task_type: each global batch from one group; a remainder below a batch is left out, a group
+    smaller than a batch fills its block by repeating rows instead of never training."""
+    from collections import Counter
+
+    from synthembed.data import HomogeneousBatchSampler
+
+    groups = ["nli"] * 70 + ["small"] * 10 + ["sts"] * 40
+    sampler = HomogeneousBatchSampler(groups, 32, seed=1)
+    order = list(sampler)
+    blocks = [order[i : i + 32] for i in range(0, len(order), 32)]
+    assert len(sampler) == len(order) == 32 * len(blocks)
+    assert all(len({groups[i] for i in block}) == 1 for block in blocks)
+    assert Counter(groups[block[0]] for block in blocks) == {"nli": 2, "small": 1, "sts": 1}
+    small = next(block for block in blocks if groups[block[0]] == "small")
+    assert Counter(small) == {i: (4 if rank < 2 else 3) for rank, i in enumerate(small[:10])}  # all 10, evenly
+    nli = [i for block in blocks if groups[block[0]] == "nli" for i in block]
+    assert len(set(nli)) == 64  # the full blocks repeat nothing
+    assert list(HomogeneousBatchSampler(groups, 32, seed=1)) == order  # the seed fixes the order ...
+    sampler.set_epoch(1)
+    assert list(sampler) != order  # ... and each epoch reshuffles
