@@ -11,7 +11,7 @@ real MTEB test sets (the E5 protocol: the paper's instruction on both sides for 
 - e5_2024: the paper's method alone (the recipe before issue 20: no teacher, no hardness weighting, no margin mask,
   no STS-B train pairs, no multilingual rows);
 - no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train,
-  multilingual_data);
+  multilingual_data, biomedical_data, search_terms); sts_train_once: the STS-B train pairs once instead of twice;
 - gor, bidirectional_mean: one technique the recipe leaves off, turned on;
 - seed_43: the recipe with another seed (data order, LoRA init), to soup with `--merge soup=trained,seed_43`;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
@@ -50,8 +50,6 @@ REFERENCE = "all-MiniLM-L6-v2"
 # The recipe's multilingual entries (shipped in data/stsb-multi-mt, scripts/prepare_multilingual_sts.py).
 MULTILINGUAL_DATA = ("stsb_multi_sts", "stsb_multi_parallel")
 BIOMEDICAL_DATA = ("pubmedqa", "pubmedqa_keywords", "pubmedqa_terms")  # data/pubmedqa, scripts/prepare_pubmedqa.py
-# Not in the recipe: PubMedQA's single-term queries (what they are worth: recipes/gemma3-270m/README.md).
-SEARCH_TERMS = {"path": str(REPO_ROOT / "data/pubmedqa/terms.jsonl"), "name": "pubmedqa_terms"}
 
 # Offline stand-ins for the recipe's Hub datasets (see ../shared/traindata/README.md), with the recipe's instructions.
 OFFLINE_INSTRUCTIONS = {
@@ -65,11 +63,12 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
     """Grid point → overrides of the recipe (None: not trained). `mixture`: the recipe's offline mixture."""
     other = 0.05 if temperature != 0.05 else 0.02
 
-    def without_entries(*names: str) -> list[dict]:
-        return [e for e in mixture if e["name"] not in names]
-
     def without(*names: str) -> list[str]:
-        return ["--dataset_mixture", json.dumps(without_entries(*names))]
+        return ["--dataset_mixture", json.dumps([e for e in mixture if e["name"] not in names])]
+
+    def reweighted(name: str, fraction: float) -> list[str]:
+        entries = [{**e, "fraction": fraction} if e["name"] == name else e for e in mixture]
+        return ["--dataset_mixture", json.dumps(entries)]
 
     paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null"]
     return {
@@ -82,10 +81,8 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "no_sts_train": without("stsb_train"),
         "no_multilingual_data": without(*MULTILINGUAL_DATA),
         "no_biomedical_data": without(*BIOMEDICAL_DATA),
-        "search_terms": [
-            "--dataset_mixture",
-            json.dumps([*without_entries(SEARCH_TERMS["name"]), SEARCH_TERMS]),
-        ],  # soup: --merge soup_terms=trained,search_terms
+        "no_search_terms": without("pubmedqa_terms"),
+        "sts_train_once": reweighted("stsb_train", 1.0),
         "distill_queries_only": ["--distill_texts", "queries"],
         "gor": ["--gor_weight", "0.1"],
         "seed_43": ["--seed", "43"],  # a soup's second ingredient: --merge soup=trained,seed_43

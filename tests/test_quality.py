@@ -67,6 +67,27 @@ def test_runner_prints_one_row_per_grid_point(tmp_path, tiny_mistral_dir, capsys
     assert "| all-MiniLM-L6-v2 |" in capsys.readouterr().out
 
 
+def test_data_ablation_rows_change_the_recipe_mixture():
+    """Each data row removes or reweights entries the recipe really has: a renamed entry would make it a silent no-op."""
+    import yaml
+
+    quality = quality_module()
+    mixture = yaml.safe_load(quality.RECIPE.read_text())["dataset_mixture"]
+    rows = {
+        name: json.loads(argv[1])
+        for name, argv in quality.grid(0.05, mixture).items()
+        if argv and argv[0] == "--dataset_mixture"
+    }
+    names = [e["name"] for e in mixture]
+    for row in ("no_sts_train", "no_multilingual_data", "no_biomedical_data", "no_search_terms"):
+        kept = [e["name"] for e in rows[row]]
+        assert len(kept) < len(names) and kept == [n for n in names if n in kept], row
+    assert [e["name"] for e in rows["no_search_terms"]] == [n for n in names if n != "pubmedqa_terms"]
+    fractions = {e["name"]: e.get("fraction") for e in rows["sts_train_once"]}
+    assert fractions == {e["name"]: (1.0 if e["name"] == "stsb_train" else e.get("fraction")) for e in mixture}
+    assert next(e for e in mixture if e["name"] == "stsb_train")["fraction"] == 2.0
+
+
 def test_runner_rejects_unknown_grid_points(tmp_path):
     traindata, evaldata = offline_data(tmp_path)
     with pytest.raises(SystemExit, match="unknown grid point"):
