@@ -68,7 +68,8 @@ def test_runner_prints_one_row_per_grid_point(tmp_path, tiny_mistral_dir, capsys
 
 
 def test_data_ablation_rows_change_the_recipe_mixture():
-    """Each data row removes or reweights entries the recipe really has: a renamed entry would make it a silent no-op."""
+    """Each data row removes or reweights entries the recipe really has: a renamed entry would make it a silent
+    no-op."""
     import yaml
 
     quality = quality_module()

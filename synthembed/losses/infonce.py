@@ -10,7 +10,8 @@ gathered over W processes when `gather_across_devices`:
 Optionally a candidate whose text equals the query's positive (same text id) is masked out: a duplicate label or a
 repeated sentence elsewhere in the batch is not a negative; and so is the positive of another row with the same query
 (one English sentence paired with its translations into several languages, which a task-homogeneous batch gathers).
-How the embeddings are computed (in chunks, with GradCache) is not the loss's business: see synthembed.embedding and synthembed.grad_cache.
+How the embeddings are computed (in chunks, with GradCache) is not the loss's business: see synthembed.embedding and
+synthembed.grad_cache.
 
 Matryoshka (Kusupati et al., 2022): with `matryoshka_dims` [d1 > d2 > …] the loss is Σ_k w_k · InfoNCE over the first
 d_k coordinates of every embedding, re-normalized. The candidates are gathered once at full width and truncated
