@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name", "task_type"}
 MIXTURE_KEYS |= {"min_score"}  # graded pairs (STS): only those scored >= min_score are positives
+MIXTURE_KEYS |= {"graded"}  # graded pairs (STS) trained on their scores: CoSENT instead of InfoNCE
 # Optional columns naming the text a distillation teacher encodes instead of the query / positive (multilingual
 # knowledge distillation: the English source of a translation, Reimers & Gurevych, 2020).
 TEACHER_COLUMNS = ("teacher_query", "teacher_positive")
@@ -95,7 +96,9 @@ class DataArguments:
             "help": "List of {path, split, fraction, columns, instruction, task_type, name}: path = local jsonl/json/parquet/csv "
             "file, a save_to_disk folder or a Hub id; fraction = the paper's sampling ratio (share of rows kept, >1 "
             "repeats rows); columns maps query/positive/negative/instruction (and score) onto the dataset's column names; "
-            "min_score keeps only pairs whose score is at least this (graded STS pairs as positives); columns may also map "
+            "min_score keeps only pairs whose score is at least this (graded STS pairs as positives); graded: true trains "
+            "the pairs on their scores (CoSENT: each pair's cosine ranked by its score) instead of as positives of "
+            "InfoNCE; columns may also map "
             "teacher_query/teacher_positive: the text a distillation teacher encodes instead (a translation's English "
             "source, for multilingual distillation); "
             "instruction = task definition for rows without an instruction column; task_type = the rows' task type "
@@ -175,6 +178,8 @@ class DataArguments:
             score = entry.get("min_score", 0)
             if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
+            if not isinstance(entry.get("graded", False), bool):
+                raise ConfigError(f"`dataset_mixture[{i}].graded` must be true or false, got {entry['graded']!r}")
         for i, entry in enumerate(self.eval_datasets):
             validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, LABEL_COLUMNS + STS_COLUMNS)
         if not tasks_setting_ok(self.decontamination_tasks):

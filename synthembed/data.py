@@ -2,7 +2,7 @@
 
 Schema after loading (seam 1 plus bookkeeping): `query`, `positive`, `negatives` (list, may be empty),
 `instruction`, `source` (which mixture entry, or the row's own `source`: a prepared mixture keeps its sets apart),
-`task_type`.
+`task_type`, `pair_score` (a graded pair's score; NaN for the rest).
 
 Gradient accumulation does NOT add in-batch negatives: each micro-batch is its own contrastive problem. The batch the
 loss sees is per_device_train_batch_size × number of processes (Wang et al., 2024, section 4.2: 2048); for the paper's
@@ -123,12 +123,13 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
                 f"dataset {source!r} has no column {columns[role]!r} for `{role}` (columns: {', '.join(ds.column_names)})"
             )
     default_instruction = entry.get("instruction", "")
-    if "min_score" in entry:  # graded pairs: low scores are unrelated sentences, not positives (recipes/gemma3-270m)
-        score = entry.get("columns", {}).get("score", "score")
-        if score not in ds.column_names:
+    score = entry.get("columns", {}).get("score", "score")
+    for key in ("min_score", "graded"):
+        if entry.get(key) not in (None, False) and score not in ds.column_names:
             raise DataError(
-                f"dataset {source!r} has no column {score!r} for `min_score` (columns: {', '.join(ds.column_names)})"
+                f"dataset {source!r} has no column {score!r} for `{key}` (columns: {', '.join(ds.column_names)})"
             )
+    if "min_score" in entry:  # graded pairs: low scores are unrelated sentences, not positives (recipes/gemma3-270m)
         ds = ds.filter(lambda row: float(row[score]) >= entry["min_score"], desc=f"min_score {source}")
         if len(ds) == 0:
             raise DataError(f"dataset {source!r}: no row scored >= min_score {entry['min_score']}")
@@ -144,6 +145,11 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
         negative = row.get(columns["negative"])
         negatives = [n for n in (negative if isinstance(negative, list) else [negative]) if n]
         instruction = row.get(columns["instruction"]) or default_instruction
+        pair_score = float("nan")  # not graded: the pair is a positive of InfoNCE
+        if entry.get("graded"):
+            pair_score = row[score]
+            if isinstance(pair_score, bool) or not isinstance(pair_score, (int, float)) or pair_score != pair_score:
+                raise DataError(f"dataset {source!r} row {index}: `score` (column {score!r}) must be a number")
         return {
             "query": row[columns["query"]],
             "positive": row[columns["positive"]],
@@ -151,6 +157,7 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
             "instruction": instruction,
             "source": row.get("source") or source,
             "task_type": row.get("task_type") or entry.get("task_type") or source,
+            "pair_score": float(pair_score),  # graded pairs (`graded: true`): the loss ranks their cosines by it
             # what a distillation teacher encodes in place of the query / positive ("" = the text itself): the
             # English source of a translation, so the student maps both to the teacher's embedding of the source
             **{f"teacher_{role}": row.get(columns[f"teacher_{role}"]) or "" for role in ("query", "positive")},
@@ -290,14 +297,20 @@ class EOSTokenizer:
 
 
 class ContrastiveCollator:
-    """rows → {"query": features [B], "documents": features [B positives, then M negatives], ids for masking}.
+    """rows → {"query": features [B], "documents": features [B positives, then M negatives], ids for masking, and
+    with `graded` the pairs' scores [B] (NaN where a row is not a graded pair)}.
 
     Instructions go on the query side only. STS dev rows (sentence1, sentence2, score) become {"sentence1": features,
     "sentence2": features, "score": [B]}, the instruction on both sides, as the paper evaluates STS."""
 
-    def __init__(self, text_tokenizer: EOSTokenizer, query_template: str, num_hard_negatives: int = 1):
+    def __init__(
+        self, text_tokenizer: EOSTokenizer, query_template: str, num_hard_negatives: int = 1, graded: bool = False
+    ):
         self.tokenize, self.template = text_tokenizer, QueryTemplate(query_template)
         self.num_hard_negatives = num_hard_negatives
+        # With graded pairs in the mixture every batch carries `pair_scores` (NaN: not graded), so that every process
+        # takes part in the loss's gather of them whatever rows its batch drew.
+        self.graded = graded
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if "score" in rows[0]:
@@ -309,7 +322,9 @@ class ContrastiveCollator:
         positives = [r["positive"] for r in rows]
         kept = [r["negatives"][: self.num_hard_negatives] for r in rows]
         negatives = [n for row in kept for n in row]
-        return {
+        scores = [r.get("pair_score", float("nan")) for r in rows] if self.graded else None
+        graded = {} if scores is None else {"pair_scores": torch.tensor(scores, dtype=torch.float32)}
+        return graded | {
             "query": self.tokenize(queries),
             "documents": self.tokenize(positives + negatives),
             "query_ids": torch.tensor([text_id(r["query"]) for r in rows], dtype=torch.long),  # the bare query

@@ -101,7 +101,8 @@ def test_teacher_cache_resumes_and_refuses_another_teacher(minilm_dir, tmp_path,
 
 @pytest.mark.parametrize("distill_texts", ["queries", "all"])
 def test_grad_cache_equals_plain_step_with_distillation(tiny_mistral_dir, distill_texts):
-    """The cached step's parameter gradients equal the plain step's with every loss option on."""
+    """The cached step's parameter gradients equal the plain step's with every loss option on, graded pairs among
+    the rows (CoSENT)."""
     from transformers import AutoTokenizer
 
     from synthembed.embedding import Chunking, embed, split
@@ -112,11 +113,11 @@ def test_grad_cache_equals_plain_step_with_distillation(tiny_mistral_dir, distil
     model_args = ModelArguments(model_name_or_path=str(tiny_mistral_dir), lora_r=4, lora_dropout=0.0, dtype="float32")
     model = EmbeddingModel.from_args(model_args).to(torch.float64)  # float32 sums differ by ~2e-6 between orders
     collator = ContrastiveCollator(
-        EOSTokenizer(tokenizer, 16, append_eos=True), "Instruct: {instruction}\nQuery: {query}"
+        EOSTokenizer(tokenizer, 16, append_eos=True), "Instruct: {instruction}\nQuery: {query}", graded=True
     )
     rows = [
         {"query": f"query {i} " * (i + 1), "positive": f"doc {i}", "negatives": [f"neg {i}"] if i % 3 else [],
-         "instruction": "find"}
+         "instruction": "find", "pair_score": [float("nan"), 0.2, 0.9, float("nan"), 0.5, 0.2][i]}
         for i in range(6)
     ]  # fmt: skip
     batch = collator(rows)
@@ -135,7 +136,7 @@ def test_grad_cache_equals_plain_step_with_distillation(tiny_mistral_dir, distil
     model.zero_grad()
     cached = grad_cache_step(model, batch, loss_fn, Chunking(chunk_size=2))
     assert cached.loss.item() == pytest.approx(out.loss.item(), abs=1e-6)
-    assert {"distill_kl", "gor"} <= set(cached.metrics)
+    assert {"distill_kl", "gor", "cosent"} <= set(cached.metrics) and cached.metrics["cosent"] > 0
     for a, b in zip(plain, [p.grad for p in params]):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 

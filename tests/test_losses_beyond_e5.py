@@ -1,5 +1,5 @@
 """The loss options beyond the paper (hardness weighting, margin false-negative mask, spread-out regulariser,
-distillation), each against sentence-transformers' implementation on the same embeddings where it has the same
+distillation, CoSENT on graded pairs), each against sentence-transformers' implementation on the same embeddings where it has the same
 definition, else against a naive loop; loss and gradients to 1e-6."""
 
 from __future__ import annotations
@@ -142,6 +142,34 @@ def test_distillation_of_all_texts_matches_naive():
     plain = InfoNCELoss(TAU, mask_false_negatives=True)(q, p, n, pos_ids, neg_ids).loss
     assert_same(out.loss, plain + 0.7 * kl_total / len(texts), (q, p, n))
     assert out.metrics["distill_kl"].item() == pytest.approx(kl_total.item() / len(texts), abs=1e-9)
+
+
+def test_graded_pairs_match_sentence_transformers_cosent():
+    """Every row a graded pair (scores with ties): the loss is CoSENTLoss with scale 1/τ on the same embeddings."""
+    q, p, n = make(8, 0, seed=8)
+    scores = torch.tensor([0.1, 0.9, 0.5, 0.5, 0.0, 0.75, 0.9, 0.3], dtype=torch.float64)
+    out = InfoNCELoss(TAU)(q, p, n, pair_scores=scores)
+    ref = st_losses.CoSENTLoss(None, scale=1 / TAU).compute_loss_from_embeddings([q, p], scores)
+    assert_same(out.loss, ref, (q, p))
+    assert out.metrics["cosent"].item() == pytest.approx(ref.item(), abs=1e-9)
+
+
+def test_graded_rows_leave_infonce_to_the_other_rows():
+    """A mixed batch: InfoNCE is the mean over the ungraded rows (every positive and negative still a candidate),
+    plus CoSENT over the graded ones; graded pairs are nobody's InfoNCE query."""
+    q, p, n = make(6, 3, seed=9)
+    scores = torch.tensor([float("nan"), 0.2, float("nan"), 0.8, 0.4, float("nan")], dtype=torch.float64)
+    owners = torch.tensor([0, 2, 3])
+    out = InfoNCELoss(TAU, hardness_alpha=5.0)(q, p, n, negative_owners=owners, pair_scores=scores)
+    cands, infonce = torch.cat([p, n]), 0.0
+    for i in (0, 2, 5):
+        cos = F.cosine_similarity(q[i][None], cands)
+        logits = cos / TAU + 5.0 * cos.detach() * torch.cat([torch.zeros(6), (owners == i).double()])
+        infonce = infonce - F.log_softmax(logits, 0)[i]
+    graded = torch.tensor([1, 3, 4])
+    st = st_losses.CoSENTLoss(None, scale=1 / TAU)
+    cosent = st.compute_loss_from_embeddings([q[graded], p[graded]], scores[graded])
+    assert_same(out.loss, infonce / 3 + cosent, (q, p, n))
 
 
 def test_options_refuse_bad_values():

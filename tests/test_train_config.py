@@ -35,6 +35,7 @@ def run_train(recipe, *extra, cwd=REPO_ROOT):
         ({"temperature": "warm"}, "temperature"),
         ({"dataset_mixture": [{"path": "/nonexistent/train.jsonl"}]}, "`dataset_mixture[0].path`: no such file"),
         ({"dataset_mixture": [{"path": "x.jsonl", "weights": 1}]}, "unknown key(s) ['weights']"),
+        ({"dataset_mixture": [{"path": __file__, "graded": "yes"}]}, "`dataset_mixture[0].graded` must be true or"),
         ({"pooling": "max"}, "`pooling` must be one of last_token, mean, weighted_mean, cls"),
         ({"model_name_or_path": "/nonexistent/model"}, "model_name_or_path"),
         ({"eval_strategy": "steps"}, "`eval_strategy` needs a dev set"),

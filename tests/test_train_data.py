@@ -34,6 +34,7 @@ def bad_data_recipes(tmp_path):
     header_only.write_text("query,positive\n")
     good = write_rows(tmp_path / "good.jsonl", [GOOD] * 8)
     sts = write_rows(tmp_path / "sts.jsonl", [{"sentence1": "a", "sentence2": "b", "score": 1.0}] * 4)
+    words = write_rows(tmp_path / "words.jsonl", [{**GOOD, "score": "high"}])
     return {
         "missing positive": ({"dataset_mixture": [{"path": str(missing)}]}, "row 1: `positive`", "missing"),
         "empty query": ({"dataset_mixture": [{"path": str(blank)}]}, "row 2: `query`", "empty"),
@@ -50,6 +51,16 @@ def bad_data_recipes(tmp_path):
             {"dataset_mixture": [{"path": str(good), "columns": {"query": "question"}}]},
             "no column 'question' for `query`",
             "good",
+        ),
+        "graded without a score": (
+            {"dataset_mixture": [{"path": str(good), "graded": True}]},
+            "no column 'score' for `graded`",
+            "good",
+        ),
+        "graded score not a number": (
+            {"dataset_mixture": [{"path": str(words), "graded": True}]},
+            "row 0: `score`",
+            "a number",
         ),
         "dev set column missing": (
             {
@@ -75,6 +86,8 @@ def bad_data_recipes(tmp_path):
         "no rows",
         "mapped column missing",
         "mapped query missing",
+        "graded without a score",
+        "graded score not a number",
         "dev set column missing",
     ],
 )
@@ -103,6 +116,34 @@ def test_dataset_num_proc_maps_in_several_processes(tmp_path):
     mixture = [{"path": str(write_rows(tmp_path / "bad.jsonl", rows))}]
     with pytest.raises(DataError, match=r"row 30: `positive` \(column 'positive'\) is empty"):
         load_mixture(DataArguments(dataset_mixture=mixture, dataset_num_proc=2))
+
+
+def test_graded_pairs_keep_their_scores_into_the_batch(tmp_path, tiny_mistral_dir):
+    """`graded: true` keeps every pair with its score (`min_score` still filters); other entries' rows are NaN, and
+    the collator of a mixture with graded pairs hands every batch its scores."""
+    import math
+
+    from transformers import AutoTokenizer
+
+    from synthembed.configs import DataArguments
+    from synthembed.data import ContrastiveCollator, EOSTokenizer, load_mixture
+
+    sts = [{"sentence1": f"a {i}", "sentence2": f"b {i}", "score": i / 4} for i in range(5)]
+    mixture = [
+        {"path": str(write_rows(tmp_path / "sts.jsonl", sts)), "name": "sts", "graded": True, "min_score": 0.25,
+         "columns": {"query": "sentence1", "positive": "sentence2", "score": "score"}},
+        {"path": str(write_rows(tmp_path / "good.jsonl", [GOOD] * 3)), "name": "pairs"},
+    ]  # fmt: skip
+    loaded = load_mixture(DataArguments(dataset_mixture=mixture))
+    scores = {q: s for q, s in zip(loaded["query"], loaded["pair_score"])}
+    assert {q: s for q, s in scores.items() if q.startswith("a ")} == {f"a {i}": i / 4 for i in range(1, 5)}
+    assert math.isnan(scores[GOOD["query"]]) and len(loaded) == 7
+
+    tokenizer = EOSTokenizer(AutoTokenizer.from_pretrained(tiny_mistral_dir), 16, append_eos=True)
+    rows = list(loaded)
+    batch = ContrastiveCollator(tokenizer, "{query}", graded=True)(rows)
+    assert batch["pair_scores"].tolist()[:7] == pytest.approx([r["pair_score"] for r in rows], nan_ok=True)
+    assert "pair_scores" not in ContrastiveCollator(tokenizer, "{query}")(rows)  # no graded entry: as before
 
 
 def test_homogeneous_batches_take_one_group_each_and_every_group_trains():

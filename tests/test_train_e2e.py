@@ -19,6 +19,10 @@ def test_train_two_processes_and_load_with_sentence_transformers(tmp_path, tiny_
     recipe = write_recipe(tmp_path, tiny_mistral_dir)
     settings = yaml.safe_load(recipe.read_text())
     settings.pop("use_cpu", None)  # derived from the launch: no CUDA here, so gloo on the CPU
+    sts = tmp_path / "sts.jsonl"  # graded pairs among the rows: a rank's batch may draw none of them
+    sts.write_text("".join(json.dumps({"s1": f"a {i}", "s2": f"b {i % 3}", "score": i % 6}) + "\n" for i in range(12)))
+    columns = {"query": "s1", "positive": "s2", "score": "score"}
+    settings["dataset_mixture"].append({"path": str(sts), "name": "sts", "graded": True, "columns": columns})
     recipe.write_text(yaml.safe_dump(settings))
     proc, seconds = launch(accelerate_config, recipe)
     print(f"{accelerate_config}: {seconds:.1f}s")
@@ -27,7 +31,7 @@ def test_train_two_processes_and_load_with_sentence_transformers(tmp_path, tiny_
     assert len(history) == 4 and all(v == v for v in history)
     state = json.loads((out / "trainer_state.json").read_text())
     logged = [h for h in state["log_history"] if "loss" in h][0]
-    assert {"accuracy", "positive_similarity", "negative_similarity"} <= set(logged)
+    assert {"accuracy", "positive_similarity", "negative_similarity", "cosent"} <= set(logged)
     assert (out / "README.md").is_file()
     assert read_settings(out).training["world_size"] == 2  # two connected processes, not two separate runs
     model = SentenceTransformer(str(out), device="cpu")

@@ -108,6 +108,7 @@ class InfoNCELoss(nn.Module):
         teacher_query: torch.Tensor | None = None,  # [B, d_t] teacher embeddings, for distillation
         teacher_positive: torch.Tensor | None = None,  # [B, d_t]
         teacher_negative: torch.Tensor | None = None,  # [M, d_t]
+        pair_scores: torch.Tensor | None = None,  # [B] a graded pair's score (CoSENT), NaN where not graded
     ) -> LossOutput:
         if negative is None:
             negative = positive.new_zeros((0, positive.shape[1]))
@@ -150,11 +151,14 @@ class InfoNCELoss(nn.Module):
             masked = masked | likely_positive
 
         # Sum over local queries / global query count × world size: after DDP's mean over ranks this is the mean
-        # over all queries, also when ranks hold unequal batches.
+        # over all queries, also when ranks hold unequal batches. Graded pairs are CoSENT's, not InfoNCE's queries.
+        graded = None if pair_scores is None else ~torch.isnan(pair_scores.to(query.device))
+        contrastive = query.new_tensor(float(query.shape[0]) if graded is None else float((~graded).sum()))
         total = query.new_tensor(float(query.shape[0]))
         world = 1
         if gather:
-            total, world = gather_no_grad(total.view(1)).sum(), torch.distributed.get_world_size()
+            world = torch.distributed.get_world_size()
+            total, contrastive = gather_no_grad(torch.stack([total, contrastive]).view(1, 2)).sum(0)
 
         full = query.shape[1]
         widths = list(zip(self.matryoshka_dims, self.matryoshka_weights)) if self.matryoshka_dims else [(full, 1.0)]
@@ -171,12 +175,20 @@ class InfoNCELoss(nn.Module):
                 scores = scores + self.hardness_alpha * cosine.detach() * own_negatives
             scores = scores.masked_fill(masked, torch.finfo(cosine.dtype).min)
             per_query = F.cross_entropy(scores, labels, reduction="none")  # [B]
-            term = per_query.sum() * world / total
+            if graded is not None:
+                per_query = per_query.masked_fill(graded, 0.0)
+            term = per_query.sum() * world / contrastive.clamp(min=1)
+            cosent = None
+            if graded is not None:  # every rank computes the same global CoSENT; the gather's backward sums it back
+                cosent = self._cosent(cosine[rows, labels], pair_scores.to(query.device), gather)
+                term = term + cosent
             loss = weight * term if loss is None else loss + weight * term
             if not metrics:  # the widest prefix's retrieval metrics
                 metrics = self._metrics(scores, cosine, masked, rows, labels)
             if self.matryoshka_dims:
                 metrics[f"loss_dim{dim}"] = term.detach()
+            if cosent is not None:
+                metrics.setdefault("cosent", cosent.detach())  # the widest prefix's
         if self.distill_weight > 0 and teacher_query is not None:
             if teacher_negative is None:
                 teacher_negative = teacher_positive.new_zeros((0, teacher_positive.shape[1]))
@@ -228,6 +240,22 @@ class InfoNCELoss(nn.Module):
         itself = torch.zeros((rows.shape[0], columns.shape[0]), dtype=torch.bool, device=query.device)
         itself[torch.arange(rows.shape[0], device=query.device), own] = True
         return self._kl(torch.cat(teacher) @ teacher_columns.T, rows @ columns.T, itself)
+
+    def _cosent(self, pair_cosine: torch.Tensor, pair_scores: torch.Tensor, gather: bool) -> torch.Tensor:
+        """CoSENT (Su, 2022) over the (gathered) batch's graded pairs: log(1 + Σ_{s_i > s_j} exp(λ(cos_j − cos_i))),
+        λ = 1/τ (sentence-transformers' CoSENTLoss with scale 1/τ: its default 20 is the recipe's τ = 0.05). Rows
+        with a NaN score (not graded) take no part; a batch with fewer than two graded pairs adds 0."""
+        if gather:
+            pair_cosine, _ = gather_with_grad(pair_cosine[:, None])
+            pair_cosine, pair_scores = pair_cosine[:, 0], gather_no_grad(pair_scores[:, None])[:, 0]
+        keep = ~torch.isnan(pair_scores)
+        cosine, scores = pair_cosine[keep], pair_scores[keep]
+        if cosine.dtype in (torch.float16, torch.bfloat16):  # as CoSENTLoss: exp of differences up to 2/τ
+            cosine = cosine.float()
+        cosine = cosine / self.temperature
+        above = scores[:, None] > scores[None, :]  # (i, j): pair i is scored above pair j
+        differences = (cosine[None, :] - cosine[:, None])[above]  # λ(cos_j − cos_i)
+        return torch.logsumexp(torch.cat([differences.new_zeros(1), differences]), dim=0)
 
     @staticmethod
     def _spread_out(embeddings: torch.Tensor, gather: bool) -> torch.Tensor:
