@@ -12,6 +12,7 @@ real MTEB test sets (the E5 protocol: the paper's instruction on both sides for 
   no STS-B train pairs, no multilingual rows);
 - no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train,
   multilingual_data, biomedical_data, search_terms); sts_train_once: the STS-B train pairs once instead of twice;
+  graded_sts: the pairs scored >= 4 once, plus half of all train pairs trained on their scores (`graded: true`);
 - gor, bidirectional_mean: one technique the recipe leaves off, turned on;
 - seed_43: the recipe with another seed (data order, LoRA init), to soup with `--merge soup=trained,seed_43`;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
@@ -70,6 +71,15 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         entries = [{**e, "fraction": fraction} if e["name"] == name else e for e in mixture]
         return ["--dataset_mixture", json.dumps(entries)]
 
+    def graded(name: str, fraction: float) -> list[str]:
+        """`name`'s pairs once, and right after them `fraction` of all its pairs trained on their scores."""
+        entries = []
+        for e in mixture:
+            pairs = {k: v for k, v in e.items() if k not in ("min_score", "fraction")}
+            graded_pairs = {**pairs, "name": "stsb_graded", "graded": True, "fraction": fraction}
+            entries += [{**e, "fraction": 1.0}, graded_pairs] if e["name"] == name else [e]
+        return ["--dataset_mixture", json.dumps(entries)]
+
     paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null"]
     return {
         "untrained": None,
@@ -83,6 +93,7 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "no_biomedical_data": without(*BIOMEDICAL_DATA),
         "no_search_terms": without("pubmedqa_terms"),
         "sts_train_once": reweighted("stsb_train", 1.0),
+        "graded_sts": graded("stsb_train", 0.5),  # the pairs >= 4 once, and half of all pairs with CoSENT
         "distill_queries_only": ["--distill_texts", "queries"],
         "gor": ["--gor_weight", "0.1"],
         "seed_43": ["--seed", "43"],  # a soup's second ingredient: --merge soup=trained,seed_43

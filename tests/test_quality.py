@@ -87,6 +87,10 @@ def test_data_ablation_rows_change_the_recipe_mixture():
     fractions = {e["name"]: e.get("fraction") for e in rows["sts_train_once"]}
     assert fractions == {e["name"]: (1.0 if e["name"] == "stsb_train" else e.get("fraction")) for e in mixture}
     assert next(e for e in mixture if e["name"] == "stsb_train")["fraction"] == 2.0
+    graded = [e["name"] for e in rows["graded_sts"]]
+    assert graded == [n for name in names for n in ([name, "stsb_graded"] if name == "stsb_train" else [name])]
+    sts, sts_graded = (rows["graded_sts"][graded.index(n)] for n in ("stsb_train", "stsb_graded"))
+    assert sts["fraction"] == 1.0 and sts_graded["graded"] and "min_score" not in sts_graded
 
 
 def test_runner_rejects_unknown_grid_points(tmp_path):
