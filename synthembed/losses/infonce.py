@@ -39,6 +39,10 @@ definition: tests/test_losses_beyond_e5.py):
   student also learns the teacher's query–query and document–document similarities (the relations STS scores and
   that a score distribution over one query's candidates never shows). Written here: no library loss takes a batch's
   texts against each other with a teacher (tests/test_losses_beyond_e5.py checks it against a naive loop).
+- graded pairs (`pair_scores`, from mixture entries with `graded: true`; NaN for the other rows): CoSENT over the
+  gathered batch's graded pairs, each pair's cosine ranked as its score, added to the InfoNCE mean over the other
+  rows (a graded pair is nobody's InfoNCE query; its texts stay candidates). sentence-transformers' `CoSENTLoss`
+  with scale 1/τ on the same pairs; written here to share the gather and the mixed batches.
 """
 
 from __future__ import annotations
