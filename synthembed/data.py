@@ -125,7 +125,7 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
     default_instruction = entry.get("instruction", "")
     score = entry.get("columns", {}).get("score", "score")
     for key in ("min_score", "graded"):
-        if entry.get(key) not in (None, False) and score not in ds.column_names:
+        if key in entry and entry[key] is not False and score not in ds.column_names:
             raise DataError(
                 f"dataset {source!r} has no column {score!r} for `{key}` (columns: {', '.join(ds.column_names)})"
             )
@@ -322,8 +322,11 @@ class ContrastiveCollator:
         positives = [r["positive"] for r in rows]
         kept = [r["negatives"][: self.num_hard_negatives] for r in rows]
         negatives = [n for row in kept for n in row]
-        scores = [r.get("pair_score", float("nan")) for r in rows] if self.graded else None
-        graded = {} if scores is None else {"pair_scores": torch.tensor(scores, dtype=torch.float32)}
+        graded = {}
+        if self.graded:
+            graded["pair_scores"] = torch.tensor(
+                [r.get("pair_score", float("nan")) for r in rows], dtype=torch.float32
+            )
         return graded | {
             "query": self.tokenize(queries),
             "documents": self.tokenize(positives + negatives),

@@ -1,6 +1,6 @@
 """The loss options beyond the paper (hardness weighting, margin false-negative mask, spread-out regulariser,
-distillation, CoSENT on graded pairs), each against sentence-transformers' implementation on the same embeddings where it has the same
-definition, else against a naive loop; loss and gradients to 1e-6."""
+distillation, CoSENT on graded pairs), each against sentence-transformers' implementation on the same embeddings
+where it has the same definition, else against a naive loop; loss and gradients to 1e-6."""
 
 from __future__ import annotations
 

@@ -156,7 +156,9 @@ class InfoNCELoss(nn.Module):
 
         # Sum over local queries / global query count × world size: after DDP's mean over ranks this is the mean
         # over all queries, also when ranks hold unequal batches. Graded pairs are CoSENT's, not InfoNCE's queries.
-        graded = None if pair_scores is None else ~torch.isnan(pair_scores.to(query.device))
+        if pair_scores is not None:
+            pair_scores = pair_scores.to(query.device)
+        graded = None if pair_scores is None else ~torch.isnan(pair_scores)
         contrastive = query.new_tensor(float(query.shape[0]) if graded is None else float((~graded).sum()))
         total = query.new_tensor(float(query.shape[0]))
         world = 1
@@ -179,12 +181,12 @@ class InfoNCELoss(nn.Module):
                 scores = scores + self.hardness_alpha * cosine.detach() * own_negatives
             scores = scores.masked_fill(masked, torch.finfo(cosine.dtype).min)
             per_query = F.cross_entropy(scores, labels, reduction="none")  # [B]
-            if graded is not None:
-                per_query = per_query.masked_fill(graded, 0.0)
-            term = per_query.sum() * world / contrastive.clamp(min=1)
             cosent = None
             if graded is not None:  # every rank computes the same global CoSENT; the gather's backward sums it back
-                cosent = self._cosent(cosine[rows, labels], pair_scores.to(query.device), gather)
+                per_query = per_query.masked_fill(graded, 0.0)
+                cosent = self._cosent(cosine[rows, labels], pair_scores, gather)
+            term = per_query.sum() * world / contrastive.clamp(min=1)
+            if cosent is not None:
                 term = term + cosent
             loss = weight * term if loss is None else loss + weight * term
             if not metrics:  # the widest prefix's retrieval metrics
