@@ -13,7 +13,8 @@ real MTEB test sets (the E5 protocol: the paper's instruction on both sides for 
 - no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train,
   multilingual_data, biomedical_data, search_terms); sts_train_once: the STS-B train pairs once instead of twice;
   graded_sts: the pairs scored >= 4 once, plus half of all train pairs trained on their scores (`graded: true`);
-- gor, bidirectional_mean: one technique the recipe leaves off, turned on;
+- gor, bidirectional_mean: one technique the recipe leaves off, turned on; full_fine_tuning: every weight but the
+  token embeddings trained instead of LoRA adapters (lr 5e-5);
 - seed_43: the recipe with another seed (data order, LoRA init), to soup with `--merge soup=trained,seed_43`;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
 - all-MiniLM-L6-v2: the reference row (a 22M encoder trained on a billion pairs), evaluated plainly;
@@ -99,6 +100,7 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "gor": ["--gor_weight", "0.1"],
         "seed_43": ["--seed", "43"],  # a soup's second ingredient: --merge soup=trained,seed_43
         "bidirectional_mean": ["--use_bidirectional_attention", "true", "--pooling", "mean"],
+        "full_fine_tuning": ["--use_lora", "false", "--freeze_embeddings", "true", "--learning_rate", "5e-5"],
         "mean_pooling": ["--pooling", "mean"],
         "no_instruction": ["--use_instructions", "false"],
         f"temperature_{other:g}": ["--temperature", str(other)],

@@ -54,6 +54,13 @@ class ModelArguments:
         default=None, metadata={"help": "sdpa, flash_attention_2, eager; default: transformers' choice."}
     )
     use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={
+            "help": "With use_lora: false, keep the token embedding matrix fixed (Gemma-3-270M: 168M of its 268M "
+            "weights), so the optimizer and the gradient all-reduce cover the transformer layers only."
+        },
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank (paper: 16)."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (released adapter: 32)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout (released adapter: 0.1)."})
@@ -82,6 +89,10 @@ class ModelArguments:
             raise ConfigError(f"`lora_r` must be a positive int, got {self.lora_r}")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"`lora_dropout` must be in [0, 1), got {self.lora_dropout}")
+        if self.freeze_embeddings and self.use_lora:
+            raise ConfigError(
+                "`freeze_embeddings` applies to use_lora: false (LoRA already leaves the embeddings fixed)"
+            )
         if isinstance(self.lora_target_modules, str):
             self.lora_target_modules = [self.lora_target_modules]
         if missing_local_path(self.model_name_or_path):

@@ -84,6 +84,8 @@ class EmbeddingModel(nn.Module):
             backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         if model_args.use_lora:
             backbone = add_lora(backbone, model_args)
+        elif model_args.freeze_embeddings:
+            backbone.get_input_embeddings().requires_grad_(False)
         return cls(backbone, pooling=model_args.pooling)
 
     accepts_loss_kwargs = False  # tells the Trainer the loss is ours: no token-count rescaling

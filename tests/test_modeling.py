@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthembed.configs import DataArguments, ModelArguments
+from synthembed.configs import ConfigError, DataArguments, ModelArguments
 from synthembed.data import ContrastiveCollator, EOSTokenizer
 from synthembed.embedding import embed, split
 from synthembed.losses import InfoNCELoss
@@ -56,6 +56,22 @@ def test_lora_only_adapters_get_gradients(gemma_dir):
     assert with_grad <= trainable and all("lora_" in n for n in trainable)
     targeted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable}
     assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= targeted
+
+
+def test_full_fine_tuning_with_frozen_embeddings_trains_every_other_weight(tiny_mistral_dir):
+    from transformers import AutoTokenizer
+
+    args = ModelArguments(model_name_or_path=str(tiny_mistral_dir), dtype="float32", use_lora=False,
+                          freeze_embeddings=True)  # fmt: skip
+    model = EmbeddingModel.from_args(args).train()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_mistral_dir)
+    batch = ContrastiveCollator(EOSTokenizer(tokenizer, 16, append_eos=True), DataArguments.query_template, 1)(rows())
+    InfoNCELoss()(**split(embed(model, batch), batch)).loss.backward()
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {"backbone.embed_tokens.weight"}
+    assert all(p.grad is not None for n, p in model.named_parameters() if n not in frozen)
+    with pytest.raises(ConfigError, match="`freeze_embeddings` applies to use_lora: false"):
+        ModelArguments(model_name_or_path=str(tiny_mistral_dir), freeze_embeddings=True)
 
 
 def test_minilm_saved_after_zero_steps_encodes_like_the_original(minilm_dir, tmp_path):
