@@ -76,10 +76,11 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         """`name`'s pairs once, and right after them `fraction` of all its pairs trained on their scores."""
         entries = []
         for e in mixture:
-            entries.append({**e, "fraction": 1.0} if e["name"] == name else e)
-            if e["name"] == name:
-                pairs = {k: v for k, v in e.items() if k not in ("min_score", "fraction")}
-                entries.append({**pairs, "name": "stsb_graded", "graded": True, "fraction": fraction})
+            if e["name"] != name:
+                entries.append(e)
+                continue
+            pairs = {k: v for k, v in e.items() if k not in ("min_score", "fraction")}
+            entries += [{**e, "fraction": 1.0}, {**pairs, "name": "stsb_graded", "graded": True, "fraction": fraction}]
         return ["--dataset_mixture", json.dumps(entries)]
 
     paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null"]

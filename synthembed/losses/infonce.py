@@ -156,9 +156,10 @@ class InfoNCELoss(nn.Module):
 
         # Sum over local queries / global query count × world size: after DDP's mean over ranks this is the mean
         # over all queries, also when ranks hold unequal batches. Graded pairs are CoSENT's, not InfoNCE's queries.
+        graded = None
         if pair_scores is not None:
             pair_scores = pair_scores.to(query.device)
-        graded = None if pair_scores is None else ~torch.isnan(pair_scores)
+            graded = ~torch.isnan(pair_scores)
         contrastive = query.new_tensor(float(query.shape[0]) if graded is None else float((~graded).sum()))
         total = query.new_tensor(float(query.shape[0]))
         world = 1
