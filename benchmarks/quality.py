@@ -4,12 +4,12 @@
 
 Every grid point is the recipe (recipes/gemma3-270m/train.yaml) with a few overrides, trained with the README's
 command (`accelerate launch recipes/train.py`, 2 CPU processes by default) and evaluated with scripts/evaluate.py on
-real MTEB test sets (the E5 protocol: the paper's instruction on both sides for STS). Rows:
+real MTEB test sets (the E5 protocol, with the prompts the folder records: the recipe leaves STS inputs bare). Rows:
 
 - untrained: the base decoder, last-token pooling, saved exactly as a trained model would be (0 steps);
 - trained: the recipe as shipped;
 - e5_2024: the paper's method alone (the recipe before issue 20: no teacher, no hardness weighting, no margin mask,
-  no STS-B train pairs, no multilingual rows);
+  no STS-B train pairs, no multilingual rows, instructions on symmetric tasks too);
 - no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train,
   multilingual_data, biomedical_data, search_terms); sts_train_once: the STS-B train pairs once instead of twice;
   graded_sts: the pairs scored >= 4 once, plus half of all train pairs trained on their scores (`graded: true`);
@@ -17,6 +17,8 @@ real MTEB test sets (the E5 protocol: the paper's instruction on both sides for 
   token embeddings trained instead of LoRA adapters (lr 5e-5);
 - seed_43: the recipe with another seed (data order, LoRA init), to soup with `--merge soup=trained,seed_43`;
 - mean_pooling, no_instruction, temperature_<other>: one change each (the paper's Table 5 ablations, toy scale);
+- instruct_symmetric_tasks: the paper's instructions on symmetric tasks too (NLI, STS and bitext rows, the STS dev
+  curve, STS and bitext evaluation), where the recipe leaves them bare;
 - all-MiniLM-L6-v2: the reference row (a 22M encoder trained on a billion pairs), evaluated plainly;
 - `--merge NAME=A,B[,...]` (repeatable): a row merging grid points A, B, ... with scripts/merge_models.py
   (`--merge_method average|slerp`), scored like the others (e.g. `--merge merged=trained,temperature_0.02`).
@@ -84,6 +86,7 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         return ["--dataset_mixture", json.dumps(entries)]
 
     paper_only = ["--distill_teacher", "null", "--hardness_alpha", "0", "--false_negative_margin", "null"]
+    paper_only += ["--instruct_symmetric_tasks", "true"]
     return {
         "untrained": None,
         "e5_2024": [*paper_only, *without("stsb_train", *MULTILINGUAL_DATA, *BIOMEDICAL_DATA)],
@@ -104,6 +107,7 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "full_fine_tuning": ["--use_lora", "false", "--freeze_embeddings", "true", "--learning_rate", "5e-5"],
         "mean_pooling": ["--pooling", "mean"],
         "no_instruction": ["--use_instructions", "false"],
+        "instruct_symmetric_tasks": ["--instruct_symmetric_tasks", "true"],  # the paper: instructions on both sides
         f"temperature_{other:g}": ["--temperature", str(other)],
         REFERENCE: None,
     }
@@ -130,8 +134,10 @@ def offline_override(traindata, evaldata, out: Path, dev_rows: int, model: str |
 
     from synthembed.gguf import embedded_gemma_dir
 
+    symmetric = {e.get("name") for e in recipe["dataset_mixture"] if e.get("symmetric")}  # nli: as the recipe marks it
     mixture = [
         {"path": str(traindata / name / "train.jsonl"), "name": name, "instruction": instruction}
+        | ({"symmetric": True} if name in symmetric else {})
         for name, instruction in OFFLINE_INSTRUCTIONS.items()
     ]
     sts_entry = next((e for e in recipe["dataset_mixture"] if e.get("name") == "stsb_train"), None)

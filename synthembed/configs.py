@@ -26,6 +26,7 @@ STS_COLUMNS = ("sentence1", "sentence2", "score")
 MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "data_dir", "config_name", "task_type"}
 MIXTURE_KEYS |= {"min_score"}  # graded pairs (STS): only those scored >= min_score are positives
 MIXTURE_KEYS |= {"graded"}  # graded pairs (STS) trained on their scores: CoSENT instead of InfoNCE
+MIXTURE_KEYS |= {"symmetric"}  # both texts of one kind: bare under `instruct_symmetric_tasks: false`
 # Optional columns naming the text a distillation teacher encodes instead of the query / positive (multilingual
 # knowledge distillation: the English source of a translation, Reimers & Gurevych, 2020).
 TEACHER_COLUMNS = ("teacher_query", "teacher_positive")
@@ -113,7 +114,8 @@ class DataArguments:
             "teacher_query/teacher_positive: the text a distillation teacher encodes instead (a translation's English "
             "source, for multilingual distillation); "
             "instruction = task definition for rows without an instruction column; task_type = the rows' task type "
-            "where they have none (default: the entry's name)."
+            "where they have none (default: the entry's name); symmetric: true marks pairs whose two texts are of one "
+            "kind (paraphrases, entailment, translations), encoded bare under instruct_symmetric_tasks: false."
         },
     )
     max_seq_length: int = field(default=512, metadata={"help": "Max tokens per text, EOS included (paper: 512)."})
@@ -127,6 +129,15 @@ class DataArguments:
     use_instructions: bool = field(
         default=True,
         metadata={"help": "false = the paper's 'w/o instruction' ablation (Table 5): queries are encoded bare."},
+    )
+    instruct_symmetric_tasks: bool = field(
+        default=True,
+        metadata={
+            "help": "false: texts of symmetric tasks are encoded bare, without an instruction: the rows of mixture "
+            "entries marked `symmetric: true`, the STS dev sets, and in the saved prompts and the evaluator every STS, "
+            "PairClassification, Summarization and BitextMining task. Queries of retrieval, reranking, classification "
+            "and clustering keep their instructions. true: the paper's protocol (instructions on both sides)."
+        },
     )
     task_type_prefixes: dict[str, str] | None = field(
         default=None,
@@ -149,7 +160,7 @@ class DataArguments:
             "help": "Dev sets scored by the Trainer's eval loop (eval_strategy), each {path, split, name, columns, "
             "instruction, max_rows, config_name}. Rows with sentence1/sentence2/score are STS pairs (Spearman of "
             "cosine, instruction on both sides as the paper evaluates STS; default instruction: the paper's STS "
-            "one); rows with query/positive(/negative) are scored like training (loss, retrieval accuracy)."
+            "one; none under instruct_symmetric_tasks: false); rows with query/positive(/negative) are scored like training (loss, retrieval accuracy)."
         },
     )
     decontamination_tasks: list[str] | None = field(
@@ -174,6 +185,11 @@ class DataArguments:
             if not self.use_instructions:
                 raise ConfigError("`task_type_prefixes` replaces the instructions: it needs `use_instructions: true`")
             self.query_template = PREFIX_TEMPLATE  # the prefix stands where the instruction stood, as is
+            if not self.instruct_symmetric_tasks:
+                raise ConfigError(
+                    '`task_type_prefixes` gives every task type its prefix ("" for a bare one): it needs '
+                    "`instruct_symmetric_tasks: true`"
+                )
         try:
             QueryTemplate(self.query_template)
         except ValueError as e:
@@ -189,8 +205,9 @@ class DataArguments:
             score = entry.get("min_score", 0)
             if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
-            if not isinstance(entry.get("graded", False), bool):
-                raise ConfigError(f"`dataset_mixture[{i}].graded` must be true or false, got {entry['graded']!r}")
+            for key in ("graded", "symmetric"):
+                if not isinstance(entry.get(key, False), bool):
+                    raise ConfigError(f"`dataset_mixture[{i}].{key}` must be true or false, got {entry[key]!r}")
         for i, entry in enumerate(self.eval_datasets):
             validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, LABEL_COLUMNS + STS_COLUMNS)
         if not tasks_setting_ok(self.decontamination_tasks):

@@ -192,6 +192,11 @@ def with_task_type_prefixes(ds: Dataset, prefixes: dict[str, str], source: str, 
     return ds.map(lambda row: {"instruction": prefixes[task_type or row["task_type"]]}, desc=f"prefixes {source}")
 
 
+def without_instructions(ds: Dataset, source: str) -> Dataset:
+    """Rows of a symmetric task encoded bare (`instruct_symmetric_tasks: false`): both texts of one kind."""
+    return ds.map(lambda row: {"instruction": ""}, desc=f"bare {source}")
+
+
 def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
     parts = []
     tasks = data_args.decontamination_tasks
@@ -203,6 +208,8 @@ def load_mixture(data_args: DataArguments, seed: int = 42) -> Dataset:
             ds = decontaminated(ds, decontamination, source)
         if data_args.task_type_prefixes is not None:
             ds = with_task_type_prefixes(ds, data_args.task_type_prefixes, source)
+        if entry.get("symmetric") and not data_args.instruct_symmetric_tasks:
+            ds = without_instructions(ds, source)
         if entry.get("fraction", 1.0) != 1.0:
             ds = sample_fraction(ds, float(entry["fraction"]), seed + i)
         logger.info("dataset %s: %d rows", source, len(ds))
@@ -248,6 +255,8 @@ def load_eval_datasets(data_args: DataArguments, seed: int = 42) -> dict[str, Da
         ds = sts_schema(ds, entry, name) if is_sts else to_schema(ds, entry, name)
         if data_args.task_type_prefixes is not None:
             ds = with_task_type_prefixes(ds, data_args.task_type_prefixes, name, "sts" if is_sts else None)
+        if is_sts and not data_args.instruct_symmetric_tasks:
+            ds = without_instructions(ds, name)
         if entry.get("max_rows") and len(ds) > entry["max_rows"]:
             ds = ds.shuffle(seed=seed).select(range(int(entry["max_rows"])))
         if "score" in ds.column_names:  # similar lengths in one eval batch pad less (Spearman ignores the order)

@@ -173,6 +173,7 @@ def render_model_card(
         normalize=settings.normalize,
         max_seq_length=settings.max_seq_length,
         query_template=template and template.template,
+        symmetric_bare=bool(template and template.uses_instructions and not settings.instruct_symmetric_tasks),
         example_prompt=example.replace("\n", "\\n") if example else None,
         training_summary=training or None,
         merge=settings.merge,

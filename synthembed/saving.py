@@ -47,6 +47,7 @@ def folder_settings(model_args: ModelArguments, data_args: DataArguments, **run)
         query_template=data_args.query_template,
         default_instruction=data_args.default_instruction,
         task_type_prefixes=data_args.task_type_prefixes,
+        instruct_symmetric_tasks=data_args.instruct_symmetric_tasks,
         max_seq_length=data_args.max_seq_length,
         base_model=model_args.model_name_or_path,
         datasets=[str(entry["path"]) for entry in data_args.dataset_mixture],
@@ -151,7 +152,9 @@ def export_sentence_transformer(
     elif settings.template:  # the E5 evaluation protocol as per-task prompts, for plain mteb on this folder
         from synthembed.evaluation.instructions import sentence_transformer_prompts
 
-        prompts = sentence_transformer_prompts(settings.template, settings.default_instruction)
+        prompts = sentence_transformer_prompts(
+            settings.template, settings.default_instruction, settings.instruct_symmetric_tasks
+        )
     SentenceTransformer(modules=modules, prompts=prompts).save(str(output_dir))
     # The card's facts (license, languages) are found here, where training ran, and recorded once with the settings.
     write_settings(output_dir, with_card_facts(settings))

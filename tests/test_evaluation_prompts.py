@@ -19,7 +19,7 @@ from helpers.evaluation import (
 )
 
 from synthembed.evaluation.encoder import E5ProtocolEncoder
-from synthembed.evaluation.instructions import get_instruction
+from synthembed.evaluation.instructions import SYMMETRIC_TASK_TYPES, get_instruction
 from synthembed.evaluation.local_tasks import load_local_task
 from synthembed.evaluation.runner import evaluate_model
 from synthembed.model_folder import QueryTemplate
@@ -33,6 +33,12 @@ def trained_dir(tiny_mistral_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def symmetric_bare_dir(tiny_mistral_dir, tmp_path_factory):
+    """The same weights saved with `instruct_symmetric_tasks: false`."""
+    return save_trained_like_model(tiny_mistral_dir, tmp_path_factory.mktemp("bare"), instruct_symmetric_tasks=False)
+
+
+@pytest.fixture(scope="module")
 def task_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("tasks")
     return [
@@ -42,19 +48,25 @@ def task_dirs(tmp_path_factory):
     ]
 
 
-def test_saved_prompts_follow_mteb_lookup(trained_dir):
+@pytest.mark.parametrize("symmetric_bare", [False, True])
+def test_saved_prompts_follow_mteb_lookup(trained_dir, symmetric_bare_dir, symmetric_bare):
     import mteb
     from mteb.models.abs_encoder import get_prompt
     from mteb.types import PromptType
 
-    prompts = json.loads((trained_dir / "config_sentence_transformers.json").read_text())["prompts"]
+    folder = symmetric_bare_dir if symmetric_bare else trained_dir
+    prompts = json.loads((folder / "config_sentence_transformers.json").read_text())["prompts"]
     assert prompts["query"] == PREFIX.format(DEFAULT_INSTRUCTION) and prompts["document"] == ""
     assert len(prompts) < 150
     benchmark = mteb.get_benchmark("MTEB(eng, v1)").tasks
-    checked = list(benchmark) + [mteb.get_task(n) for n in ("CQADupstackGisRetrieval", "STS22", "T2Retrieval")]
+    more = ("CQADupstackGisRetrieval", "STS22", "T2Retrieval", "NTREXBitextMining", "BUCC")
+    checked = list(benchmark) + [mteb.get_task(n) for n in more]
+    assert {t.metadata.type for t in checked} >= set(SYMMETRIC_TASK_TYPES)
     for task in checked:
         meta = task.metadata
         expected = PREFIX.format(get_instruction(meta.name, meta.type))
+        if symmetric_bare and meta.type in SYMMETRIC_TASK_TYPES:
+            expected = ""
         if meta.type == "Retrieval":
             sides = {PromptType.query: expected, PromptType.document: ""}
         else:  # every input, Reranking candidates included
@@ -93,6 +105,39 @@ def test_plain_mteb_scores_as_the_e5_encoder(trained_dir, task_dirs, tmp_path):
     )
     bare_scores = {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in bare_run.task_results}
     assert any(abs(bare_scores[n] - s) > 0.01 for n, s in ours["tasks"].items())
+
+
+def test_symmetric_tasks_bare_in_both_evaluators(trained_dir, symmetric_bare_dir, task_dirs, tmp_path):
+    """`instruct_symmetric_tasks: false` travels in the folder: our encoder and plain mteb on its prompts both encode
+    STS and pair-classification texts bare (the same weights score as without any prompt there) and keep the
+    retrieval query's instruction (as the instructed folder scores)."""
+    import mteb
+    from sentence_transformers import SentenceTransformer
+
+    local = [str(d) for d in task_dirs]
+    ours = evaluate_model(symmetric_bare_dir, local_tasks=local, output_dir=tmp_path / "ours", batch_size=4)["tasks"]
+    instructed = evaluate_model(trained_dir, local_tasks=local, output_dir=tmp_path / "e5", batch_size=4)["tasks"]
+
+    def plain(prompts=None):
+        model = SentenceTransformer(str(symmetric_bare_dir), device="cpu")
+        if prompts is not None:
+            model.prompts = prompts
+        run = mteb.evaluate(
+            model,
+            [load_local_task(d) for d in task_dirs],
+            cache=None,
+            encode_kwargs={"batch_size": 4},
+            show_progress_bar=False,
+        )
+        return {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in run.task_results}
+
+    saved, bare = plain(), plain({"query": "", "document": ""})
+    for name in ("TinySTS", "TwitterURLCorpus"):  # STS, PairClassification: bare, unlike the instructed folder
+        assert ours[name] == pytest.approx(saved[name], abs=0.01), name
+        assert saved[name] == pytest.approx(bare[name], abs=0.01), name
+        assert abs(ours[name] - instructed[name]) > 0.01, name
+    assert ours["SciFact"] == pytest.approx(instructed["SciFact"], abs=0.01)
+    assert saved["SciFact"] == pytest.approx(ours["SciFact"], abs=0.01)
 
 
 def test_protocol_for_a_model_without_settings(minilm_dir):

@@ -145,6 +145,17 @@ def test_the_card_reads_the_settings_and_never_writes_them(model_dir):
     assert card.data.language == ["en", "zh", "sw", "fr", "de"]
 
 
+def test_the_card_says_where_instructions_go(model_dir):
+    """A folder trained with `instruct_symmetric_tasks: false` says its STS and bitext inputs are bare."""
+    card = ModelCard.load(render_model_card(model_dir))
+    assert "**Query format:**" in card.text and "**Symmetric tasks**" not in card.text
+    write_settings(model_dir, dataclasses.replace(read_settings(model_dir), instruct_symmetric_tasks=False))
+    card = ModelCard.load(render_model_card(model_dir))
+    assert "**Symmetric tasks** (STS, pair classification, summarization, bitext mining): both texts are embedded" in (
+        card.text
+    )
+
+
 def _cache_file(cache, repo_type, repo_id, filename, text):
     repo = cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
     (repo / "refs").mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,21 @@ def test_data_ablation_rows_change_the_recipe_mixture():
     assert sts["fraction"] == 1.0 and sts_graded["graded"] and "min_score" not in sts_graded
 
 
+def test_offline_stand_ins_keep_the_recipes_symmetric_marks(tmp_path):
+    """The offline NLI file stands for the recipe's Hub NLI entry: bare as the recipe marks it (a lost mark would
+    train it instructed while the STS evaluation is bare)."""
+    import yaml
+
+    quality = quality_module()
+    recipe = yaml.safe_load(quality.RECIPE.read_text())
+    assert recipe["instruct_symmetric_tasks"] is False
+    traindata, evaldata = offline_data(tmp_path)
+    _, mixture = quality.offline_override(traindata, evaldata, tmp_path, 10, "model", recipe, teacher="teacher")
+    marked = {e["name"] for e in mixture if e.get("symmetric")}
+    assert marked == {e["name"] for e in recipe["dataset_mixture"] if e.get("symmetric")}
+    assert marked == {"nli", "stsb_train", "stsb_multi_sts", "stsb_multi_parallel"}
+
+
 def test_runner_rejects_unknown_grid_points(tmp_path):
     traindata, evaldata = offline_data(tmp_path)
     with pytest.raises(SystemExit, match="unknown grid point"):

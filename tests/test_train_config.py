@@ -36,6 +36,11 @@ def run_train(recipe, *extra, cwd=REPO_ROOT):
         ({"dataset_mixture": [{"path": "/nonexistent/train.jsonl"}]}, "`dataset_mixture[0].path`: no such file"),
         ({"dataset_mixture": [{"path": "x.jsonl", "weights": 1}]}, "unknown key(s) ['weights']"),
         ({"dataset_mixture": [{"path": __file__, "graded": "yes"}]}, "`dataset_mixture[0].graded` must be true or"),
+        ({"dataset_mixture": [{"path": __file__, "symmetric": 1}]}, "`dataset_mixture[0].symmetric` must be true or"),
+        (
+            {"task_type_prefixes": {"sts": ""}, "instruct_symmetric_tasks": False},
+            "`task_type_prefixes` gives every task type its prefix",
+        ),
         ({"pooling": "max"}, "`pooling` must be one of last_token, mean, weighted_mean, cls"),
         ({"model_name_or_path": "/nonexistent/model"}, "model_name_or_path"),
         ({"eval_strategy": "steps"}, "`eval_strategy` needs a dev set"),

@@ -146,6 +146,33 @@ def test_graded_pairs_keep_their_scores_into_the_batch(tmp_path, tiny_mistral_di
     assert "pair_scores" not in ContrastiveCollator(tokenizer, "{query}")(rows)  # no graded entry: as before
 
 
+@pytest.mark.parametrize("instruct_symmetric_tasks", [True, False])
+def test_symmetric_entries_and_sts_dev_sets_bare_unless_instructed(tmp_path, instruct_symmetric_tasks):
+    """`instruct_symmetric_tasks: false` strips the instruction of the entries marked `symmetric` (rows' own
+    instruction column too) and of the STS dev sets; retrieval rows keep theirs. True: everything as before."""
+    from synthembed.configs import DataArguments
+    from synthembed.data import load_eval_datasets, load_mixture
+    from synthembed.evaluation.instructions import STS_INSTRUCTION
+
+    pairs = [
+        {"query": f"a {i}", "positive": f"b {i}", "instruction": "Retrieve parallel sentences."} for i in range(3)
+    ]
+    sts = [{"sentence1": f"s {i}", "sentence2": f"t {i}", "score": i} for i in range(3)]
+    mixture = [
+        {"path": str(write_rows(tmp_path / "parallel.jsonl", pairs)), "name": "parallel", "symmetric": True},
+        {"path": str(write_rows(tmp_path / "good.jsonl", [GOOD] * 2)), "name": "qa", "instruction": "Find answers"},
+    ]
+    dev = [{"path": str(write_rows(tmp_path / "dev.jsonl", sts)), "name": "dev"}]
+    data_args = DataArguments(
+        dataset_mixture=mixture, eval_datasets=dev, instruct_symmetric_tasks=instruct_symmetric_tasks
+    )
+    loaded = load_mixture(data_args)
+    by_source = {s: {i for i, t in zip(loaded["instruction"], loaded["source"]) if t == s} for s in ("parallel", "qa")}
+    bare = not instruct_symmetric_tasks
+    assert by_source == {"parallel": {"" if bare else "Retrieve parallel sentences."}, "qa": {"Find answers"}}
+    assert set(load_eval_datasets(data_args)["dev"]["instruction"]) == {"" if bare else STS_INSTRUCTION}
+
+
 def test_homogeneous_batches_take_one_group_each_and_every_group_trains():
     """by_source / by_task_type: each global batch from one group; a remainder below a batch is left out, a group
     smaller than a batch fills its block by repeating rows instead of never training."""

@@ -144,6 +144,9 @@ BY_TYPE = {
     "PairClassification": RERANKING_PAIR,
     "Retrieval": RETRIEVAL,
 }
+# Task types whose two inputs are of one kind (two sentences, a text and its translation): a model trained with
+# `instruct_symmetric_tasks: false` encodes both bare, where the E5 protocol puts the instruction on both.
+SYMMETRIC_TASK_TYPES = ("STS", "PairClassification", "Summarization", "BitextMining")
 # Task types with one instruction for all their tasks.
 TYPE_INSTRUCTIONS = {
     "STS": STS_INSTRUCTION,
@@ -190,7 +193,9 @@ def prompt_task_names() -> dict[str, str]:
     return found
 
 
-def sentence_transformer_prompts(template, default_instruction: str | None = None) -> dict[str, str]:
+def sentence_transformer_prompts(
+    template, default_instruction: str | None = None, instruct_symmetric: bool = True
+) -> dict[str, str]:
     """SentenceTransformer prompts (`config_sentence_transformers.json`) that make plain mteb apply the E5 protocol.
 
     mteb's SentenceTransformer wrapper takes the first of `<Task>-<query|document>`, `<Task>`, `<Type>-<...>`,
@@ -198,11 +203,15 @@ def sentence_transformer_prompts(template, default_instruction: str | None = Non
     through to `document`: no prompt), `<Task>` for every other task (queries, documents and unlabelled inputs alike:
     Reranking candidates get the instruction too), `<Type>` for STS, Summarization and BitextMining, `query` with the
     model's default instruction (Retrieval tasks the table lacks; `model.encode_query`) and `document` empty.
-    `template` is a `synthembed.model_folder.QueryTemplate`.
+    `template` is a `synthembed.model_folder.QueryTemplate`. `instruct_symmetric=False`: an empty `<Type>` prompt
+    for every SYMMETRIC_TASK_TYPES type and no per-task prompt for their tasks, so their inputs are encoded bare.
     """
+    bare = () if instruct_symmetric else SYMMETRIC_TASK_TYPES
     prompts = {"query": template.prompt(default_instruction or ""), "document": ""}
     prompts.update({task_type: template.prompt(text) for task_type, text in TYPE_INSTRUCTIONS.items()})
+    prompts.update(dict.fromkeys(bare, ""))
     for name, task_type in prompt_task_names().items():
-        key = f"{name}-query" if task_type == "Retrieval" else name
-        prompts[key] = template.prompt(get_instruction(name, task_type))
+        if task_type not in bare:
+            key = f"{name}-query" if task_type == "Retrieval" else name
+            prompts[key] = template.prompt(get_instruction(name, task_type))
     return prompts

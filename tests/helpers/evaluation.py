@@ -9,7 +9,9 @@ QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"
 DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 
 
-def save_trained_like_model(base_dir: Path, output_dir: Path, pooling: str = "lasttoken") -> Path:
+def save_trained_like_model(
+    base_dir: Path, output_dir: Path, pooling: str = "lasttoken", instruct_symmetric_tasks: bool = True
+) -> Path:
     """Seam 2 as the trainer writes it: the real saver (LoRA merged, EOS-appending tokenizer, pooling, Normalize,
     synthembed_config.json, query prompt), applied to an untrained LoRA model on `base_dir`."""
     from transformers import AutoTokenizer
@@ -28,6 +30,7 @@ def save_trained_like_model(base_dir: Path, output_dir: Path, pooling: str = "la
         dataset_mixture=[{"path": str(base_dir)}],
         query_template=QUERY_TEMPLATE,
         default_instruction=DEFAULT_INSTRUCTION,
+        instruct_symmetric_tasks=instruct_symmetric_tasks,
     )
     model = EmbeddingModel.from_args(model_args)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
