@@ -75,35 +75,37 @@ def test_saved_prompts_follow_mteb_lookup(trained_dir, symmetric_bare_dir, symme
             assert get_prompt(prompts, meta, prompt_type) == want, (meta.name, prompt_type)
 
 
-def test_plain_mteb_scores_as_the_e5_encoder(trained_dir, task_dirs, tmp_path):
+def plain_mteb_scores(folder, task_dirs, prompts=None) -> dict[str, float]:
+    """mteb's own SentenceTransformer wrapper on the folder: its saved prompts, or `prompts` in their place."""
     import mteb
     from sentence_transformers import SentenceTransformer
 
-    ours = evaluate_model(
-        trained_dir, local_tasks=[str(d) for d in task_dirs], output_dir=tmp_path / "ours", batch_size=4
-    )
-    plain = mteb.evaluate(
-        SentenceTransformer(str(trained_dir), device="cpu"),  # mteb's own wrapper, the folder's own prompts
+    model = SentenceTransformer(str(folder), device="cpu")
+    if prompts is not None:
+        model.prompts = prompts
+    run = mteb.evaluate(
+        model,
         [load_local_task(d) for d in task_dirs],
         cache=None,
         encode_kwargs={"batch_size": 4},
         show_progress_bar=False,
     )
-    plain_scores = {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in plain.task_results}
+    return {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in run.task_results}
+
+
+NO_PROMPTS = {"query": "", "document": ""}
+
+
+def test_plain_mteb_scores_as_the_e5_encoder(trained_dir, task_dirs, tmp_path):
+    ours = evaluate_model(
+        trained_dir, local_tasks=[str(d) for d in task_dirs], output_dir=tmp_path / "ours", batch_size=4
+    )
+    plain_scores = plain_mteb_scores(trained_dir, task_dirs)
     assert set(plain_scores) == set(ours["tasks"]) == {"TinySTS", "SciFact", "TwitterURLCorpus"}
     for name, score in ours["tasks"].items():
         assert plain_scores[name] == pytest.approx(score, abs=0.01), name
     # ... and the instruction matters: without prompts the same folder scores differently on some task
-    bare = SentenceTransformer(str(trained_dir), device="cpu")
-    bare.prompts = {"query": "", "document": ""}
-    bare_run = mteb.evaluate(
-        bare,
-        [load_local_task(d) for d in task_dirs],
-        cache=None,
-        encode_kwargs={"batch_size": 4},
-        show_progress_bar=False,
-    )
-    bare_scores = {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in bare_run.task_results}
+    bare_scores = plain_mteb_scores(trained_dir, task_dirs, NO_PROMPTS)
     assert any(abs(bare_scores[n] - s) > 0.01 for n, s in ours["tasks"].items())
 
 
@@ -111,27 +113,11 @@ def test_symmetric_tasks_bare_in_both_evaluators(trained_dir, symmetric_bare_dir
     """`instruct_symmetric_tasks: false` travels in the folder: our encoder and plain mteb on its prompts both encode
     STS and pair-classification texts bare (the same weights score as without any prompt there) and keep the
     retrieval query's instruction (as the instructed folder scores)."""
-    import mteb
-    from sentence_transformers import SentenceTransformer
-
     local = [str(d) for d in task_dirs]
     ours = evaluate_model(symmetric_bare_dir, local_tasks=local, output_dir=tmp_path / "ours", batch_size=4)["tasks"]
     instructed = evaluate_model(trained_dir, local_tasks=local, output_dir=tmp_path / "e5", batch_size=4)["tasks"]
-
-    def plain(prompts=None):
-        model = SentenceTransformer(str(symmetric_bare_dir), device="cpu")
-        if prompts is not None:
-            model.prompts = prompts
-        run = mteb.evaluate(
-            model,
-            [load_local_task(d) for d in task_dirs],
-            cache=None,
-            encode_kwargs={"batch_size": 4},
-            show_progress_bar=False,
-        )
-        return {r.task_name: 100 * float(r.get_score(splits=["test"])) for r in run.task_results}
-
-    saved, bare = plain(), plain({"query": "", "document": ""})
+    saved = plain_mteb_scores(symmetric_bare_dir, task_dirs)
+    bare = plain_mteb_scores(symmetric_bare_dir, task_dirs, NO_PROMPTS)
     for name in ("TinySTS", "TwitterURLCorpus"):  # STS, PairClassification: bare, unlike the instructed folder
         assert ours[name] == pytest.approx(saved[name], abs=0.01), name
         assert saved[name] == pytest.approx(bare[name], abs=0.01), name
