@@ -160,7 +160,8 @@ class DataArguments:
             "help": "Dev sets scored by the Trainer's eval loop (eval_strategy), each {path, split, name, columns, "
             "instruction, max_rows, config_name}. Rows with sentence1/sentence2/score are STS pairs (Spearman of "
             "cosine, instruction on both sides as the paper evaluates STS; default instruction: the paper's STS "
-            "one; none under instruct_symmetric_tasks: false); rows with query/positive(/negative) are scored like training (loss, retrieval accuracy)."
+            "one; none under instruct_symmetric_tasks: false); rows with query/positive(/negative) are scored like "
+            "training (loss, retrieval accuracy)."
         },
     )
     decontamination_tasks: list[str] | None = field(

@@ -31,8 +31,15 @@ INDEX_FILE = "model.safetensors.index.json"
 # config.json keys that say where and how a folder was written, not what the model is.
 CONFIG_NOISE = {"_name_or_path", "transformers_version", "dtype", "torch_dtype"}
 # synthembed_config.json keys that fix how the model is used: a merge of parents that differ here has no one usage.
-SETTINGS_KEYS = ("base_model", "pooling", "normalize", "query_template", "default_instruction", "max_seq_length")
-SETTINGS_KEYS += ("instruct_symmetric_tasks",)
+SETTINGS_KEYS = (
+    "base_model",
+    "pooling",
+    "normalize",
+    "query_template",
+    "default_instruction",
+    "max_seq_length",
+    "instruct_symmetric_tasks",
+)
 ST_FILES = ("modules.json", "config_sentence_transformers.json")
 # What the child does not take from its first parent: weights, card, plots, settings (rewritten), one run's records.
 NOT_COPIED = {"README.md", "learning_curve.png", "mteb_categories.png", SINGLE_FILE, INDEX_FILE, CONFIG_NAME}

@@ -32,7 +32,7 @@ from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
-from synthembed.evaluation.instructions import SYMMETRIC_TASK_TYPES, get_instruction
+from synthembed.evaluation.instructions import get_instruction
 from synthembed.model_folder import CONFIG_NAME, FolderSettings, QueryTemplate, read_settings, task_type_prefix
 
 logger = logging.getLogger(__name__)
@@ -159,11 +159,9 @@ class E5ProtocolEncoder(AbsEncoder):
     def instruction_for(self, task_name: str, task_type: str) -> str:
         if self.settings.task_type_prefixes is not None:  # the "w/ task type prefix" ablation (Table 5)
             return task_type_prefix(self.settings.task_type_prefixes, task_type)
-        if self.instruction_overrides.get(task_name):
-            return self.instruction_overrides[task_name]
-        if not self.settings.instruct_symmetric_tasks and task_type in SYMMETRIC_TASK_TYPES:
-            return ""  # trained with symmetric texts bare
-        return get_instruction(task_name, task_type)
+        return self.instruction_overrides.get(task_name) or get_instruction(
+            task_name, task_type, self.settings.instruct_symmetric_tasks
+        )
 
     def prepare(self, texts: list[str], task_name: str, task_type: str, prompt_type: PromptType | None) -> list[str]:
         """The exact strings the model encodes for these inputs."""

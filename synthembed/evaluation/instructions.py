@@ -155,8 +155,11 @@ TYPE_INSTRUCTIONS = {
 }
 
 
-def get_instruction(task_name: str, task_type: str) -> str:
-    """The instruction for an mteb task (name as mteb spells it, type as in its metadata). ValueError if unknown."""
+def get_instruction(task_name: str, task_type: str, instruct_symmetric: bool = True) -> str:
+    """The instruction for an mteb task (name as mteb spells it, type as in its metadata). ValueError if unknown.
+    `instruct_symmetric=False` (a model trained with `instruct_symmetric_tasks: false`): "" for SYMMETRIC_TASK_TYPES."""
+    if not instruct_symmetric and task_type in SYMMETRIC_TASK_TYPES:
+        return ""
     if task_type in TYPE_INSTRUCTIONS:
         return TYPE_INSTRUCTIONS[task_type]
     if task_type == "Retrieval" and task_name.lower().startswith("cqadupstack"):
@@ -203,15 +206,14 @@ def sentence_transformer_prompts(
     through to `document`: no prompt), `<Task>` for every other task (queries, documents and unlabelled inputs alike:
     Reranking candidates get the instruction too), `<Type>` for STS, Summarization and BitextMining, `query` with the
     model's default instruction (Retrieval tasks the table lacks; `model.encode_query`) and `document` empty.
-    `template` is a `synthembed.model_folder.QueryTemplate`. `instruct_symmetric=False`: an empty `<Type>` prompt
-    for every SYMMETRIC_TASK_TYPES type and no per-task prompt for their tasks, so their inputs are encoded bare.
+    `template` is a `synthembed.model_folder.QueryTemplate`. `instruct_symmetric=False`: empty prompts for every
+    SYMMETRIC_TASK_TYPES type and its tasks (PairClassification's type too), so their inputs are encoded bare.
     """
-    bare = () if instruct_symmetric else SYMMETRIC_TASK_TYPES
     prompts = {"query": template.prompt(default_instruction or ""), "document": ""}
     prompts.update({task_type: template.prompt(text) for task_type, text in TYPE_INSTRUCTIONS.items()})
-    prompts.update(dict.fromkeys(bare, ""))
+    if not instruct_symmetric:  # the types too: a task the table lacks falls through to `<Type>`, not to `query`
+        prompts.update(dict.fromkeys(SYMMETRIC_TASK_TYPES, ""))
     for name, task_type in prompt_task_names().items():
-        if task_type not in bare:
-            key = f"{name}-query" if task_type == "Retrieval" else name
-            prompts[key] = template.prompt(get_instruction(name, task_type))
+        key = f"{name}-query" if task_type == "Retrieval" else name
+        prompts[key] = template.prompt(get_instruction(name, task_type, instruct_symmetric))
     return prompts
