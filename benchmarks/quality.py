@@ -99,6 +99,7 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "no_biomedical_data": without(*BIOMEDICAL_DATA),
         "no_search_terms": without("pubmedqa_terms"),
         "sts_train_once": reweighted("stsb_train", 1.0),
+        "sts_train_thrice": reweighted("stsb_train", 3.0),
         "graded_sts": graded("stsb_train", 0.5),  # the pairs >= 4 once, and half of all pairs with CoSENT
         "distill_queries_only": ["--distill_texts", "queries"],
         "gor": ["--gor_weight", "0.1"],
