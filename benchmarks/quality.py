@@ -92,6 +92,7 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "e5_2024": [*paper_only, *without("stsb_train", *MULTILINGUAL_DATA, *BIOMEDICAL_DATA)],
         "trained": [],
         "no_distillation": ["--distill_teacher", "null"],
+        "distill_weight_1": ["--distill_weight", "1"],  # the teacher's term weighing as much as InfoNCE
         "no_hardness": ["--hardness_alpha", "0"],
         "no_false_negative_mask": ["--false_negative_margin", "null"],
         "no_sts_train": without("stsb_train"),
