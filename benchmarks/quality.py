@@ -74,11 +74,6 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         entries = [{**e, "fraction": fraction} if e["name"] == name else e for e in mixture]
         return ["--dataset_mixture", json.dumps(entries)]
 
-    def instructed(name: str) -> list[str]:
-        """`name`'s rows with their instruction, where the recipe marks the entry `symmetric` (bare)."""
-        entries = [{k: v for k, v in e.items() if k != "symmetric"} if e["name"] == name else e for e in mixture]
-        return ["--dataset_mixture", json.dumps(entries)]
-
     def graded(name: str, fraction: float) -> list[str]:
         """`name`'s pairs once, and right after them `fraction` of all its pairs trained on their scores."""
         entries = []
@@ -115,7 +110,6 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "mean_pooling": ["--pooling", "mean"],
         "no_instruction": ["--use_instructions", "false"],
         "instruct_symmetric_tasks": ["--instruct_symmetric_tasks", "true"],  # the paper: instructions on both sides
-        "instructed_parallel": instructed("stsb_multi_parallel"),  # the bitext instruction on the parallel rows
         f"temperature_{other:g}": ["--temperature", str(other)],
         REFERENCE: None,
     }

@@ -115,7 +115,7 @@ class DataArguments:
             "source, for multilingual distillation); "
             "instruction = task definition for rows without an instruction column; task_type = the rows' task type "
             "where they have none (default: the entry's name); symmetric: true marks pairs whose two texts are of one "
-            "kind (paraphrases, entailment; not translations), encoded bare under instruct_symmetric_tasks: false."
+            "kind (paraphrases, entailment, translations), encoded bare under instruct_symmetric_tasks: false."
         },
     )
     max_seq_length: int = field(default=512, metadata={"help": "Max tokens per text, EOS included (paper: 512)."})
@@ -135,7 +135,7 @@ class DataArguments:
         metadata={
             "help": "false: texts of symmetric tasks are encoded bare, without an instruction: the rows of mixture "
             "entries marked `symmetric: true`, the STS dev sets, and in the saved prompts and the evaluator every STS, "
-            "PairClassification and Summarization task (bitext mining keeps its instruction). Queries of retrieval, reranking, classification "
+            "PairClassification, Summarization and BitextMining task. Queries of retrieval, reranking, classification "
             "and clustering keep their instructions. true: the paper's protocol (instructions on both sides)."
         },
     )

@@ -76,7 +76,7 @@ class FolderSettings:
     query_template: str | None = None  # None: a model evaluated plainly (no instruction format)
     default_instruction: str | None = None
     task_type_prefixes: dict[str, str] | None = None  # the "w/ task type prefix" ablation: prefixes, not instructions
-    # False: STS, PairClassification and Summarization inputs are encoded bare (DataArguments)
+    # False: STS, PairClassification, Summarization and BitextMining inputs are encoded bare (DataArguments)
     instruct_symmetric_tasks: bool = True
     max_seq_length: int | None = None
     base_model: str | None = None

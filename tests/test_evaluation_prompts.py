@@ -73,9 +73,6 @@ def test_saved_prompts_follow_mteb_lookup(trained_dir, symmetric_bare_dir, symme
             sides = {None: expected, PromptType.query: expected, PromptType.document: expected}
         for prompt_type, want in sides.items():
             assert get_prompt(prompts, meta, prompt_type) == want, (meta.name, prompt_type)
-    # bitext mining keeps its instruction in the bare folder too: the recipe trains its parallel rows instructed
-    bitext = mteb.get_task("NTREXBitextMining").metadata
-    assert get_prompt(prompts, bitext, None) == PREFIX.format("Retrieve parallel sentences.")
 
 
 def plain_mteb_scores(folder, task_dirs, prompts=None) -> dict[str, float]:

@@ -144,11 +144,9 @@ BY_TYPE = {
     "PairClassification": RERANKING_PAIR,
     "Retrieval": RETRIEVAL,
 }
-# Task types whose two inputs are of one kind (two sentences): a model trained with `instruct_symmetric_tasks: false`
-# encodes both bare, where the E5 protocol puts the instruction on both. Not BitextMining: a text and its translation
-# are in two languages, and at 270M the bitext instruction, trained on the parallel rows, is worth NTREX points
-# across scripts (recipes/gemma3-270m/README.md), so bitext keeps the E5 protocol's instruction on both sides.
-SYMMETRIC_TASK_TYPES = ("STS", "PairClassification", "Summarization")
+# Task types whose two inputs are of one kind (two sentences, a text and its translation): a model trained with
+# `instruct_symmetric_tasks: false` encodes both bare, where the E5 protocol puts the instruction on both.
+SYMMETRIC_TASK_TYPES = ("STS", "PairClassification", "Summarization", "BitextMining")
 # Task types with one instruction for all their tasks.
 TYPE_INSTRUCTIONS = {
     "STS": STS_INSTRUCTION,
