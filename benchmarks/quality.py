@@ -74,6 +74,9 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         entries = [{**e, "fraction": fraction} if e["name"] == name else e for e in mixture]
         return ["--dataset_mixture", json.dumps(entries)]
 
+    def added(path: str, name: str, fraction: float) -> list[str]:
+        return ["--dataset_mixture", json.dumps([*mixture, {"path": str(REPO_ROOT / path), "name": name, "fraction": fraction}])]
+
     def graded(name: str, fraction: float) -> list[str]:
         """`name`'s pairs once, and right after them `fraction` of all its pairs trained on their scores."""
         entries = []
@@ -100,6 +103,8 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         "no_biomedical_data": without(*BIOMEDICAL_DATA),
         "no_search_terms": without("pubmedqa_terms"),
         "sts_train_once": reweighted("stsb_train", 1.0),
+        "search_terms_twice": reweighted("pubmedqa_terms", 2.0),
+        "medquad_topics": added("data/medquad/topics.jsonl", "medquad_topics", 1.0),
         "sts_train_thrice": reweighted("stsb_train", 3.0),
         "graded_sts": graded("stsb_train", 0.5),  # the pairs >= 4 once, and half of all pairs with CoSENT
         "distill_queries_only": ["--distill_texts", "queries"],

@@ -4,8 +4,10 @@ raw.githubusercontent.com), write the prepared folder at once (its jsonl files a
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from synthembed_common.files import write_dir_atomic
@@ -30,6 +32,22 @@ def read_pinned(repo: str, commit: str, path: str, local_clone: Path | None = No
         return (Path(local_clone) / path).read_text(encoding="utf-8")
     with urllib.request.urlopen(f"https://raw.githubusercontent.com/{repo}/{commit}/{path}", timeout=60) as reply:
         return reply.read().decode("utf-8")
+
+
+def read_pinned_folder(repo: str, commit: str, folder: str, local_clone: Path | None = None) -> dict[str, str]:
+    """The text of every file directly in `folder` at `commit` of `repo`, by file name: from `local_clone` when
+    given, else from GitHub's archive of that commit (one download, not one per file)."""
+    if local_clone is not None:
+        return {p.name: p.read_text(encoding="utf-8") for p in sorted((Path(local_clone) / folder).iterdir())}
+    url = f"https://codeload.github.com/{repo}/zip/{commit}"
+    with urllib.request.urlopen(url, timeout=300) as reply:
+        archive = zipfile.ZipFile(io.BytesIO(reply.read()))
+    prefix = f"{repo.split('/')[1]}-{commit}/{folder.strip('/')}/"
+    return {
+        name[len(prefix) :]: archive.read(name).decode("utf-8")
+        for name in sorted(archive.namelist())
+        if name.startswith(prefix) and "/" not in name[len(prefix) :] and not name.endswith("/")
+    }
 
 
 def write_data_folder(output_dir: Path, files: dict[str, list[dict]], provenance: dict) -> None:
