@@ -75,7 +75,8 @@ def grid(temperature: float, mixture: list[dict]) -> dict[str, list[str]]:
         return ["--dataset_mixture", json.dumps(entries)]
 
     def added(path: str, name: str, fraction: float) -> list[str]:
-        return ["--dataset_mixture", json.dumps([*mixture, {"path": str(REPO_ROOT / path), "name": name, "fraction": fraction}])]
+        entry = {"path": str(REPO_ROOT / path), "name": name, "fraction": fraction}
+        return ["--dataset_mixture", json.dumps([*mixture, entry])]
 
     def graded(name: str, fraction: float) -> list[str]:
         """`name`'s pairs once, and right after them `fraction` of all its pairs trained on their scores."""
