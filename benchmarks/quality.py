@@ -12,6 +12,8 @@ real MTEB test sets (the E5 protocol, with the prompts the folder records: the r
   no STS-B train pairs, no multilingual rows, instructions on symmetric tasks too);
 - no_<technique>: the recipe with one of its techniques off (distillation, hardness, false_negative_mask, sts_train,
   multilingual_data, biomedical_data, search_terms); sts_train_once: the STS-B train pairs once instead of twice;
+  search_terms_twice: PubMedQA's single-term view twice instead of once; medquad_topics: MedQuAD's health topics
+  (data/medquad) added;
   graded_sts: the pairs scored >= 4 once, plus half of all train pairs trained on their scores (`graded: true`);
 - gor, bidirectional_mean: one technique the recipe leaves off, turned on; full_fine_tuning: every weight but the
   token embeddings trained instead of LoRA adapters (lr 5e-5);

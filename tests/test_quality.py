@@ -84,11 +84,11 @@ def test_data_ablation_rows_change_the_recipe_mixture():
         kept = [e["name"] for e in rows[row]]
         assert len(kept) < len(names) and kept == [n for n in names if n in kept], row
     assert [e["name"] for e in rows["no_search_terms"]] == [n for n in names if n != "pubmedqa_terms"]
-    for row, sts_fraction in (("sts_train_once", 1.0), ("sts_train_thrice", 3.0)):
+    reweighted = {"sts_train_once": ("stsb_train", 1.0), "sts_train_thrice": ("stsb_train", 3.0)}
+    reweighted["search_terms_twice"] = ("pubmedqa_terms", 2.0)
+    for row, (entry, fraction) in reweighted.items():
         fractions = {e["name"]: e.get("fraction") for e in rows[row]}
-        assert fractions == {
-            e["name"]: (sts_fraction if e["name"] == "stsb_train" else e.get("fraction")) for e in mixture
-        }
+        assert fractions == {e["name"]: (fraction if e["name"] == entry else e.get("fraction")) for e in mixture}
     assert next(e for e in mixture if e["name"] == "stsb_train")["fraction"] == 2.0
     graded = [e["name"] for e in rows["graded_sts"]]
     assert graded == [n for name in names for n in ([name, "stsb_graded"] if name == "stsb_train" else [name])]
