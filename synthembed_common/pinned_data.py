@@ -12,6 +12,8 @@ from pathlib import Path
 
 from synthembed_common.files import write_dir_atomic
 
+ARCHIVE_URL = "https://codeload.github.com/{repo}/zip/{commit}"  # GitHub's zip of one commit
+
 
 def pinned_data_parser(doc: str, repo: str, output_dir: str) -> argparse.ArgumentParser:
     """The arguments every prepare script takes: where to write, a local clone of `repo`, what to decontaminate
@@ -39,8 +41,7 @@ def read_pinned_folder(repo: str, commit: str, folder: str, local_clone: Path | 
     given, else from GitHub's archive of that commit (one download, not one per file)."""
     if local_clone is not None:
         return {p.name: p.read_text(encoding="utf-8") for p in sorted((Path(local_clone) / folder).iterdir())}
-    url = f"https://codeload.github.com/{repo}/zip/{commit}"
-    with urllib.request.urlopen(url, timeout=300) as reply:
+    with urllib.request.urlopen(ARCHIVE_URL.format(repo=repo, commit=commit), timeout=300) as reply:
         archive = zipfile.ZipFile(io.BytesIO(reply.read()))
     prefix = f"{repo.split('/')[1]}-{commit}/{folder.strip('/')}/"
     return {

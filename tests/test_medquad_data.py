@@ -4,7 +4,11 @@ shipped rows are what the recipe reads."""
 
 from __future__ import annotations
 
+import io
 import json
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from helpers.paths import REPO_ROOT, load_module
@@ -74,6 +78,43 @@ def test_a_bad_source_is_one_line(prepare, tmp_path):
             ["--source", str(tmp_path), "--output_dir", str(tmp_path / "out"), "--decontamination_tasks", "x"]
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_without_a_clone_the_folder_comes_from_one_archive_of_the_pinned_commit(prepare, monkeypatch):
+    """GitHub's zip of the commit (served on loopback): the folder's files, not those of a folder inside it."""
+    from synthembed_common import pinned_data
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        root = f"MedQuAD-{prepare.COMMIT}/{prepare.FOLDER}"
+        archive.writestr(f"{root}/0000001.xml", TOPIC.format(id=1, focus="Acne", synonyms="", answer="Pimples."))
+        archive.writestr(f"{root}/nested/0000002.xml", "not a topic")
+        archive.writestr(f"MedQuAD-{prepare.COMMIT}/readme.txt", "MedQuAD")
+    paths = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            paths.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(buffer.getvalue())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(pinned_data, "ARCHIVE_URL", f"http://127.0.0.1:{server.server_port}/{{repo}}/{{commit}}")
+        files, stats = prepare.build(None, [])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert paths == [f"/{prepare.REPO}/{prepare.COMMIT}"]
+    assert [(r["query"], r["positive"], r["topic"]) for r in files["topics.jsonl"]] == [
+        ("acne", "Pimples.", "0000001.xml")
+    ]
+    assert stats["topics"] == 1
 
 
 def test_the_shipped_rows_are_what_the_recipe_reads():
