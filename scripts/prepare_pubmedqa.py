@@ -14,6 +14,12 @@ PubMedQA's test split (`data/test_ground_truth.json`) are never written, and an 
 a text of `--decontamination_tasks` (synthembed/decontamination.py). Writes `train.jsonl`, `keywords.jsonl`,
 `terms.jsonl` and `source.json` (repository, commit, paths, licence, counts).
 
+`--dev_dir` also writes a biomedical retrieval dev set, a local task folder for `scripts/evaluate.py --local_tasks`:
+the test articles' rarest specific terms as queries (as `terms.jsonl` makes them; none is a training query), every
+labelled article indexed by the term relevant, the 1,000 abstracts as the corpus, NFCorpus's E5 instruction. Keyword
+search into research abstracts, as NFCorpus is, without NFCorpus's test split: the split to choose biomedical data
+on. Never trained on.
+
     python scripts/prepare_pubmedqa.py --output_dir data/pubmedqa \\
         --decontamination_tasks ../shared/evaldata/tasks NFCorpus SciFact TRECCOVID ...
 
@@ -76,10 +82,50 @@ def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]],
     return {"train.jsonl": rows, "keywords.jsonl": keyword_rows, "terms.jsonl": term_rows}, stats
 
 
+def write_dev_task(source: Path | None, output_dir: Path, training_queries: set[str]) -> dict:
+    """The dev retrieval task (module docstring) in `output_dir`, replaced whole; returns its counts."""
+    from synthembed.evaluation.instructions import get_instruction
+    from synthembed_common.files import write_dir_atomic
+    from synthembed_common.pinned_data import read_pinned
+
+    labelled = json.loads(read_pinned(REPO, COMMIT, LABELLED, source))
+    test = set(json.loads(read_pinned(REPO, COMMIT, TEST, source)))
+    term_counts = Counter(term for article in labelled.values() for term in article.get("MESHES", []))
+    common = {term for term, n in term_counts.items() if n > COMMON_TERM_SHARE * len(labelled)}
+    queries = {}  # lower-cased term → the articles it indexes
+    for pmid in sorted(test & set(labelled)):
+        specific = {t for t in labelled[pmid].get("MESHES", []) if t not in common}
+        for term in sorted(specific, key=lambda t: (term_counts[t], t))[:TERMS_PER_ARTICLE]:
+            if term.lower() not in training_queries:
+                queries[term.lower()] = sorted(p for p, a in labelled.items() if term in a.get("MESHES", []))
+    corpus = [{"_id": p, "title": "", "text": " ".join(c.strip() for c in a["CONTEXTS"])} for p, a in labelled.items()]
+    task = {
+        "name": "PubMedQA-terms-dev",
+        "type": "Retrieval",
+        "main_score": "ndcg_at_10",
+        "split": "dev",
+        "instruction": get_instruction("NFCorpus", "Retrieval"),
+        "source": f"https://github.com/{REPO} at {COMMIT}: PQA-L test articles' MeSH terms (scripts/prepare_pubmedqa.py)",
+    }
+
+    def write(folder: Path) -> None:
+        (folder / "qrels").mkdir()
+        (folder / "task.json").write_text(json.dumps(task, indent=1) + "\n")
+        lines = [json.dumps({"_id": f"T{i}", "text": q}) for i, q in enumerate(queries)]
+        (folder / "queries.jsonl").write_text("".join(line + "\n" for line in lines))
+        (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
+        qrels = [f"T{i}\t{p}\t1" for i, q in enumerate(queries) for p in queries[q]]
+        (folder / "qrels/dev.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(r + "\n" for r in qrels))
+
+    write_dir_atomic(output_dir, write)
+    return {"queries": len(queries), "corpus": len(corpus), "qrels": sum(map(len, queries.values()))}
+
+
 def main(argv=None) -> None:
     from synthembed_common.pinned_data import pinned_data_parser, write_data_folder
 
     parser = pinned_data_parser(__doc__, REPO, "data/pubmedqa")
+    parser.add_argument("--dev_dir", type=Path, default=None, help="Also write the dev retrieval task here.")
     args = parser.parse_args(argv)
     from synthembed_common.config import ConfigError
 
@@ -101,6 +147,9 @@ def main(argv=None) -> None:
     }
     write_data_folder(args.output_dir, files, provenance)
     print(json.dumps(stats["rows"]), f"-> {args.output_dir}")
+    if args.dev_dir is not None:
+        training_queries = {r["query"] for r in files["terms.jsonl"]}
+        print(json.dumps(write_dev_task(args.source, args.dev_dir, training_queries)), f"-> {args.dev_dir}")
 
 
 if __name__ == "__main__":

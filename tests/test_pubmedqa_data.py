@@ -72,6 +72,25 @@ def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp
     assert source["rows_dropped"] == 1 and source["decontamination"]["HandRetrieval"]["rows_removed"] == 2
 
 
+def test_the_dev_task_queries_test_articles_by_terms_no_training_row_uses(prepare, tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "COMMON_TERM_SHARE", 0.5)
+    articles = {**ARTICLES, "4": {"QUESTION": "Is coffee bitter?", "CONTEXTS": ["Taste."], "MESHES": ["Coffee"]}}
+    src = tmp_path / "src/data"
+    src.mkdir(parents=True)
+    (src / "ori_pqal.json").write_text(json.dumps(articles))
+    (src / "test_ground_truth.json").write_text(json.dumps({"2": "yes", "4": "no"}))
+    dev = tmp_path / "dev"
+    stats = prepare.write_dev_task(tmp_path / "src", dev, training_queries={"coffee"})
+    task = json.loads((dev / "task.json").read_text())
+    assert task["type"] == "Retrieval" and task["split"] == "dev" and task["instruction"]
+    # article 4's only term is a training query: no dev query; "Fish Oils" indexes article 2 alone
+    assert [json.loads(q)["text"] for q in (dev / "queries.jsonl").read_text().splitlines()] == ["fish oils"]
+    assert (dev / "qrels/dev.tsv").read_text().splitlines()[1:] == ["T0\t2\t1"]
+    corpus = [json.loads(d) for d in (dev / "corpus.jsonl").read_text().splitlines()]
+    assert [d["_id"] for d in corpus] == ["1", "2", "3", "4"] and corpus[0]["text"].startswith("Coffee drinkers")
+    assert stats == {"queries": 1, "corpus": 4, "qrels": 1}
+
+
 def test_a_bad_source_is_one_line(prepare, tmp_path):
     with pytest.raises(SystemExit, match="^error: .*ori_pqal.json"):
         prepare.main(
