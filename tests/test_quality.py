@@ -4,6 +4,7 @@ evaluated with scripts/evaluate.py; and, slow, the recipe itself: a short run of
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from helpers.evaluation import make_sts_task
@@ -90,6 +91,8 @@ def test_data_ablation_rows_change_the_recipe_mixture():
         fractions = {e["name"]: e.get("fraction") for e in rows[row]}
         assert fractions == {e["name"]: (fraction if e["name"] == entry else e.get("fraction")) for e in mixture}
     assert next(e for e in mixture if e["name"] == "stsb_train")["fraction"] == 2.0
+    *recipe, topics = rows["medquad_topics"]  # the recipe's entries, then the shipped health topics
+    assert recipe == mixture and Path(topics["path"]).is_file() and topics["name"] not in names
     graded = [e["name"] for e in rows["graded_sts"]]
     assert graded == [n for name in names for n in ([name, "stsb_graded"] if name == "stsb_train" else [name])]
     sts, sts_graded = (rows["graded_sts"][graded.index(n)] for n in ("stsb_train", "stsb_graded"))
