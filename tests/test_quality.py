@@ -93,6 +93,9 @@ def test_data_ablation_rows_change_the_recipe_mixture():
     assert next(e for e in mixture if e["name"] == "stsb_train")["fraction"] == 2.0
     *recipe, topics = rows["medquad_topics"]  # the recipe's entries, then the shipped health topics
     assert recipe == mixture and Path(topics["path"]).is_file() and topics["name"] not in names
+    *recipe, swapped = rows["medquad_for_keywords"]  # ... in place of the keyword lists' second copy
+    assert swapped == {**topics, "fraction": 0.28}
+    assert recipe == [{**e, "fraction": 1.0} if e["name"] == "pubmedqa_keywords" else e for e in mixture] != mixture
     graded = [e["name"] for e in rows["graded_sts"]]
     assert graded == [n for name in names for n in ([name, "stsb_graded"] if name == "stsb_train" else [name])]
     sts, sts_graded = (rows["graded_sts"][graded.index(n)] for n in ("stsb_train", "stsb_graded"))
