@@ -42,28 +42,51 @@ TERMS_PER_ARTICLE = 2
 COMMON_TERM_SHARE = 0.05  # a MeSH term indexing more of the labelled articles says nothing about one article
 
 
-def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]], dict]:
-    """The rows of each file to write (file name → rows) and the counts for source.json."""
-    from synthembed.decontamination import Decontamination
+def read_articles(source: Path | None) -> tuple[dict[str, dict], set[str]]:
+    """The labelled articles by PMID, and the PMIDs of the test split."""
     from synthembed_common.pinned_data import read_pinned
 
     labelled = json.loads(read_pinned(REPO, COMMIT, LABELLED, source))
-    test = set(json.loads(read_pinned(REPO, COMMIT, TEST, source)))
+    return labelled, set(json.loads(read_pinned(REPO, COMMIT, TEST, source)))
+
+
+class MeshTerms:
+    """The labelled articles' MeSH terms: how many articles each indexes, and the common ones left out."""
+
+    def __init__(self, labelled: dict[str, dict]):
+        self.counts = Counter(term for article in labelled.values() for term in article.get("MESHES", []))
+        self.common = {term for term, n in self.counts.items() if n > COMMON_TERM_SHARE * len(labelled)}
+
+    def specific(self, article: dict) -> list[str]:
+        return [term for term in article.get("MESHES", []) if term not in self.common]
+
+    def rarest(self, article: dict) -> list[str]:
+        """The article's `TERMS_PER_ARTICLE` rarest specific terms, as indexed (not lower-cased)."""
+        return sorted(set(self.specific(article)), key=lambda term: (self.counts[term], term))[:TERMS_PER_ARTICLE]
+
+
+def abstract(article: dict) -> str:
+    """The abstract without its conclusion (PubMedQA's contexts): the positive, and the dev set's document."""
+    return " ".join(c.strip() for c in article["CONTEXTS"])
+
+
+def build(labelled: dict[str, dict], test: set[str], tasks: list[str]) -> tuple[dict[str, list[dict]], dict]:
+    """The rows of each file to write (file name → rows) and the counts for source.json."""
+    from synthembed.decontamination import Decontamination
+
     decontamination = Decontamination(tasks)
-    term_counts = Counter(term for article in labelled.values() for term in article.get("MESHES", []))
-    common = {term for term, n in term_counts.items() if n > COMMON_TERM_SHARE * len(labelled)}
+    mesh = MeshTerms(labelled)
     rows, keyword_rows, term_rows, dropped = [], [], [], 0
     for pmid, article in sorted(labelled.items()):
         if pmid in test:
             continue
-        query, positive = article["QUESTION"].strip(), " ".join(c.strip() for c in article["CONTEXTS"])
-        specific = [term for term in article.get("MESHES", []) if term not in common]
-        keywords = ", ".join(specific)
+        query, positive = article["QUESTION"].strip(), abstract(article)
+        keywords = ", ".join(mesh.specific(article))
         if decontamination.count([query, positive, keywords]):
             dropped += 1
             continue
-        rarest = sorted(set(specific), key=lambda term: (term_counts[term], term))[:TERMS_PER_ARTICLE]
-        terms = [t.lower() for t in rarest if not decontamination.count([t.lower()])]  # a copy is dropped alone
+        rarest = [t.lower() for t in mesh.rarest(article)]
+        terms = [t for t in rarest if not decontamination.count([t])]  # a copy is dropped alone
         views = [(rows, query, INSTRUCTION), (keyword_rows, keywords, KEYWORDS_INSTRUCTION)]
         views += [(term_rows, term, KEYWORDS_INSTRUCTION) for term in terms]
         for texts, q, instruction in views:
@@ -76,29 +99,24 @@ def build(source: Path | None, tasks: list[str]) -> tuple[dict[str, list[dict]],
         "test_articles_left_out": len(test & set(labelled)),
         "rows_dropped": dropped,
         "decontamination": decontamination.report(),
-        "mesh_terms_left_out": sorted(common),
+        "mesh_terms_left_out": sorted(mesh.common),
         "rows": {"train.jsonl": len(rows), "keywords.jsonl": len(keyword_rows), "terms.jsonl": len(term_rows)},
     }
     return {"train.jsonl": rows, "keywords.jsonl": keyword_rows, "terms.jsonl": term_rows}, stats
 
 
-def write_dev_task(source: Path | None, output_dir: Path, training_queries: set[str]) -> dict:
+def write_dev_task(labelled: dict[str, dict], test: set[str], output_dir: Path, training_queries: set[str]) -> dict:
     """The dev retrieval task (module docstring) in `output_dir`, replaced whole; returns its counts."""
     from synthembed.evaluation.instructions import get_instruction
     from synthembed_common.files import write_dir_atomic
-    from synthembed_common.pinned_data import read_pinned
 
-    labelled = json.loads(read_pinned(REPO, COMMIT, LABELLED, source))
-    test = set(json.loads(read_pinned(REPO, COMMIT, TEST, source)))
-    term_counts = Counter(term for article in labelled.values() for term in article.get("MESHES", []))
-    common = {term for term, n in term_counts.items() if n > COMMON_TERM_SHARE * len(labelled)}
+    mesh = MeshTerms(labelled)
     queries = {}  # lower-cased term → the articles it indexes
     for pmid in sorted(test & set(labelled)):
-        specific = {t for t in labelled[pmid].get("MESHES", []) if t not in common}
-        for term in sorted(specific, key=lambda t: (term_counts[t], t))[:TERMS_PER_ARTICLE]:
+        for term in mesh.rarest(labelled[pmid]):
             if term.lower() not in training_queries:
                 queries[term.lower()] = sorted(p for p, a in labelled.items() if term in a.get("MESHES", []))
-    corpus = [{"_id": p, "title": "", "text": " ".join(c.strip() for c in a["CONTEXTS"])} for p, a in labelled.items()]
+    corpus = [{"_id": p, "title": "", "text": abstract(a)} for p, a in labelled.items()]
     task = {
         "name": "PubMedQA-terms-dev",
         "type": "Retrieval",
@@ -130,7 +148,8 @@ def main(argv=None) -> None:
     from synthembed_common.config import ConfigError
 
     try:
-        files, stats = build(args.source, args.decontamination_tasks)
+        labelled, test = read_articles(args.source)  # once: both outputs come from the same download
+        files, stats = build(labelled, test, args.decontamination_tasks)
     except (ConfigError, OSError, KeyError, ValueError) as e:
         sys.exit(f"error: {e}")
     provenance = {
@@ -149,7 +168,7 @@ def main(argv=None) -> None:
     print(json.dumps(stats["rows"]), f"-> {args.output_dir}")
     if args.dev_dir is not None:
         training_queries = {r["query"] for r in files["terms.jsonl"]}
-        print(json.dumps(write_dev_task(args.source, args.dev_dir, training_queries)), f"-> {args.dev_dir}")
+        print(json.dumps(write_dev_task(labelled, test, args.dev_dir, training_queries)), f"-> {args.dev_dir}")
 
 
 if __name__ == "__main__":
