@@ -11,6 +11,7 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from helpers.evaluation import make_query_task
 from helpers.paths import REPO_ROOT, load_module
 
 from synthembed.configs import DataArguments
@@ -47,14 +48,7 @@ def test_focus_and_synonyms_query_the_summary_and_copies_of_evaluation_texts_are
             ("Energy Drinks", ["Caffeinated drinks"], "Energy drinks contain caffeine."),
         ],
     )
-    task = tmp_path / "HandRetrieval"
-    (task / "qrels").mkdir(parents=True)
-    (task / "task.json").write_text(
-        json.dumps({"name": "HandRetrieval", "type": "Retrieval", "main_score": "ndcg_at_10", "split": "test"})
-    )
-    (task / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "energy drinks"}) + "\n")
-    (task / "corpus.jsonl").write_text(json.dumps({"_id": "d", "title": "", "text": "unrelated document"}) + "\n")
-    (task / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\n")
+    task = make_query_task(tmp_path / "HandRetrieval", ["energy drinks"])
     out = tmp_path / "out"
     prepare.main(["--source", str(tmp_path / "src"), "--output_dir", str(out), "--decontamination_tasks", str(task)])
     rows = [json.loads(line) for line in (out / "topics.jsonl").read_text().splitlines()]

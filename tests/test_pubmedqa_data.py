@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.evaluation import make_query_task
 from helpers.paths import REPO_ROOT, load_module
 
 from synthembed.configs import DataArguments
@@ -41,19 +42,7 @@ def test_test_questions_and_copies_of_evaluation_texts_are_left_out(prepare, tmp
     src.mkdir(parents=True)
     (src / "ori_pqal.json").write_text(json.dumps(ARTICLES))
     (src / "test_ground_truth.json").write_text(json.dumps({"2": "yes"}))
-    task = tmp_path / "HandRetrieval"
-    (task / "qrels").mkdir(parents=True)
-    (task / "task.json").write_text(
-        json.dumps({"name": "HandRetrieval", "type": "Retrieval", "main_score": "ndcg_at_10", "split": "test"})
-    )
-    (task / "queries.jsonl").write_text(
-        json.dumps({"_id": "q", "text": "do statins reduce breast cancer death"})
-        + "\n"
-        + json.dumps({"_id": "q2", "text": "liver cirrhosis"})
-        + "\n"
-    )
-    (task / "corpus.jsonl").write_text(json.dumps({"_id": "d", "title": "", "text": "unrelated document"}) + "\n")
-    (task / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td\t1\nq2\td\t1\n")
+    task = make_query_task(tmp_path / "HandRetrieval", ["do statins reduce breast cancer death", "liver cirrhosis"])
     out = tmp_path / "out"
     prepare.main(["--source", str(tmp_path / "src"), "--output_dir", str(out), "--decontamination_tasks", str(task)])
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]

@@ -84,6 +84,19 @@ def make_retrieval_task(folder: Path, name: str = "TinyRetrieval") -> Path:
     return folder
 
 
+def make_query_task(folder: Path, queries: list[str]) -> Path:
+    """A retrieval task whose test texts that matter are `queries` (each judged against one unrelated document): the
+    evaluation set a decontamination test plants texts in. Named after the folder."""
+    (folder / "qrels").mkdir(parents=True)
+    spec = {"name": folder.name, "type": "Retrieval", "main_score": "ndcg_at_10", "split": "test"}
+    (folder / "task.json").write_text(json.dumps(spec))
+    write_jsonl(folder / "queries.jsonl", [{"_id": f"q{i}", "text": q} for i, q in enumerate(queries)])
+    write_jsonl(folder / "corpus.jsonl", [{"_id": "d", "title": "", "text": "unrelated document"}])
+    qrels = "".join(f"q{i}\td\t1\n" for i in range(len(queries)))
+    (folder / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    return folder
+
+
 def make_pair_task(folder: Path, name: str = "TinyPairs", n: int = 8) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"name": name, "type": "PairClassification", "mteb_task": None, "main_score": "max_ap", "split": "test"}
