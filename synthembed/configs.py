@@ -27,6 +27,7 @@ MIXTURE_KEYS = {"path", "name", "split", "fraction", "columns", "instruction", "
 MIXTURE_KEYS |= {"min_score"}  # graded pairs (STS): only those scored >= min_score are positives
 MIXTURE_KEYS |= {"graded"}  # graded pairs (STS) trained on their scores: CoSENT instead of InfoNCE
 MIXTURE_KEYS |= {"symmetric"}  # both texts of one kind: bare under `instruct_symmetric_tasks: false`
+MIXTURE_KEYS |= {"distill_weight"}  # this entry's weight of the distillation term, in place of the global one
 # Optional columns naming the text a distillation teacher encodes instead of the query / positive (multilingual
 # knowledge distillation: the English source of a translation, Reimers & Gurevych, 2020).
 TEACHER_COLUMNS = ("teacher_query", "teacher_positive")
@@ -115,7 +116,8 @@ class DataArguments:
             "source, for multilingual distillation); "
             "instruction = task definition for rows without an instruction column; task_type = the rows' task type "
             "where they have none (default: the entry's name); symmetric: true marks pairs whose two texts are of one "
-            "kind (paraphrases, entailment, translations), encoded bare under instruct_symmetric_tasks: false."
+            "kind (paraphrases, entailment, translations), encoded bare under instruct_symmetric_tasks: false; "
+            "distill_weight = this entry's weight of the distillation term in place of the global distill_weight."
         },
     )
     max_seq_length: int = field(default=512, metadata={"help": "Max tokens per text, EOS included (paper: 512)."})
@@ -206,6 +208,9 @@ class DataArguments:
             score = entry.get("min_score", 0)
             if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
+            weight = entry.get("distill_weight", 0)
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight >= 0:
+                raise ConfigError(f"`dataset_mixture[{i}].distill_weight` must be a number >= 0, got {weight!r}")
             for key in ("graded", "symmetric"):
                 if not isinstance(entry.get(key, False), bool):
                     raise ConfigError(f"`dataset_mixture[{i}].{key}` must be true or false, got {entry[key]!r}")

@@ -2,7 +2,8 @@
 
 Schema after loading (seam 1 plus bookkeeping): `query`, `positive`, `negatives` (list, may be empty),
 `instruction`, `source` (which mixture entry, or the row's own `source`: a prepared mixture keeps its sets apart),
-`task_type`, `pair_score` (a graded pair's score; NaN for the rest).
+`task_type`, `pair_score` (a graded pair's score; NaN for the rest), `distill_weight` (the entry's weight of the
+distillation term; NaN: the global one).
 
 Gradient accumulation does NOT add in-batch negatives: each micro-batch is its own contrastive problem. The batch the
 loss sees is per_device_train_batch_size × number of processes (Wang et al., 2024, section 4.2: 2048); for the paper's
@@ -158,6 +159,8 @@ def to_schema(ds: Dataset, entry: dict[str, Any], source: str, num_proc: int | N
             "source": row.get("source") or source,
             "task_type": row.get("task_type") or entry.get("task_type") or source,
             "pair_score": float(pair_score),  # graded pairs (`graded: true`): the loss ranks their cosines by it
+            # the entry's weight of the distillation term (NaN: the global `distill_weight`)
+            "distill_weight": float(entry.get("distill_weight", float("nan"))),
             # what a distillation teacher encodes in place of the query / positive ("" = the text itself): the
             # English source of a translation, so the student maps both to the teacher's embedding of the source
             **{f"teacher_{role}": row.get(columns[f"teacher_{role}"]) or "" for role in ("query", "positive")},
@@ -306,20 +309,26 @@ class EOSTokenizer:
 
 
 class ContrastiveCollator:
-    """rows → {"query": features [B], "documents": features [B positives, then M negatives], ids for masking, and
-    with `graded` the pairs' scores [B] (NaN where a row is not a graded pair)}.
+    """rows → {"query": features [B], "documents": features [B positives, then M negatives], ids for masking, with
+    `graded` the pairs' scores [B] (NaN where a row is not a graded pair), and with `distill_weights` each row's
+    weight of the distillation term [B] (NaN: the global `distill_weight`)}.
 
     Instructions go on the query side only. STS dev rows (sentence1, sentence2, score) become {"sentence1": features,
     "sentence2": features, "score": [B]}, the instruction on both sides, as the paper evaluates STS."""
 
     def __init__(
-        self, text_tokenizer: EOSTokenizer, query_template: str, num_hard_negatives: int = 1, graded: bool = False
+        self,
+        text_tokenizer: EOSTokenizer,
+        query_template: str,
+        num_hard_negatives: int = 1,
+        graded: bool = False,
+        distill_weights: bool = False,
     ):
         self.tokenize, self.template = text_tokenizer, QueryTemplate(query_template)
         self.num_hard_negatives = num_hard_negatives
         # With graded pairs in the mixture every batch carries `pair_scores` (NaN: not graded), so that every process
         # takes part in the loss's gather of them whatever rows its batch drew.
-        self.graded = graded
+        self.graded, self.distill_weights = graded, distill_weights
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if "score" in rows[0]:
@@ -331,12 +340,14 @@ class ContrastiveCollator:
         positives = [r["positive"] for r in rows]
         kept = [r["negatives"][: self.num_hard_negatives] for r in rows]
         negatives = [n for row in kept for n in row]
-        graded = {}
-        if self.graded:
-            graded["pair_scores"] = torch.tensor(
-                [r.get("pair_score", float("nan")) for r in rows], dtype=torch.float32
-            )
-        return graded | {
+        per_row = {}
+        for wanted, key, column in (
+            (self.graded, "pair_scores", "pair_score"),
+            (self.distill_weights, "distill_weights", "distill_weight"),
+        ):
+            if wanted:
+                per_row[key] = torch.tensor([r.get(column, float("nan")) for r in rows], dtype=torch.float32)
+        return per_row | {
             "query": self.tokenize(queries),
             "documents": self.tokenize(positives + negatives),
             "query_ids": torch.tensor([text_id(r["query"]) for r in rows], dtype=torch.long),  # the bare query

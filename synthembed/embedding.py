@@ -88,5 +88,6 @@ def split(embeddings: torch.Tensor, batch: dict) -> dict[str, torch.Tensor | Non
         "negative_ids": batch.get("negative_ids"),
         "negative_owners": batch.get("negative_owners"),
         "pair_scores": batch.get("pair_scores"),
+        "distill_weights": batch.get("distill_weights"),
         **{k: batch[k] for k in TEACHER_KEYS if k in batch},  # added by the trainer when distilling
     }

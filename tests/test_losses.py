@@ -122,7 +122,9 @@ LOSS_OPTIONS["every"] = {
 }
 LOSS_OPTIONS["every_all_texts"] = {**LOSS_OPTIONS["every"], "distill_texts": "all"}
 LOSS_OPTIONS["every_graded"] = LOSS_OPTIONS["every_all_texts"]  # ... with graded pairs on both ranks (CoSENT)
+LOSS_OPTIONS["every_weighted"] = LOSS_OPTIONS["every_all_texts"]  # ... with rows' own distillation weights
 PAIR_SCORES = torch.tensor([float("nan"), 0.2, 0.9, float("nan"), 0.5, 0.2], dtype=torch.float64)
+DISTILL_WEIGHTS = torch.tensor([2.0, float("nan"), 0.0, 0.5, float("nan"), 3.0], dtype=torch.float64)
 OWNERS = torch.tensor([2, 4, 4, 5, 5])  # the query row of each hard negative (each rank's own: see the sizes below)
 QUERY_IDS = torch.tensor([30, 31, 32, 33, 30, 31])  # rows 0/4 and 1/5 share a query, across the two ranks
 
@@ -133,8 +135,9 @@ def _extras(options, qs, qe, ns, ne) -> dict:
         return {}
     g = torch.Generator().manual_seed(5)
     teacher = [torch.randn(n, 3, generator=g, dtype=torch.float64) for n in (6, 6, 5)]  # another width
-    graded = {"pair_scores": PAIR_SCORES[qs:qe]} if options == "every_graded" else {}
-    return graded | {
+    per_row = {"every_graded": {"pair_scores": PAIR_SCORES[qs:qe]}}
+    per_row["every_weighted"] = {"distill_weights": DISTILL_WEIGHTS[qs:qe]}
+    return per_row.get(options, {}) | {
         "negative_owners": OWNERS[ns:ne] - qs,
         "query_ids": QUERY_IDS[qs:qe],
         "teacher_query": teacher[0][qs:qe],
@@ -181,6 +184,7 @@ def _global_inputs():
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "every"),  # hardness, margin mask, GOR, distillation, Matryoshka
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "every_all_texts"),  # distillation of every text against every other
         ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "every_graded"),  # ... and CoSENT over the graded rows of both ranks
+        ([((0, 4), (0, 1)), ((4, 6), (1, 5))], "every_weighted"),  # ... each row with its own distillation weight
     ],
 )
 def test_two_process_gather_equals_one_process_on_concatenated_batch(tmp_path, sizes, options):

@@ -106,22 +106,40 @@ def test_distillation_matches_sentence_transformers_kl_for_one_query():
     assert_same(out.loss, infonce + ref, (q, p, n))
 
 
+def naive_kl_per_query(q, p, n, tq, tp, tn, pos_ids, neg_ids, teacher_temperature=TAU):
+    """[B] KL(teacher ‖ student) of each query over its unmasked candidates, one query at a time."""
+    cands, tcands, ids = torch.cat([p, n]), torch.cat([tp, tn]), torch.cat([pos_ids, neg_ids])
+    kls = []
+    for i in range(len(q)):
+        keep = ids != pos_ids[i]
+        keep[i] = True
+        s = F.log_softmax(F.cosine_similarity(q[i][None], cands)[keep] / TAU, 0)
+        t = F.softmax(F.cosine_similarity(tq[i][None], tcands)[keep] / teacher_temperature, 0)
+        kls.append((t * (t.log() - s)).sum())
+    return torch.stack(kls)
+
+
+def naive_kl_per_text(q, p, n, tq, tp, tn, teacher_temperature=0.1):
+    """[B + B + M] KL of each text (queries, positives, negatives) over every other text of the batch."""
+    texts, teacher = torch.cat([q, p, n]), torch.cat([tq, tp, tn])
+    kls = []
+    for i in range(len(texts)):
+        others = [j for j in range(len(texts)) if j != i]
+        s = F.log_softmax(F.cosine_similarity(texts[i][None], texts[others]) / TAU, 0)
+        t = F.softmax(F.cosine_similarity(teacher[i][None], teacher[others]) / teacher_temperature, 0)
+        kls.append((t * (t.log() - s)).sum())
+    return torch.stack(kls)
+
+
 def test_distillation_with_in_batch_candidates_and_masks_matches_naive():
     q, p, n, (tq, tp, tn) = make(5, 4, seed=6, dt=3)
     pos_ids, neg_ids = torch.tensor([1, 2, 1, 3, 4]), torch.tensor([9, 2, 8, 7])  # masked duplicates
     loss = InfoNCELoss(TAU, mask_false_negatives=True, distill_weight=0.7)
     out = loss(q, p, n, pos_ids, neg_ids, teacher_query=tq, teacher_positive=tp, teacher_negative=tn)
-    cands, tcands, ids = torch.cat([p, n]), torch.cat([tp, tn]), torch.cat([pos_ids, neg_ids])
-    kl_total = 0.0
-    for i in range(5):
-        keep = ids != pos_ids[i]
-        keep[i] = True
-        s = F.log_softmax(F.cosine_similarity(q[i][None], cands)[keep] / TAU, 0)
-        t = F.softmax(F.cosine_similarity(tq[i][None], tcands)[keep] / TAU, 0)
-        kl_total = kl_total + (t * (t.log() - s)).sum()
+    kl = naive_kl_per_query(q, p, n, tq, tp, tn, pos_ids, neg_ids)
     plain = InfoNCELoss(TAU, mask_false_negatives=True)(q, p, n, pos_ids, neg_ids).loss
-    assert_same(out.loss, plain + 0.7 * kl_total / 5, (q, p, n))
-    assert out.metrics["distill_kl"].item() == pytest.approx(kl_total.item() / 5, abs=1e-9)
+    assert_same(out.loss, plain + 0.7 * kl.mean(), (q, p, n))
+    assert out.metrics["distill_kl"].item() == pytest.approx(kl.mean().item(), abs=1e-9)
 
 
 def test_distillation_of_all_texts_matches_naive():
@@ -132,16 +150,32 @@ def test_distillation_of_all_texts_matches_naive():
         TAU, mask_false_negatives=True, distill_weight=0.7, distill_temperature=0.1, distill_texts="all"
     )
     out = loss(q, p, n, pos_ids, neg_ids, teacher_query=tq, teacher_positive=tp, teacher_negative=tn)
-    texts, teacher = torch.cat([q, p, n]), torch.cat([tq, tp, tn])
-    kl_total = 0.0
-    for i in range(len(texts)):
-        others = [j for j in range(len(texts)) if j != i]
-        s = F.log_softmax(F.cosine_similarity(texts[i][None], texts[others]) / TAU, 0)
-        t = F.softmax(F.cosine_similarity(teacher[i][None], teacher[others]) / 0.1, 0)
-        kl_total = kl_total + (t * (t.log() - s)).sum()
+    kl = naive_kl_per_text(q, p, n, tq, tp, tn)
     plain = InfoNCELoss(TAU, mask_false_negatives=True)(q, p, n, pos_ids, neg_ids).loss
-    assert_same(out.loss, plain + 0.7 * kl_total / len(texts), (q, p, n))
-    assert out.metrics["distill_kl"].item() == pytest.approx(kl_total.item() / len(texts), abs=1e-9)
+    assert_same(out.loss, plain + 0.7 * kl.mean(), (q, p, n))
+    assert out.metrics["distill_kl"].item() == pytest.approx(kl.mean().item(), abs=1e-9)
+
+
+@pytest.mark.parametrize("distill_texts", ["queries", "all"])
+def test_per_row_distill_weights_match_naive(distill_texts):
+    """A mixture entry's own `distill_weight`: each row's KL weighs its weight (NaN: the global 0.7), still divided by
+    the batch's row (or text) count; under "all" a row's positive and hard negatives weigh as its query."""
+    q, p, n, (tq, tp, tn) = make(4, 3, seed=10, dt=5)
+    pos_ids, neg_ids, owners = torch.tensor([1, 2, 3, 4]), torch.tensor([9, 8, 7]), torch.tensor([0, 2, 2])
+    weights = torch.tensor([2.0, float("nan"), 0.0, 1.0], dtype=torch.float64)
+    options = dict(mask_false_negatives=True, distill_temperature=TAU, distill_texts=distill_texts)
+    out = InfoNCELoss(TAU, distill_weight=0.7, **options)(
+        q, p, n, pos_ids, neg_ids, negative_owners=owners, distill_weights=weights,
+        teacher_query=tq, teacher_positive=tp, teacher_negative=tn,
+    )  # fmt: skip
+    rows = torch.tensor([2.0, 0.7, 0.0, 1.0], dtype=torch.float64)
+    if distill_texts == "all":
+        kl, rows = naive_kl_per_text(q, p, n, tq, tp, tn, TAU), torch.cat([rows, rows, rows[owners]])
+    else:
+        kl = naive_kl_per_query(q, p, n, tq, tp, tn, pos_ids, neg_ids)
+    plain = InfoNCELoss(TAU, mask_false_negatives=True)(q, p, n, pos_ids, neg_ids).loss
+    assert_same(out.loss, plain + (rows * kl).sum() / len(kl), (q, p, n))
+    assert out.metrics["distill_kl"].item() == pytest.approx(kl.mean().item(), abs=1e-9)
 
 
 def test_graded_pairs_match_sentence_transformers_cosent():

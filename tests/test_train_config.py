@@ -37,6 +37,7 @@ def run_train(recipe, *extra, cwd=REPO_ROOT):
         ({"dataset_mixture": [{"path": "x.jsonl", "weights": 1}]}, "unknown key(s) ['weights']"),
         ({"dataset_mixture": [{"path": __file__, "graded": "yes"}]}, "`dataset_mixture[0].graded` must be true or"),
         ({"dataset_mixture": [{"path": __file__, "symmetric": 1}]}, "`dataset_mixture[0].symmetric` must be true or"),
+        ({"dataset_mixture": [{"path": __file__, "distill_weight": -1}]}, "`dataset_mixture[0].distill_weight` must"),
         (
             {"task_type_prefixes": {"sts": ""}, "instruct_symmetric_tasks": False},
             "`task_type_prefixes` gives every task type its prefix",

@@ -146,6 +146,29 @@ def test_graded_pairs_keep_their_scores_into_the_batch(tmp_path, tiny_mistral_di
     assert "pair_scores" not in ContrastiveCollator(tokenizer, "{query}")(rows)  # no graded entry: as before
 
 
+def test_entry_distill_weights_reach_the_batch(tmp_path, tiny_mistral_dir):
+    """A mixture entry's `distill_weight` rides on its rows (NaN on the others: the global weight) into the batch."""
+    import math
+
+    from transformers import AutoTokenizer
+
+    from synthembed.configs import DataArguments
+    from synthembed.data import ContrastiveCollator, EOSTokenizer, load_mixture
+
+    other = {**GOOD, "query": "another query"}
+    mixture = [
+        {"path": str(write_rows(tmp_path / "good.jsonl", [GOOD] * 2)), "name": "weighted", "distill_weight": 0.5},
+        {"path": str(write_rows(tmp_path / "other.jsonl", [other] * 3)), "name": "global"},
+    ]
+    rows = list(load_mixture(DataArguments(dataset_mixture=mixture)))
+    weights = {r["query"]: r["distill_weight"] for r in rows}
+    assert weights[GOOD["query"]] == 0.5 and math.isnan(weights["another query"]) and len(rows) == 5
+    tokenizer = EOSTokenizer(AutoTokenizer.from_pretrained(tiny_mistral_dir), 16, append_eos=True)
+    batch = ContrastiveCollator(tokenizer, "{query}", distill_weights=True)(rows)
+    assert batch["distill_weights"].tolist() == pytest.approx([r["distill_weight"] for r in rows], nan_ok=True)
+    assert "distill_weights" not in ContrastiveCollator(tokenizer, "{query}")(rows)
+
+
 @pytest.mark.parametrize("instruct_symmetric_tasks", [True, False])
 def test_symmetric_entries_and_sts_dev_sets_bare_unless_instructed(tmp_path, instruct_symmetric_tasks):
     """`instruct_symmetric_tasks: false` strips the instruction of the entries marked `symmetric` (rows' own

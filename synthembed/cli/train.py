@@ -91,6 +91,7 @@ def train(model_args, data_args, training_args, has_dev_set: bool) -> None:
         data_args.query_template,
         training_args.num_hard_negatives,
         graded=any(entry.get("graded") for entry in data_args.dataset_mixture),
+        distill_weights=any("distill_weight" in entry for entry in data_args.dataset_mixture),
     )
     global_batch = training_args.per_device_train_batch_size * training_args.world_size
     logger.info(

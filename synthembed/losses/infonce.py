@@ -32,7 +32,8 @@ definition: tests/test_losses_beyond_e5.py):
   `GlobalOrthogonalRegularizationLoss(mean_weight=0, aggregation="sum")`), over the whole gathered batch.
 - distillation (`distill_weight` > 0 and teacher embeddings passed in): KL(teacher ‖ student) between the softmaxes of
   the teacher's cosines / `distill_temperature` and the student's / τ over the same candidates (masked ones left
-  out), mean over queries. Teacher embeddings may have another width: only scores are compared.
+  out), mean over queries; `distill_weights` [B] gives rows their own weight (a mixture entry's `distill_weight`;
+  NaN: the global one; under `distill_texts="all"` a row's positive and negatives weigh as its query). Teacher embeddings may have another width: only scores are compared.
   sentence-transformers' `DistillKLDivLoss` is the same KL over one query's (positive, negatives) times τ².
   `distill_texts="all"` distils the batch's whole similarity structure instead: every text (query, positive,
   negative) is a row, its candidates every other text of the gathered batch (itself left out, no mask), so the
@@ -113,6 +114,7 @@ class InfoNCELoss(nn.Module):
         teacher_positive: torch.Tensor | None = None,  # [B, d_t]
         teacher_negative: torch.Tensor | None = None,  # [M, d_t]
         pair_scores: torch.Tensor | None = None,  # [B] a graded pair's score (CoSENT), NaN where not graded
+        distill_weights: torch.Tensor | None = None,  # [B] a row's distillation weight, NaN: `distill_weight`
     ) -> LossOutput:
         if negative is None:
             negative = positive.new_zeros((0, positive.shape[1]))
@@ -196,19 +198,30 @@ class InfoNCELoss(nn.Module):
                 metrics[f"loss_dim{dim}"] = term.detach()
             if cosent is not None:
                 metrics.setdefault("cosent", cosent.detach())  # the widest prefix's
-        if self.distill_weight > 0 and teacher_query is not None:
+        if teacher_query is not None and (self.distill_weight > 0 or distill_weights is not None):
             if teacher_negative is None:
                 teacher_negative = teacher_positive.new_zeros((0, teacher_positive.shape[1]))
             teachers = (teacher_query, teacher_positive, teacher_negative)
+            weights = self.distill_weight
+            if distill_weights is not None:  # the mixture entries' own weights, NaN: the global one
+                distill_weights = distill_weights.to(query)
+                weights = torch.where(torch.isnan(distill_weights), self.distill_weight, distill_weights)
             if self.distill_texts == "all":
                 local = (local_query, local_positive, local_negative)
                 offsets = (offset, negative_offset, positive.shape[0])
                 kl = self._distill_all_texts(local, candidates, offsets, gather, teachers)
+                if distill_weights is not None:  # a row's positive and hard negatives weigh as its query
+                    if local_negatives and negative_owners is None:
+                        raise ValueError("distill_weights needs negative_owners (the row of each hard negative)")
+                    owners = weights[negative_owners.to(weights.device)] if local_negatives else weights[:0]
+                    weights = torch.cat([weights, weights, owners])
                 texts = query.new_tensor(float(kl.shape[0]))
-                term = kl.sum() * world / (gather_no_grad(texts.view(1)).sum() if gather else texts)
+                count = (gather_no_grad(texts.view(1)).sum() if gather else texts) / world
             else:
-                term = self._distillation(query @ candidates.T, masked, teachers, gather).sum() * world / total
-            loss = loss + self.distill_weight * term
+                kl = self._distillation(query @ candidates.T, masked, teachers, gather)
+                count = total / world
+            term = kl.sum() / count
+            loss = loss + (weights * kl).sum() / count
             metrics["distill_kl"] = term.detach()
         if self.gor_weight > 0:
             term = self._spread_out(local_query, gather) + self._spread_out(local_positive, gather)
