@@ -22,7 +22,7 @@ from transformers import EvalPrediction, Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from synthembed.configs import DataArguments, ModelArguments
-from synthembed.data import HomogeneousBatchSampler
+from synthembed.data import HomogeneousBatchSampler, entry_name
 from synthembed.embedding import embed, split
 from synthembed.grad_cache import grad_cache_step
 from synthembed.learning_curve import CURVE_NAME, dev_metrics, plot_learning_curve
@@ -258,6 +258,10 @@ class ContrastiveTrainer(Trainer):
             if self.args.distill_temperature is not None:
                 summary["distill_temperature"] = self.args.distill_temperature
             summary["distill_texts"] = self.args.distill_texts
+            own = {entry_name(e, i): e["distill_weight"] for i, e in enumerate(self.data_args.dataset_mixture)
+                   if "distill_weight" in e}  # fmt: skip
+            if own:
+                summary["distill_weight_by_entry"] = own
         if self.args.max_steps > 0:
             del summary["num_train_epochs"]  # max_steps wins
         summary["lr_scheduler_type"] = str(summary["lr_scheduler_type"]).split(".")[-1].lower()

@@ -102,7 +102,7 @@ def test_teacher_cache_resumes_and_refuses_another_teacher(minilm_dir, tmp_path,
 @pytest.mark.parametrize("distill_texts", ["queries", "all"])
 def test_grad_cache_equals_plain_step_with_distillation(tiny_mistral_dir, distill_texts):
     """The cached step's parameter gradients equal the plain step's with every loss option on, graded pairs among
-    the rows (CoSENT)."""
+    the rows (CoSENT) and rows with their own distillation weights."""
     from transformers import AutoTokenizer
 
     from synthembed.embedding import Chunking, embed, split
@@ -113,11 +113,13 @@ def test_grad_cache_equals_plain_step_with_distillation(tiny_mistral_dir, distil
     model_args = ModelArguments(model_name_or_path=str(tiny_mistral_dir), lora_r=4, lora_dropout=0.0, dtype="float32")
     model = EmbeddingModel.from_args(model_args).to(torch.float64)  # float32 sums differ by ~2e-6 between orders
     collator = ContrastiveCollator(
-        EOSTokenizer(tokenizer, 16, append_eos=True), "Instruct: {instruction}\nQuery: {query}", graded=True
-    )
+        EOSTokenizer(tokenizer, 16, append_eos=True), "Instruct: {instruction}\nQuery: {query}", graded=True,
+        distill_weights=True,
+    )  # fmt: skip
     rows = [
         {"query": f"query {i} " * (i + 1), "positive": f"doc {i}", "negatives": [f"neg {i}"] if i % 3 else [],
-         "instruction": "find", "pair_score": [float("nan"), 0.2, 0.9, float("nan"), 0.5, 0.2][i]}
+         "instruction": "find", "pair_score": [float("nan"), 0.2, 0.9, float("nan"), 0.5, 0.2][i],
+         "distill_weight": [2.0, float("nan"), 0.5, 0.0, float("nan"), 1.5][i]}
         for i in range(6)
     ]  # fmt: skip
     batch = collator(rows)
@@ -156,6 +158,8 @@ def test_zero3_two_processes_with_grad_cache_and_every_option(tmp_path, tiny_mis
         teacher_cache_dir=str(tmp_path / "teacher"), grad_cache=True, embed_chunk_size=3, save_strategy="no"
     )
     options["distill_texts"] = "all"  # the whole batch's texts against each other, gathered across the 2 ranks
+    data = str(tmp_path / "train.jsonl")  # written by write_recipe; the entry with its own distillation weight
+    options["dataset_mixture"] = [{"path": data, "name": "toy", "distill_weight": 0.5}]
     recipe = write_recipe(tmp_path, tiny_mistral_dir, **options)
     launch("cpu_zero3.yaml", recipe)
     state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
@@ -165,4 +169,5 @@ def test_zero3_two_processes_with_grad_cache_and_every_option(tmp_path, tiny_mis
     training = read_settings(tmp_path / "out").training
     assert training["distill_teacher"] == str(minilm_dir) and training["hardness_alpha"] == 5.0
     assert "teacher_encode_s" in training and training["distill_texts"] == "all"
+    assert training["distill_weight_by_entry"] == {"toy": 0.5}
     assert len(list((tmp_path / "teacher").glob("query-*.safetensors"))) == 1  # 48 bare queries, one block
