@@ -33,7 +33,8 @@ definition: tests/test_losses_beyond_e5.py):
 - distillation (`distill_weight` > 0 and teacher embeddings passed in): KL(teacher ‖ student) between the softmaxes of
   the teacher's cosines / `distill_temperature` and the student's / τ over the same candidates (masked ones left
   out), mean over queries; `distill_weights` [B] gives rows their own weight (a mixture entry's `distill_weight`;
-  NaN: the global one; under `distill_texts="all"` a row's positive and negatives weigh as its query). Teacher embeddings may have another width: only scores are compared.
+  NaN: the global one; under `distill_texts="all"` a row's positive and negatives weigh as its query). Teacher
+  embeddings may have another width: only scores are compared.
   sentence-transformers' `DistillKLDivLoss` is the same KL over one query's (positive, negatives) times τ².
   `distill_texts="all"` distils the batch's whole similarity structure instead: every text (query, positive,
   negative) is a row, its candidates every other text of the gathered batch (itself left out, no mask), so the
