@@ -96,8 +96,10 @@ def test_data_ablation_rows_change_the_recipe_mixture():
     *recipe, swapped = rows["medquad_for_keywords"]  # ... in place of the keyword lists' second copy
     assert swapped == {**topics, "fraction": 0.28}
     assert recipe == [{**e, "fraction": 1.0} if e["name"] == "pubmedqa_keywords" else e for e in mixture] != mixture
-    weighted = {e["name"]: e.get("distill_weight") for e in rows["biomedical_distill_weight_1"]}
-    assert weighted == {n: (1.0 if n in quality.BIOMEDICAL_DATA else None) for n in names}
+    weights = {e["name"]: e.get("distill_weight") for e in mixture}  # the teacher at weight 1 on biomedical rows
+    assert weights == {n: (1.0 if n in quality.BIOMEDICAL_DATA else None) for n in names}
+    before = rows["biomedical_distill_weight_2"]  # ... and the row putting them back at the global weight
+    assert before == [{k: v for k, v in e.items() if k != "distill_weight"} for e in mixture] != mixture
     graded = [e["name"] for e in rows["graded_sts"]]
     assert graded == [n for name in names for n in ([name, "stsb_graded"] if name == "stsb_train" else [name])]
     sts, sts_graded = (rows["graded_sts"][graded.index(n)] for n in ("stsb_train", "stsb_graded"))
