@@ -206,10 +206,10 @@ class DataArguments:
                 f"dataset_mixture[{i}]", entry, MIXTURE_KEYS, (*LABEL_COLUMNS, "score", *TEACHER_COLUMNS)
             )
             score = entry.get("min_score", 0)
-            if not isinstance(score, (int, float)) or isinstance(score, bool) or score != score:
+            if not is_number(score) or score != score:
                 raise ConfigError(f"`dataset_mixture[{i}].min_score` must be a number, got {score!r}")
             weight = entry.get("distill_weight", 0)
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight >= 0:
+            if not is_number(weight) or not weight >= 0:
                 raise ConfigError(f"`dataset_mixture[{i}].distill_weight` must be a number >= 0, got {weight!r}")
             for key in ("graded", "symmetric"):
                 if not isinstance(entry.get(key, False), bool):
@@ -218,6 +218,11 @@ class DataArguments:
             validate_dataset_entry(f"eval_datasets[{i}]", entry, EVAL_KEYS, LABEL_COLUMNS + STS_COLUMNS)
         if not tasks_setting_ok(self.decontamination_tasks):
             raise ConfigError(f"`decontamination_tasks` must be {TASKS_EXPECTED}, got {self.decontamination_tasks!r}")
+
+
+def is_number(value: Any) -> bool:
+    """An int or a float from YAML / JSON, not a boolean (which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def validate_dataset_entry(where: str, entry: Any, keys: set[str], columns: tuple[str, ...]) -> None:
@@ -231,7 +236,7 @@ def validate_dataset_entry(where: str, entry: Any, keys: set[str], columns: tupl
         raise ConfigError(f"`{where}.path`: no such file or folder {path!r}")
     for name in ("fraction", "max_rows"):
         value = entry.get(name, 1)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        if not is_number(value) or value <= 0:
             raise ConfigError(f"`{where}.{name}` must be a number > 0, got {value!r}")
     mapping = entry.get("columns", {})
     if not isinstance(mapping, dict) or set(mapping) - set(columns):
@@ -406,7 +411,7 @@ class ContrastiveArguments:
                 raise ConfigError(
                     f"`matryoshka_weights` must list {len(dims)} weight(s), one per dim, got {weights!r}"
                 )
-            if any(not isinstance(w, (int, float)) or isinstance(w, bool) or w <= 0 for w in weights):
+            if any(not is_number(w) or w <= 0 for w in weights):
                 raise ConfigError(f"`matryoshka_weights` must be numbers > 0, got {weights!r}")
 
     @property
