@@ -70,12 +70,13 @@ def abstract(article: dict) -> str:
     return " ".join(c.strip() for c in article["CONTEXTS"])
 
 
-def build(labelled: dict[str, dict], test: set[str], tasks: list[str]) -> tuple[dict[str, list[dict]], dict]:
+def build(
+    labelled: dict[str, dict], test: set[str], mesh: MeshTerms, tasks: list[str]
+) -> tuple[dict[str, list[dict]], dict]:
     """The rows of each file to write (file name → rows) and the counts for source.json."""
     from synthembed.decontamination import Decontamination
 
     decontamination = Decontamination(tasks)
-    mesh = MeshTerms(labelled)
     rows, keyword_rows, term_rows, dropped = [], [], [], 0
     for pmid, article in sorted(labelled.items()):
         if pmid in test:
@@ -105,12 +106,13 @@ def build(labelled: dict[str, dict], test: set[str], tasks: list[str]) -> tuple[
     return {"train.jsonl": rows, "keywords.jsonl": keyword_rows, "terms.jsonl": term_rows}, stats
 
 
-def write_dev_task(labelled: dict[str, dict], test: set[str], output_dir: Path, training_queries: set[str]) -> dict:
+def write_dev_task(
+    labelled: dict[str, dict], test: set[str], mesh: MeshTerms, output_dir: Path, training_queries: set[str]
+) -> dict:
     """The dev retrieval task (module docstring) in `output_dir`, replaced whole; returns its counts."""
     from synthembed.evaluation.instructions import get_instruction
     from synthembed_common.files import write_dir_atomic
 
-    mesh = MeshTerms(labelled)
     queries = {}  # lower-cased term → the articles it indexes
     for pmid in sorted(test & set(labelled)):
         for term in mesh.rarest(labelled[pmid]):
@@ -149,7 +151,8 @@ def main(argv=None) -> None:
 
     try:
         labelled, test = read_articles(args.source)  # once: both outputs come from the same download
-        files, stats = build(labelled, test, args.decontamination_tasks)
+        mesh = MeshTerms(labelled)
+        files, stats = build(labelled, test, mesh, args.decontamination_tasks)
     except (ConfigError, OSError, KeyError, ValueError) as e:
         sys.exit(f"error: {e}")
     provenance = {
@@ -168,7 +171,7 @@ def main(argv=None) -> None:
     print(json.dumps(stats["rows"]), f"-> {args.output_dir}")
     if args.dev_dir is not None:
         training_queries = {r["query"] for r in files["terms.jsonl"]}
-        print(json.dumps(write_dev_task(labelled, test, args.dev_dir, training_queries)), f"-> {args.dev_dir}")
+        print(json.dumps(write_dev_task(labelled, test, mesh, args.dev_dir, training_queries)), f"-> {args.dev_dir}")
 
 
 if __name__ == "__main__":

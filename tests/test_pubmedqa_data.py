@@ -69,7 +69,8 @@ def test_the_dev_task_queries_test_articles_by_terms_no_training_row_uses(prepar
     (src / "ori_pqal.json").write_text(json.dumps(articles))
     (src / "test_ground_truth.json").write_text(json.dumps({"2": "yes", "4": "no"}))
     dev = tmp_path / "dev"
-    stats = prepare.write_dev_task(*prepare.read_articles(tmp_path / "src"), dev, training_queries={"coffee"})
+    labelled, test = prepare.read_articles(tmp_path / "src")
+    stats = prepare.write_dev_task(labelled, test, prepare.MeshTerms(labelled), dev, training_queries={"coffee"})
     task = json.loads((dev / "task.json").read_text())
     assert task["type"] == "Retrieval" and task["split"] == "dev" and task["instruction"]
     # article 4's only term is a training query: no dev query; "Fish Oils" indexes article 2 alone
